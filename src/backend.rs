@@ -1,0 +1,85 @@
+//! The storage operations every backend provides (SPEC 3.2, 3.3, 3.5).
+//!
+//! These are exactly the operations the request protocol carries (SPEC 3.8),
+//! so anything built on `Backend` runs unchanged in memory, through a
+//! durable transport, or on disk. Backends validate their own arguments only
+//! as far as storage needs; `Store` does the caller-facing checks first.
+
+use crate::{Record, Result, Value};
+
+/// Outcome of `append_expect`: the check and the append are one atomic step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    Seq(u64),
+    Conflict { expected: u64, actual: u64 },
+}
+
+pub trait Backend {
+    /// Appends one event; returns its seq.
+    fn append(&self, stream: &str, event: Value) -> Result<u64> {
+        self.append_all(stream, vec![event])
+    }
+    /// Appends all events or none; returns the last seq (`last_seq` when empty).
+    fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64>;
+    /// Appends only when `last_seq(stream) == expected`, atomically.
+    fn append_expect(&self, stream: &str, expected: u64, event: Value) -> Result<Appended>;
+    /// Records with `seq > after`, oldest first, at most `limit`.
+    fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>>;
+    /// Highest seq ever appended; truncation never lowers it.
+    fn last_seq(&self, stream: &str) -> Result<u64>;
+    /// Drops records with seq <= `seq`; returns how many were dropped.
+    fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64>;
+    /// Sorted names of every stream ever appended to.
+    fn streams(&self) -> Result<Vec<String>>;
+    fn kv_get(&self, key: &str) -> Result<Option<Value>>;
+    fn kv_put(&self, key: &str, value: Value) -> Result<()>;
+    /// `true` if the key existed.
+    fn kv_del(&self, key: &str) -> Result<bool>;
+    /// Sorted keys starting with `prefix`.
+    fn kv_keys(&self, prefix: &str) -> Result<Vec<String>>;
+    /// Writes a stream's kept records with their original seq and `at`, and
+    /// its high-water mark, into a stream that was never appended to: what
+    /// `migrate` and `persist import` need to copy a store exactly.
+    fn restore(&self, stream: &str, last_seq: u64, records: Vec<Record>) -> Result<()>;
+    /// Flushes and releases resources (locks, files). Later calls may fail.
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// What `Backend::restore` accepts: a stream not yet appended to, and kept
+/// records that are exactly `last_seq - n + 1 ..= last_seq` in order.
+pub fn check_restore(stream: &str, current: u64, last_seq: u64, records: &[Record]) -> Result<()> {
+    let bad = |msg: String| {
+        Err(crate::Error::invalid(
+            "restore",
+            format!("stream {stream:?}: {msg}"),
+        ))
+    };
+    if current != 0 {
+        return bad(format!("already holds records up to seq {current}"));
+    }
+    if records.len() as u64 > last_seq {
+        return bad(format!(
+            "{} records exceed last seq {last_seq}",
+            records.len()
+        ));
+    }
+    let first = last_seq + 1 - records.len() as u64;
+    for (i, r) in records.iter().enumerate() {
+        if r.seq != first + i as u64 {
+            return bad(format!(
+                "record {i} has seq {}, expected {}",
+                r.seq,
+                first + i as u64
+            ));
+        }
+        if r.data.is_null() {
+            return bad(format!(
+                "record seq {} holds (), which is not an event",
+                r.seq
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! Compaction (SPEC 3.7): checkpoint, then drop what the snapshot covers.
+
+use crate::snapshot::Snapshotable;
+use crate::store::Store;
+use crate::value::State;
+use crate::{Error, Record, Result};
+
+/// What `compact` did: the snapshot's seq and how many records it dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    pub seq: u64,
+    pub dropped: u64,
+}
+
+impl Store {
+    /// `checkpoint`, then `truncate_through(stream, state.seq)`.
+    /// The snapshot is saved before anything is dropped, so a crash between
+    /// the two leaves a longer log, never a gap.
+    pub fn compact<A: Snapshotable, E: From<Error>>(
+        &self,
+        name: &str,
+        stream: &str,
+        init: A,
+        step: impl FnMut(A, Record) -> Result<A, E>,
+    ) -> Result<(State<A>, Compacted), E> {
+        let state = self.checkpoint(name, stream, init, step)?;
+        let dropped = self.truncate_through(stream, state.seq)?;
+        let seq = state.seq;
+        Ok((state, Compacted { seq, dropped }))
+    }
+
+    /// `true` when at least `every` records follow the snapshot's seq.
+    pub fn should_compact(&self, name: &str, stream: &str, every: u64) -> Result<bool> {
+        if every == 0 {
+            return Err(Error::invalid("should_compact", "every must be at least 1"));
+        }
+        let snap_seq = self.snapshot(name)?.map_or(0, |s| s.seq);
+        let last = self.last_seq(stream)?;
+        Ok(last.saturating_sub(snap_seq) >= every)
+    }
+
+    /// Compacts when `should_compact`; returns whether it did.
+    pub fn maybe_compact<A: Snapshotable, E: From<Error>>(
+        &self,
+        name: &str,
+        stream: &str,
+        init: A,
+        step: impl FnMut(A, Record) -> Result<A, E>,
+        every: u64,
+    ) -> Result<bool, E> {
+        if !self.should_compact(name, stream, every)? {
+            return Ok(false);
+        }
+        self.compact(name, stream, init, step)?;
+        Ok(true)
+    }
+}

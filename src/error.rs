@@ -1,0 +1,81 @@
+//! The kernel's error type. Messages name what was wrong (stream, key, file,
+//! offset, op); the script layer prefixes them with `persist: `.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A caller passed something the operation cannot take; nothing was stored.
+    #[error("{op}: {msg}")]
+    Invalid { op: &'static str, msg: String },
+
+    /// A fold needs records that truncation dropped.
+    #[error(
+        "stream {stream:?}: records up to seq {needed} were truncated (first retained seq is {first_retained}); fold from a snapshot instead"
+    )]
+    Truncated {
+        stream: String,
+        needed: u64,
+        first_retained: u64,
+    },
+
+    /// A value saved under `snapshot/<name>` is not a projection state.
+    #[error("snapshot {name:?}: {msg}")]
+    BadSnapshot { name: String, msg: String },
+
+    /// The store was closed; the handle can no longer be used.
+    #[error("store is closed")]
+    Closed,
+
+    /// A durable transport failed or the server answered with an error.
+    #[error("{op}: {msg}")]
+    Remote { op: String, msg: String },
+
+    /// An I/O call failed.
+    #[error("{path}: {what}: {source}")]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Stored bytes fail their checksum or structure check.
+    #[error("{path}: corrupt at offset {offset}: {msg}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        msg: String,
+    },
+
+    /// An earlier write or fsync failed; the store refuses work until reopened.
+    #[error("store at {path} is poisoned by an earlier failed write ({cause}); reopen it")]
+    Poisoned { path: PathBuf, cause: String },
+
+    /// Another opener holds the store's lock.
+    #[error("store at {path} is in use by another process or handle")]
+    Locked { path: PathBuf },
+
+    /// A content-store lookup or check failed.
+    #[error("blob {cid}: {msg}")]
+    Blob { cid: String, msg: String },
+}
+
+impl Error {
+    pub fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
+        Error::Invalid {
+            op,
+            msg: msg.into(),
+        }
+    }
+
+    pub fn io(path: impl Into<PathBuf>, what: &'static str, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            what,
+            source,
+        }
+    }
+}

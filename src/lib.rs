@@ -1,0 +1,25 @@
+//! persist: an embeddable event-sourced persistence kernel.
+//!
+//! The kernel (everything but `script`, `runner` and `cli`) is plain Rust:
+//! append-only streams and a kv area behind the `Backend` trait, and on top
+//! of any backend projections, optimistic concurrency, snapshots and
+//! compaction. `script` registers it all in a Rhai engine as `persist`.
+
+pub mod backend;
+pub mod compaction;
+pub mod concurrency;
+pub mod error;
+pub mod mem;
+pub mod project;
+pub mod snapshot;
+pub mod store;
+pub mod value;
+
+pub mod cli;
+pub mod runner;
+pub mod script;
+
+pub use backend::{Appended, Backend};
+pub use error::{Error, Result};
+pub use store::Store;
+pub use value::{Record, State, Value};

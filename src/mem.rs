@@ -1,0 +1,165 @@
+//! The memory backend: every operation under one mutex, so `append_expect`
+//! is atomic and the backend can be shared across threads.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use crate::backend::{Appended, Backend};
+use crate::value::now_millis;
+use crate::{Record, Result, Value};
+
+#[derive(Debug, Default)]
+pub struct MemBackend {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    streams: BTreeMap<String, Stream>,
+    kv: BTreeMap<String, Value>,
+    /// Last `at` handed out: keeps `at` non-decreasing if the clock steps back.
+    last_at: i64,
+}
+
+/// Invariant: `events` holds seqs `last_seq - events.len() + 1 ..= last_seq`.
+#[derive(Debug, Default)]
+struct Stream {
+    last_seq: u64,
+    events: VecDeque<(i64, Value)>,
+}
+
+impl Stream {
+    fn first_kept(&self) -> u64 {
+        self.last_seq + 1 - self.events.len() as u64
+    }
+}
+
+impl MemBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied batch:
+        // every mutation below is a single push or pop sequence.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn next_at(&mut self) -> i64 {
+        self.last_at = self.last_at.max(now_millis());
+        self.last_at
+    }
+
+    fn push(&mut self, stream: &str, events: Vec<Value>) -> u64 {
+        let at = self.next_at();
+        let s = self.streams.entry(stream.to_string()).or_default();
+        for e in events {
+            s.events.push_back((at, e));
+            s.last_seq += 1;
+        }
+        s.last_seq
+    }
+
+    fn last_seq(&self, stream: &str) -> u64 {
+        self.streams.get(stream).map_or(0, |s| s.last_seq)
+    }
+}
+
+impl Backend for MemBackend {
+    fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
+        let mut g = self.lock();
+        if events.is_empty() {
+            return Ok(g.last_seq(stream));
+        }
+        Ok(g.push(stream, events))
+    }
+
+    fn append_expect(&self, stream: &str, expected: u64, event: Value) -> Result<Appended> {
+        let mut g = self.lock();
+        let actual = g.last_seq(stream);
+        if actual != expected {
+            return Ok(Appended::Conflict { expected, actual });
+        }
+        Ok(Appended::Seq(g.push(stream, vec![event])))
+    }
+
+    fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
+        let g = self.lock();
+        let Some(s) = g.streams.get(stream) else {
+            return Ok(Vec::new());
+        };
+        let first = s.first_kept();
+        let start = after.saturating_add(1).max(first);
+        if start > s.last_seq {
+            return Ok(Vec::new());
+        }
+        let skip = (start - first) as usize;
+        Ok(s.events
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .enumerate()
+            .map(|(i, (at, data))| Record {
+                stream: stream.to_string(),
+                seq: start + i as u64,
+                at: *at,
+                data: data.clone(),
+            })
+            .collect())
+    }
+
+    fn last_seq(&self, stream: &str) -> Result<u64> {
+        Ok(self.lock().last_seq(stream))
+    }
+
+    fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64> {
+        let mut g = self.lock();
+        let Some(s) = g.streams.get_mut(stream) else {
+            return Ok(0);
+        };
+        let first = s.first_kept();
+        if seq < first {
+            return Ok(0);
+        }
+        let n = ((seq - first + 1) as usize).min(s.events.len());
+        s.events.drain(..n);
+        Ok(n as u64)
+    }
+
+    fn streams(&self) -> Result<Vec<String>> {
+        Ok(self.lock().streams.keys().cloned().collect())
+    }
+
+    fn restore(&self, stream: &str, last_seq: u64, records: Vec<Record>) -> Result<()> {
+        let mut g = self.lock();
+        crate::backend::check_restore(stream, g.last_seq(stream), last_seq, &records)?;
+        let s = g.streams.entry(stream.to_string()).or_default();
+        s.events = records.into_iter().map(|r| (r.at, r.data)).collect();
+        s.last_seq = last_seq;
+        Ok(())
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<Value>> {
+        Ok(self.lock().kv.get(key).cloned())
+    }
+
+    fn kv_put(&self, key: &str, value: Value) -> Result<()> {
+        self.lock().kv.insert(key.to_string(), value);
+        Ok(())
+    }
+
+    fn kv_del(&self, key: &str) -> Result<bool> {
+        Ok(self.lock().kv.remove(key).is_some())
+    }
+
+    fn kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let g = self.lock();
+        Ok(g.kv
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| k.clone())
+            .collect())
+    }
+}

@@ -1,0 +1,135 @@
+//! `Store`: the caller-facing kernel API over any `Backend`.
+//!
+//! The log and kv operations live here; projections, concurrency, snapshots
+//! and compaction add their methods from their own modules. Every method
+//! validates its arguments before touching the backend, so bad input changes
+//! nothing stored.
+
+use std::cell::Cell;
+
+use crate::backend::Backend;
+use crate::mem::MemBackend;
+use crate::value::{check_event, check_name};
+use crate::{Error, Record, Result, Value};
+
+/// How many records a fold or an unbounded read asks the backend for at a
+/// time: memory stays flat however long the stream is.
+pub const PAGE: usize = 1024;
+
+pub struct Store {
+    backend: Box<dyn Backend>,
+    closed: Cell<bool>,
+}
+
+impl Store {
+    pub fn new(backend: impl Backend + 'static) -> Self {
+        Self::from_box(Box::new(backend))
+    }
+
+    pub fn from_box(backend: Box<dyn Backend>) -> Self {
+        Store {
+            backend,
+            closed: Cell::new(false),
+        }
+    }
+
+    pub fn mem() -> Self {
+        Self::new(MemBackend::new())
+    }
+
+    /// The backend, unless the store was closed.
+    pub fn backend(&self) -> Result<&dyn Backend> {
+        if self.closed.get() {
+            return Err(Error::Closed);
+        }
+        Ok(&*self.backend)
+    }
+
+    /// Flushes and releases the backend; later calls fail with `Closed`.
+    pub fn close(&self) -> Result<()> {
+        if self.closed.replace(true) {
+            return Ok(());
+        }
+        self.backend.close()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    pub fn append(&self, stream: &str, event: Value) -> Result<u64> {
+        check_name("append", "stream", stream)?;
+        check_event("append", stream, &event)?;
+        self.backend()?.append(stream, event)
+    }
+
+    pub fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
+        check_name("append_all", "stream", stream)?;
+        for e in &events {
+            check_event("append_all", stream, e)?;
+        }
+        self.backend()?.append_all(stream, events)
+    }
+
+    /// Records with `seq > after`, oldest first; all of them when `limit` is
+    /// `None` (fetched page by page).
+    pub fn read(&self, stream: &str, after: u64, limit: Option<usize>) -> Result<Vec<Record>> {
+        check_name("read", "stream", stream)?;
+        let b = self.backend()?;
+        if let Some(limit) = limit {
+            return b.read(stream, after, limit);
+        }
+        let mut out = Vec::new();
+        let mut after = after;
+        loop {
+            let page = b.read(stream, after, PAGE)?;
+            let done = page.len() < PAGE;
+            if let Some(last) = page.last() {
+                after = last.seq;
+            }
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    pub fn last_seq(&self, stream: &str) -> Result<u64> {
+        check_name("last_seq", "stream", stream)?;
+        self.backend()?.last_seq(stream)
+    }
+
+    pub fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64> {
+        check_name("truncate_through", "stream", stream)?;
+        self.backend()?.truncate_through(stream, seq)
+    }
+
+    pub fn streams(&self) -> Result<Vec<String>> {
+        self.backend()?.streams()
+    }
+
+    pub fn kv_get(&self, key: &str) -> Result<Option<Value>> {
+        check_name("kv_get", "key", key)?;
+        self.backend()?.kv_get(key)
+    }
+
+    pub fn kv_put(&self, key: &str, value: Value) -> Result<()> {
+        check_name("kv_put", "key", key)?;
+        if value.is_null() {
+            return Err(Error::invalid(
+                "kv_put",
+                format!("key {key:?}: () cannot be stored (use kv_del to remove a key)"),
+            ));
+        }
+        self.backend()?.kv_put(key, value)
+    }
+
+    pub fn kv_del(&self, key: &str) -> Result<bool> {
+        check_name("kv_del", "key", key)?;
+        self.backend()?.kv_del(key)
+    }
+
+    pub fn kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        self.backend()?.kv_keys(prefix)
+    }
+}

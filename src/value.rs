@@ -1,0 +1,69 @@
+//! Values and records.
+//!
+//! A value is JSON: the kernel stores `serde_json::Value`, which keeps
+//! integers and floats apart (`1` is not `1.0`) and has no bytes, so the
+//! "no blob bytes in the log" rule holds by construction at this layer.
+
+use serde::{Deserialize, Serialize};
+
+pub use serde_json::Value;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// One stored event as the log returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub stream: String,
+    /// Counts from 1 within the stream.
+    pub seq: u64,
+    /// Append time in Unix milliseconds, stored so replays are deterministic.
+    pub at: i64,
+    pub data: Value,
+}
+
+impl Record {
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({"stream": self.stream, "seq": self.seq, "at": self.at, "data": self.data})
+    }
+}
+
+/// `#{value, seq}`: the fold of a stream's records through `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct State<A> {
+    pub value: A,
+    pub seq: u64,
+}
+
+impl<A> State<A> {
+    pub fn empty(init: A) -> Self {
+        State {
+            value: init,
+            seq: 0,
+        }
+    }
+}
+
+/// Rejects events that are not values: `null` (Rhai's `()`) at the top.
+pub fn check_event(op: &'static str, stream: &str, event: &Value) -> crate::Result<()> {
+    if event.is_null() {
+        return Err(crate::Error::invalid(
+            op,
+            format!("stream {stream:?}: () is not an event"),
+        ));
+    }
+    Ok(())
+}
+
+/// Stream names and keys must be non-empty.
+pub fn check_name(op: &'static str, what: &str, name: &str) -> crate::Result<()> {
+    if name.is_empty() {
+        return Err(crate::Error::invalid(op, format!("{what} name is empty")));
+    }
+    Ok(())
+}

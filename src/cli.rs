@@ -1,1 +1,100 @@
-//! The `persist` command line.
+//! The `persist` command line: argument parsing and dispatch. Each command's
+//! work lives in the library; this file only wires it to the terminal.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::runner;
+use crate::script::{self, BackendKind, Config};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "persist",
+    version,
+    about = "An event-sourced persistence kernel, scriptable in Rhai"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the conformance runner over .rhai files (default: scripts/).
+    Test {
+        /// Files or directories to search for .rhai files.
+        paths: Vec<PathBuf>,
+        /// Run only tests whose <file>::<function> contains TEXT.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+        /// What persist::store() returns: mem, mock or disk.
+        #[arg(long, default_value = "mem")]
+        backend: BackendKind,
+        /// Operation budget per test (0 = unlimited).
+        #[arg(long, default_value_t = runner::MAX_OPERATIONS)]
+        max_operations: u64,
+    },
+    /// Run a script.
+    Run {
+        file: PathBuf,
+        /// Make persist::store() open the on-disk store in DIR.
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
+}
+
+/// Runs a parsed command line; returns the process exit code.
+pub fn main(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Test {
+            paths,
+            filter,
+            backend,
+            max_operations,
+        } => {
+            let opts = runner::Options {
+                paths: if paths.is_empty() {
+                    vec![PathBuf::from("scripts")]
+                } else {
+                    paths
+                },
+                filter,
+                backend,
+                max_operations,
+            };
+            let stdout = std::io::stdout();
+            match runner::run(&opts, &mut stdout.lock()) {
+                Ok(summary) => summary.exit_code(),
+                Err(e) => {
+                    eprintln!("persist test: {e}");
+                    1
+                }
+            }
+        }
+        Command::Run { file, store } => run_script(&file, store),
+    }
+}
+
+fn run_script(file: &PathBuf, store: Option<PathBuf>) -> i32 {
+    let cfg = Config {
+        backend: BackendKind::Mem,
+        store_dir: store,
+        max_operations: 0,
+    };
+    let (engine, session) = script::engine(&cfg);
+    let result = engine.run_file(file.clone());
+    session.reset();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let line = e
+                .position()
+                .line()
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
+            eprintln!("{}{line}: {}", file.display(), script::error_message(&e));
+            1
+        }
+    }
+}

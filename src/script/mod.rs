@@ -1,1 +1,135 @@
-//! Rhai bindings.
+//! The script layer: one engine builder that registers the kernel as the
+//! `persist` module, plus the assertions. A thin binding: every function
+//! checks its arguments and calls one kernel method.
+
+pub mod args;
+pub mod assert;
+pub mod context;
+pub mod convert;
+pub mod fold;
+pub mod show;
+pub mod store;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use rhai::{Engine, EvalAltResult, Module, exported_module};
+
+use crate::Store;
+use store::StoreHandle;
+
+/// What `persist::store()` returns (SPEC 4 `--backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    #[default]
+    Mem,
+    Mock,
+    Disk,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mem" => Ok(BackendKind::Mem),
+            "mock" => Ok(BackendKind::Mock),
+            "disk" => Ok(BackendKind::Disk),
+            _ => Err(format!(
+                "unknown backend {s:?} (expected mem, mock or disk)"
+            )),
+        }
+    }
+}
+
+/// How an engine is set up.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub backend: BackendKind,
+    /// `persist run --store DIR`: `persist::store()` opens this directory.
+    pub store_dir: Option<PathBuf>,
+    /// Operation budget per call (0 = unlimited).
+    pub max_operations: u64,
+}
+
+/// Per-run resources the bindings create: temporary directories live until
+/// `reset` (the end of a test or script).
+#[derive(Clone, Default)]
+pub struct Session {
+    temp_dirs: Rc<RefCell<Vec<tempfile::TempDir>>>,
+}
+
+impl Session {
+    pub fn temp_dir(&self) -> Result<PathBuf, Box<EvalAltResult>> {
+        let dir = tempfile::Builder::new()
+            .prefix("persist-")
+            .tempdir()
+            .map_err(|e| args::fail(format!("temp_dir: cannot create a directory: {e}")))?;
+        let path = dir.path().to_path_buf();
+        self.temp_dirs.borrow_mut().push(dir);
+        Ok(path)
+    }
+
+    /// Removes every temporary directory made since the last reset.
+    pub fn reset(&self) {
+        let dirs = std::mem::take(&mut *self.temp_dirs.borrow_mut());
+        drop(dirs);
+    }
+}
+
+/// A fresh store on the configured backend.
+fn fresh_store(cfg: &Config, _session: &Session) -> Result<Store, Box<EvalAltResult>> {
+    if let Some(dir) = &cfg.store_dir {
+        return Err(args::fail(format!(
+            "store: the on-disk store ({}) is not available in this build",
+            dir.display()
+        )));
+    }
+    match cfg.backend {
+        BackendKind::Mem => Ok(Store::mem()),
+        other => Err(args::fail(format!(
+            "store: backend {other:?} is not available in this build"
+        ))),
+    }
+}
+
+/// The engine with `persist` and the assertions registered.
+pub fn engine(cfg: &Config) -> (Engine, Session) {
+    let session = Session::default();
+    let mut engine = Engine::new();
+    engine.set_max_call_levels(64);
+    engine.set_max_expr_depths(128, 64);
+    engine.set_max_operations(cfg.max_operations);
+    engine.build_type::<StoreHandle>();
+
+    let mut module = Module::new();
+    module.combine_flatten(exported_module!(store::api));
+    module.combine_flatten(exported_module!(fold::api));
+
+    let (c, s) = (cfg.clone(), session.clone());
+    module.set_native_fn("store", move || fresh_store(&c, &s).map(StoreHandle::new));
+    let s = session.clone();
+    module.set_native_fn("temp_dir", move || {
+        s.temp_dir().map(|p| p.display().to_string())
+    });
+    engine.register_static_module("persist", module.into());
+    engine.register_global_module(exported_module!(assert::api).into());
+    (engine, session)
+}
+
+/// The message of the innermost error, without position.
+pub fn error_message(e: &EvalAltResult) -> String {
+    let inner = e.unwrap_inner();
+    match inner {
+        EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+        other => {
+            let text = other.to_string();
+            match other.position().is_none() {
+                true => text,
+                false => text
+                    .rsplit_once(" (line ")
+                    .map_or(text.clone(), |(m, _)| m.to_string()),
+            }
+        }
+    }
+}

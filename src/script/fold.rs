@@ -1,0 +1,260 @@
+//! Projections, optimistic concurrency, snapshots and compaction
+//! (SPEC 3.4-3.7) as bindings over the kernel's `Store` methods.
+
+use rhai::plugin::*;
+use rhai::{Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, NativeCallContext};
+
+use crate::backend::Appended;
+use crate::script::args::{self, RhaiResult, fail, kernel};
+use crate::script::context;
+use crate::script::convert::{record_to_dynamic, state_to_dynamic};
+use crate::script::store::StoreHandle;
+use crate::{Error, Record, State};
+
+/// A fold fails either in the kernel or in the script's step.
+pub enum FoldError {
+    Kernel(Error),
+    Script(Box<EvalAltResult>),
+}
+
+impl From<Error> for FoldError {
+    fn from(e: Error) -> Self {
+        FoldError::Kernel(e)
+    }
+}
+
+impl From<FoldError> for Box<EvalAltResult> {
+    fn from(e: FoldError) -> Self {
+        match e {
+            FoldError::Kernel(e) => kernel(e),
+            FoldError::Script(e) => e,
+        }
+    }
+}
+
+/// The kernel-side step: calls the script closure with `(value, record)`.
+pub fn step_fn(
+    step: FnPtr,
+    stream: ImmutableString,
+) -> impl FnMut(Dynamic, Record) -> Result<Dynamic, FoldError> {
+    move |acc, rec| {
+        context::call(&step, [acc, record_to_dynamic(rec, &stream)]).map_err(FoldError::Script)
+    }
+}
+
+/// Runs a fold-shaped kernel call with the script context current.
+pub fn run_fold<T>(
+    ctx: &NativeCallContext,
+    f: impl FnOnce() -> Result<T, FoldError>,
+) -> RhaiResult<T> {
+    context::enter(ctx, f).map_err(Into::into)
+}
+
+/// Parses `#{value, seq}` handed in by a script.
+pub fn state_arg(op: &str, d: &Dynamic) -> RhaiResult<State<Dynamic>> {
+    let m = args::map(op, "state", d)?;
+    let seq = m
+        .get("seq")
+        .ok_or_else(|| fail(format!("{op}: state has no seq (expected #{{value, seq}})")))?;
+    let seq = args::count(op, "state.seq", seq)?;
+    let value = m.get("value").cloned().ok_or_else(|| {
+        fail(format!(
+            "{op}: state has no value (expected #{{value, seq}})"
+        ))
+    })?;
+    Ok(State { value, seq })
+}
+
+fn conflict_map(expected: u64, actual: u64) -> Dynamic {
+    let mut m = Map::new();
+    m.insert("conflict".into(), true.into());
+    m.insert("expected".into(), args::int(expected).into());
+    m.insert("actual".into(), args::int(actual).into());
+    m.into()
+}
+
+/// The shared argument checks of `checkpoint`, `replay`, `compact` and `maybe_compact`.
+fn named_fold_args(
+    op: &str,
+    name: &Dynamic,
+    stream: &Dynamic,
+    step: &Dynamic,
+) -> RhaiResult<(ImmutableString, ImmutableString, FnPtr)> {
+    Ok((
+        args::string(op, "name", name)?,
+        args::string(op, "stream", stream)?,
+        args::func(op, "step", step)?,
+    ))
+}
+
+#[export_module]
+pub mod api {
+    use super::*;
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn project(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+        init: Dynamic,
+        step: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        let stream = args::string("project", "stream", &stream)?;
+        let step = args::func("project", "step", &step)?;
+        let st = s.0.clone();
+        run_fold(&ctx, || {
+            st.project(&stream, init, step_fn(step, stream.clone()))
+        })
+        .map(state_to_dynamic)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn project_resume(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+        state: Dynamic,
+        step: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        let stream = args::string("project_resume", "stream", &stream)?;
+        let state = state_arg("project_resume", &state)?;
+        let step = args::func("project_resume", "step", &step)?;
+        let st = s.0.clone();
+        run_fold(&ctx, || {
+            st.fold(&stream, state, step_fn(step, stream.clone()))
+        })
+        .map(state_to_dynamic)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn append_expect(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+        expected: Dynamic,
+        event: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        let stream = args::string("append_expect", "stream", &stream)?;
+        let expected = args::count("append_expect", "expected", &expected)?;
+        let event = args::value(
+            "append_expect",
+            || format!("event for stream {stream:?}"),
+            &event,
+        )?;
+        Ok(
+            match s.run(&ctx, |s| s.append_expect(&stream, expected, event))? {
+                Appended::Seq(seq) => Dynamic::from(args::int(seq)),
+                Appended::Conflict { expected, actual } => conflict_map(expected, actual),
+            },
+        )
+    }
+
+    /// `true` for the map `append_expect` returns on a conflict.
+    pub fn is_conflict(x: Dynamic) -> bool {
+        x.read_lock::<Map>()
+            .and_then(|m| m.get("conflict").and_then(|c| c.as_bool().ok()))
+            .unwrap_or(false)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn snapshot(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        name: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        let name = args::string("snapshot", "name", &name)?;
+        let saved = s.run(&ctx, |s| s.snapshot(&name))?;
+        Ok(saved.map_or(Dynamic::UNIT, |st| {
+            state_to_dynamic(State {
+                value: crate::script::convert::to_dynamic(st.value),
+                seq: st.seq,
+            })
+        }))
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn checkpoint(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        name: Dynamic,
+        stream: Dynamic,
+        init: Dynamic,
+        step: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        let (name, stream, step) = named_fold_args("checkpoint", &name, &stream, &step)?;
+        let st = s.0.clone();
+        run_fold(&ctx, || {
+            st.checkpoint(&name, &stream, init, step_fn(step, stream.clone()))
+        })
+        .map(state_to_dynamic)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn replay(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        name: Dynamic,
+        stream: Dynamic,
+        init: Dynamic,
+        step: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        let (name, stream, step) = named_fold_args("replay", &name, &stream, &step)?;
+        let st = s.0.clone();
+        run_fold(&ctx, || {
+            st.replay(&name, &stream, init, step_fn(step, stream.clone()))
+        })
+        .map(state_to_dynamic)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn compact(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        name: Dynamic,
+        stream: Dynamic,
+        init: Dynamic,
+        step: Dynamic,
+    ) -> RhaiResult<Map> {
+        let (name, stream, step) = named_fold_args("compact", &name, &stream, &step)?;
+        let st = s.0.clone();
+        let (_, done) = run_fold(&ctx, || {
+            st.compact(&name, &stream, init, step_fn(step, stream.clone()))
+        })?;
+        let mut m = Map::new();
+        m.insert("seq".into(), args::int(done.seq).into());
+        m.insert("dropped".into(), args::int(done.dropped).into());
+        Ok(m)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn should_compact(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        name: Dynamic,
+        stream: Dynamic,
+        every: Dynamic,
+    ) -> RhaiResult<bool> {
+        let name = args::string("should_compact", "name", &name)?;
+        let stream = args::string("should_compact", "stream", &stream)?;
+        let every = args::count("should_compact", "every", &every)?;
+        s.run(&ctx, |s| s.should_compact(&name, &stream, every))
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn maybe_compact(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        name: Dynamic,
+        stream: Dynamic,
+        init: Dynamic,
+        step: Dynamic,
+        every: Dynamic,
+    ) -> RhaiResult<bool> {
+        let (name, stream, step) = named_fold_args("maybe_compact", &name, &stream, &step)?;
+        let every = args::count("maybe_compact", "every", &every)?;
+        let st = s.0.clone();
+        run_fold(&ctx, || {
+            st.maybe_compact(&name, &stream, init, step_fn(step, stream.clone()), every)
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! The Store handle and its log and kv bindings (SPEC 3.1-3.3).
+
+use std::rc::Rc;
+
+use rhai::plugin::*;
+use rhai::{Array, CustomType, Dynamic, INT, NativeCallContext, TypeBuilder};
+
+use crate::Store;
+use crate::script::args::{self, RhaiResult, kernel};
+use crate::script::context;
+use crate::script::convert::{records_to_array, strings_to_array, to_dynamic};
+
+/// A script's handle on a kernel `Store`; clones share the store.
+#[derive(Clone)]
+pub struct StoreHandle(pub Rc<Store>);
+
+impl StoreHandle {
+    pub fn new(store: Store) -> Self {
+        StoreHandle(Rc::new(store))
+    }
+
+    /// Runs a kernel call with `ctx` current (for script transports) and
+    /// turns a kernel error into a `persist:` error.
+    pub fn run<T>(
+        &self,
+        ctx: &NativeCallContext,
+        f: impl FnOnce(&Store) -> crate::Result<T>,
+    ) -> RhaiResult<T> {
+        context::enter(ctx, || f(&self.0)).map_err(kernel)
+    }
+}
+
+impl CustomType for StoreHandle {
+    fn build(mut builder: TypeBuilder<Self>) {
+        builder.with_name("Store");
+    }
+}
+
+fn read_limit(op: &str, d: &Dynamic) -> RhaiResult<usize> {
+    Ok(args::count(op, "limit", d)?.min(usize::MAX as u64) as usize)
+}
+
+#[export_module]
+pub mod api {
+    use super::*;
+
+    /// A Store over a fresh in-memory backend.
+    #[rhai_fn(volatile)]
+    pub fn mem() -> StoreHandle {
+        StoreHandle::new(Store::mem())
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn close(ctx: NativeCallContext, s: &mut StoreHandle) -> RhaiResult<()> {
+        s.run(&ctx, |s| s.close())
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn append(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+        event: Dynamic,
+    ) -> RhaiResult<INT> {
+        let stream = args::string("append", "stream", &stream)?;
+        let event = args::value("append", || format!("event for stream {stream:?}"), &event)?;
+        s.run(&ctx, |s| s.append(&stream, event)).map(args::int)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn append_all(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+        events: Dynamic,
+    ) -> RhaiResult<INT> {
+        let stream = args::string("append_all", "stream", &stream)?;
+        let events = args::array("append_all", "events", &events)?;
+        let events = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                args::value(
+                    "append_all",
+                    || format!("event {i} for stream {stream:?}"),
+                    e,
+                )
+            })
+            .collect::<RhaiResult<Vec<_>>>()?;
+        s.run(&ctx, |s| s.append_all(&stream, events))
+            .map(args::int)
+    }
+
+    #[rhai_fn(global, name = "read", pure, volatile, return_raw)]
+    pub fn read_all(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+    ) -> RhaiResult<Array> {
+        read_after_limit(ctx, s, stream, Dynamic::from(0 as INT), Dynamic::UNIT)
+    }
+
+    #[rhai_fn(global, name = "read", pure, volatile, return_raw)]
+    pub fn read_after(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+        after: Dynamic,
+    ) -> RhaiResult<Array> {
+        read_after_limit(ctx, s, stream, after, Dynamic::UNIT)
+    }
+
+    #[rhai_fn(global, name = "read", pure, volatile, return_raw)]
+    pub fn read_after_limit(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+        after: Dynamic,
+        limit: Dynamic,
+    ) -> RhaiResult<Array> {
+        let stream = args::string("read", "stream", &stream)?;
+        let after = args::count("read", "after", &after)?;
+        let limit = match limit.is_unit() {
+            true => None,
+            false => Some(read_limit("read", &limit)?),
+        };
+        s.run(&ctx, |s| s.read(&stream, after, limit))
+            .map(records_to_array)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn last_seq(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+    ) -> RhaiResult<INT> {
+        let stream = args::string("last_seq", "stream", &stream)?;
+        s.run(&ctx, |s| s.last_seq(&stream)).map(args::int)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn truncate_through(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        stream: Dynamic,
+        seq: Dynamic,
+    ) -> RhaiResult<INT> {
+        let stream = args::string("truncate_through", "stream", &stream)?;
+        let seq = args::count("truncate_through", "seq", &seq)?;
+        s.run(&ctx, |s| s.truncate_through(&stream, seq))
+            .map(args::int)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn streams(ctx: NativeCallContext, s: &mut StoreHandle) -> RhaiResult<Array> {
+        s.run(&ctx, |s| s.streams()).map(strings_to_array)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn kv_put(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        key: Dynamic,
+        value: Dynamic,
+    ) -> RhaiResult<()> {
+        let key = args::string("kv_put", "key", &key)?;
+        let value = args::value("kv_put", || format!("value for key {key:?}"), &value)?;
+        s.run(&ctx, |s| s.kv_put(&key, value))
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn kv_get(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        key: Dynamic,
+    ) -> RhaiResult<Dynamic> {
+        let key = args::string("kv_get", "key", &key)?;
+        s.run(&ctx, |s| s.kv_get(&key))
+            .map(|v| v.map_or(Dynamic::UNIT, to_dynamic))
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn kv_del(ctx: NativeCallContext, s: &mut StoreHandle, key: Dynamic) -> RhaiResult<bool> {
+        let key = args::string("kv_del", "key", &key)?;
+        s.run(&ctx, |s| s.kv_del(&key))
+    }
+
+    #[rhai_fn(global, name = "kv_keys", pure, volatile, return_raw)]
+    pub fn kv_keys_all(ctx: NativeCallContext, s: &mut StoreHandle) -> RhaiResult<Array> {
+        s.run(&ctx, |s| s.kv_keys("")).map(strings_to_array)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn kv_keys(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        prefix: Dynamic,
+    ) -> RhaiResult<Array> {
+        let prefix = args::string("kv_keys", "prefix", &prefix)?;
+        s.run(&ctx, |s| s.kv_keys(&prefix)).map(strings_to_array)
+    }
+
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn to_string(s: &mut StoreHandle) -> String {
+        match s.0.is_closed() {
+            true => "Store (closed)".into(),
+            false => "Store".into(),
+        }
+    }
+
+    #[rhai_fn(global, name = "to_debug", pure)]
+    pub fn to_debug(s: &mut StoreHandle) -> String {
+        to_string(s)
+    }
+}

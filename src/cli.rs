@@ -76,14 +76,14 @@ pub fn main(cli: Cli) -> i32 {
     }
 }
 
-fn run_script(file: &PathBuf, store: Option<PathBuf>) -> i32 {
+fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {
     let cfg = Config {
         backend: BackendKind::Mem,
         store_dir: store,
         max_operations: 0,
     };
     let (engine, session) = script::engine(&cfg);
-    let result = engine.run_file(file.clone());
+    let result = engine.run_file(file.to_path_buf());
     session.reset();
     match result {
         Ok(()) => 0,

@@ -55,3 +55,55 @@ impl Store {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Value;
+    use serde_json::json;
+
+    fn sum(acc: Value, r: Record) -> Result<Value> {
+        Ok(json!(
+            acc.as_i64().unwrap_or(0) + r.data.as_i64().unwrap_or(0)
+        ))
+    }
+
+    #[test]
+    fn replay_after_compaction_equals_the_full_replay() {
+        let s = Store::mem();
+        s.append_all("n", (1..=10).map(|i| json!(i)).collect())
+            .unwrap();
+        let full = s.project("n", json!(0), sum).unwrap();
+        let (_, c) = s.compact("snap", "n", json!(0), sum).unwrap();
+        assert_eq!(
+            c,
+            Compacted {
+                seq: 10,
+                dropped: 10
+            }
+        );
+        s.append("n", json!(5)).unwrap();
+        let after = s.replay("snap", "n", json!(0), sum).unwrap();
+        assert_eq!(
+            after,
+            State {
+                value: json!(full.value.as_i64().unwrap() + 5),
+                seq: 11
+            }
+        );
+    }
+
+    #[test]
+    fn the_every_n_policy_fires_exactly_at_n() {
+        let s = Store::mem();
+        s.append_all("n", (1..=2).map(|i| json!(i)).collect())
+            .unwrap();
+        assert!(!s.should_compact("p", "n", 3).unwrap());
+        assert!(!s.maybe_compact("p", "n", json!(0), sum, 3).unwrap());
+        s.append("n", json!(3)).unwrap();
+        assert!(s.maybe_compact("p", "n", json!(0), sum, 3).unwrap());
+        assert_eq!(s.snapshot("p").unwrap().unwrap().seq, 3);
+        assert!(!s.should_compact("p", "n", 1).unwrap());
+        assert!(s.should_compact("p", "n", 0).is_err());
+    }
+}

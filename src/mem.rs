@@ -163,3 +163,85 @@ impl Backend for MemBackend {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn seqs(r: &[Record]) -> Vec<u64> {
+        r.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn read_respects_after_and_limit() {
+        let b = MemBackend::new();
+        b.append_all("s", (1..=5).map(|i| json!(i)).collect())
+            .unwrap();
+        assert_eq!(seqs(&b.read("s", 0, 10).unwrap()), [1, 2, 3, 4, 5]);
+        assert_eq!(seqs(&b.read("s", 2, 2).unwrap()), [3, 4]);
+        assert_eq!(seqs(&b.read("s", 5, 10).unwrap()), Vec::<u64>::new());
+        assert_eq!(seqs(&b.read("s", 1, 0).unwrap()), Vec::<u64>::new());
+        assert!(b.read("missing", 0, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn truncation_keeps_the_high_water_mark() {
+        let b = MemBackend::new();
+        b.append_all("s", (1..=5).map(|i| json!(i)).collect())
+            .unwrap();
+        assert_eq!(b.truncate_through("s", 3).unwrap(), 3);
+        assert_eq!(b.truncate_through("s", 3).unwrap(), 0);
+        assert_eq!(seqs(&b.read("s", 0, 10).unwrap()), [4, 5]);
+        assert_eq!(b.truncate_through("s", 99).unwrap(), 2);
+        assert_eq!(b.last_seq("s").unwrap(), 5);
+        assert_eq!(b.append("s", json!(6)).unwrap(), 6);
+        assert_eq!(seqs(&b.read("s", 0, 10).unwrap()), [6]);
+    }
+
+    #[test]
+    fn exactly_one_of_many_concurrent_expectations_wins() {
+        let b = std::sync::Arc::new(MemBackend::new());
+        let wins: usize = std::thread::scope(|t| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let b = b.clone();
+                    t.spawn(move || b.append_expect("s", 0, json!(i)).unwrap())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| matches!(h.join().unwrap(), Appended::Seq(1)) as usize)
+                .sum()
+        });
+        assert_eq!(wins, 1);
+        assert_eq!(b.last_seq("s").unwrap(), 1);
+    }
+
+    #[test]
+    fn restore_preserves_seq_and_at_and_refuses_a_used_stream() {
+        let b = MemBackend::new();
+        let recs = vec![Record {
+            stream: "s".into(),
+            seq: 4,
+            at: 77,
+            data: json!("x"),
+        }];
+        b.restore("s", 4, recs.clone()).unwrap();
+        assert_eq!(b.read("s", 0, 10).unwrap(), recs);
+        assert_eq!(b.append("s", json!(1)).unwrap(), 5);
+        assert!(b.restore("s", 9, vec![]).is_err());
+    }
+
+    #[test]
+    fn kv_keys_are_sorted_and_prefix_bounded() {
+        let b = MemBackend::new();
+        for k in ["b/2", "a", "b/1", "c"] {
+            b.kv_put(k, json!(1)).unwrap();
+        }
+        assert_eq!(b.kv_keys("b/").unwrap(), ["b/1", "b/2"]);
+        assert_eq!(b.kv_keys("").unwrap(), ["a", "b/1", "b/2", "c"]);
+        assert!(b.kv_del("a").unwrap());
+        assert!(!b.kv_del("a").unwrap());
+    }
+}

@@ -72,3 +72,74 @@ fn truncated(stream: &str, after: u64, first_retained: u64) -> Error {
         first_retained,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sum(acc: i64, r: Record) -> Result<i64> {
+        Ok(acc + r.data.as_i64().unwrap_or(0))
+    }
+
+    #[test]
+    fn folds_across_many_pages() {
+        let s = Store::mem();
+        s.append_all("n", (1..=(3 * PAGE as i64 + 7)).map(|i| json!(i)).collect())
+            .unwrap();
+        let n = 3 * PAGE as i64 + 7;
+        let st = s.project("n", 0, sum).unwrap();
+        assert_eq!(
+            st,
+            State {
+                value: n * (n + 1) / 2,
+                seq: n as u64
+            }
+        );
+    }
+
+    #[test]
+    fn resume_from_every_point_equals_the_full_fold() {
+        let s = Store::mem();
+        s.append_all("n", (1..=20).map(|i| json!(i)).collect())
+            .unwrap();
+        let full = s.project("n", 0, sum).unwrap();
+        for k in 0..=20u64 {
+            let at_k = State {
+                value: (1..=k as i64).sum(),
+                seq: k,
+            };
+            assert_eq!(s.fold("n", at_k, sum).unwrap(), full);
+        }
+    }
+
+    #[test]
+    fn a_fold_over_truncated_records_names_the_first_retained_seq() {
+        let s = Store::mem();
+        s.append_all("n", (1..=5).map(|i| json!(i)).collect())
+            .unwrap();
+        s.truncate_through("n", 2).unwrap();
+        let err = s.project("n", 0, sum).unwrap_err().to_string();
+        assert!(
+            err.contains("\"n\"") && err.contains("first retained seq is 3"),
+            "{err}"
+        );
+        s.truncate_through("n", 5).unwrap();
+        let err = s
+            .fold("n", State { value: 0, seq: 3 }, sum)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("first retained seq is 6"), "{err}");
+        assert_eq!(
+            s.fold("n", State { value: 9, seq: 5 }, sum).unwrap().value,
+            9
+        );
+    }
+
+    #[test]
+    fn a_state_past_the_end_is_refused() {
+        let s = Store::mem();
+        s.append("n", json!(1)).unwrap();
+        assert!(s.fold("n", State { value: 0, seq: 2 }, sum).is_err());
+    }
+}

@@ -152,7 +152,13 @@ fn run_file(
                 let _ = writeln!(out, "test {name} ... FAILED");
                 summary.failures.push(Failure {
                     name,
-                    message: script::error_message(&e),
+                    message: match e.unwrap_inner() {
+                        EvalAltResult::ErrorTooManyOperations(_) => format!(
+                            "exceeded the operation limit of {} (an endless loop?)",
+                            opts.max_operations
+                        ),
+                        _ => script::error_message(&e),
+                    },
                     location: location(&shown, innermost_position(&e)),
                 });
             }

@@ -1,0 +1,124 @@
+//! `Disk`: storage that outlives the Stores over it (SPEC 3.1), for
+//! crash/restart scenarios: drop every Store, make a new one over the same
+//! Disk, and the log, kv and every stream's last seq are all still there.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::backend::Backend;
+use crate::durable::client::{DurableBackend, Transport};
+use crate::durable::request::{Request, Response};
+use crate::durable::serve::{serve, serve_value};
+use crate::mem::MemBackend;
+use crate::{Result, Store, Value};
+
+/// Shared storage; clones are the same storage. Any `Backend + Send + Sync`
+/// can sit behind it (memory now, the on-disk log via `from_backend`).
+#[derive(Clone)]
+pub struct Disk {
+    backend: Arc<dyn Backend + Send + Sync>,
+}
+
+impl Disk {
+    /// A new, empty in-memory disk.
+    pub fn mem() -> Self {
+        Self::from_backend(Arc::new(MemBackend::new()))
+    }
+
+    pub fn from_backend(backend: Arc<dyn Backend + Send + Sync>) -> Self {
+        Disk { backend }
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        &*self.backend
+    }
+
+    /// Whether both handles are the same storage.
+    pub fn same(&self, other: &Disk) -> bool {
+        Arc::ptr_eq(&self.backend, &other.backend)
+    }
+
+    /// Services one request against this disk.
+    pub fn serve(&self, req: &Request) -> Response {
+        serve(self.backend(), req)
+    }
+
+    /// Services one request value (`persist::serve(disk, request)`).
+    pub fn serve_value(&self, req: &Value) -> Value {
+        serve_value(self.backend(), req)
+    }
+
+    /// Closes the storage itself (flushes, releases the on-disk lock).
+    /// Closing a Store over the disk never does this; only the disk's owner
+    /// should, once no Store over it is in use.
+    pub fn close(&self) -> Result<()> {
+        self.backend.close()
+    }
+}
+
+impl fmt::Debug for Disk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Disk({:p})", Arc::as_ptr(&self.backend))
+    }
+}
+
+/// Services each request with `serve` over a Disk, in process.
+#[derive(Debug, Clone)]
+pub struct MockTransport(pub Disk);
+
+impl Transport for MockTransport {
+    fn send(&self, req: Request) -> Result<Response> {
+        Ok(self.0.serve(&req))
+    }
+}
+
+/// A Store over the durable backend whose requests `serve` serves over
+/// `disk` (`persist::mock_durable(disk)`). Closing the Store leaves the
+/// disk's storage open: `DurableBackend::close` sends nothing.
+pub fn mock_durable(disk: &Disk) -> Store {
+    durable(MockTransport(disk.clone()))
+}
+
+/// A Store over the durable backend with any transport
+/// (`persist::durable(transport)`).
+pub fn durable(transport: impl Transport + 'static) -> Store {
+    Store::new(DurableBackend::new(transport))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn clones_share_storage_and_fresh_disks_do_not() {
+        let d = Disk::mem();
+        let c = d.clone();
+        assert!(d.same(&c) && !d.same(&Disk::mem()));
+        mock_durable(&d).append("s", json!(1)).unwrap();
+        assert_eq!(c.backend().last_seq("s").unwrap(), 1);
+        assert_eq!(Disk::mem().backend().last_seq("s").unwrap(), 0);
+    }
+
+    #[test]
+    fn closing_a_store_leaves_the_disk_open() {
+        let d = Disk::mem();
+        let s = mock_durable(&d);
+        s.append("s", json!(1)).unwrap();
+        s.kv_put("k", json!(2)).unwrap();
+        s.close().unwrap();
+        assert!(s.append("s", json!(1)).is_err());
+        drop(s);
+        let s = mock_durable(&d);
+        assert_eq!(s.append("s", json!(3)).unwrap(), 2);
+        assert_eq!(s.kv_get("k").unwrap(), Some(json!(2)));
+    }
+
+    #[test]
+    fn serve_value_goes_to_this_disk() {
+        let d = Disk::mem();
+        let got = d.serve_value(&json!({"op": "persist/append", "args": ["s", 1]}));
+        assert_eq!(got, json!(1));
+        assert_eq!(d.serve(&Request::last_seq("s")), Response::Ok(json!(1)));
+    }
+}

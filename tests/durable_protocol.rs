@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use persist::durable::call::SIGNATURES;
 use persist::durable::{
-    Disk, MigrateReport, Request, Response, durable, migrate, mock_durable, serve,
+    Disk, MigrateReport, Request, Response, ValueTransport, durable, migrate, mock_durable, serve,
 };
 use persist::store::PAGE;
 use persist::{Backend, Error, Record, Result, State, Store, Value};
@@ -144,10 +144,18 @@ fn session(s: &Store) -> Vec<Value> {
 fn every_op_answers_like_the_memory_backend() {
     let mem = session(&Store::mem());
     let disk = Disk::mem();
-    let durable = session(&mock_durable(&disk));
-    assert_eq!(mem.len(), durable.len());
-    for (i, (m, d)) in mem.iter().zip(&durable).enumerate() {
-        assert_eq!(m, d, "answer {i} differs");
+    let mock = session(&mock_durable(&disk));
+    // What a script's `persist::durable(|r| persist::serve(disk, r))` does:
+    // requests and responses in their value forms.
+    let other = Disk::mem();
+    let by_value = session(&durable(ValueTransport(move |v: Value| {
+        Ok(other.serve_value(&v))
+    })));
+    for answers in [mock, by_value] {
+        assert_eq!(mem.len(), answers.len());
+        for (i, (m, d)) in mem.iter().zip(&answers).enumerate() {
+            assert_eq!(m, d, "answer {i} differs");
+        }
     }
     // The session did hit the paths it means to: a conflict, a truncated
     // fold, a compaction that dropped records.
@@ -179,6 +187,30 @@ fn durable_reads_return_the_stored_records_exactly() {
         s.read("a", 5, Some(3)).unwrap(),
         disk.backend().read("a", 5, 3).unwrap()
     );
+}
+
+#[test]
+fn of_writers_expecting_the_same_seq_exactly_one_wins() {
+    let disk = Disk::mem();
+    mock_durable(&disk).append("c", json!(0)).unwrap();
+    let wins: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let disk = disk.clone();
+                scope.spawn(move || {
+                    let s = mock_durable(&disk);
+                    s.append_expect("c", 1, json!({"writer": i})).unwrap()
+                        == persist::Appended::Seq(2)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(false))
+            .collect()
+    });
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+    assert_eq!(disk.backend().last_seq("c").unwrap(), 2);
 }
 
 /// A transport that logs every request before serving it over `disk`.

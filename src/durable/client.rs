@@ -21,6 +21,17 @@ impl<F: Fn(Request) -> Result<Response>> Transport for F {
     }
 }
 
+/// A transport that speaks in value forms, `transport(request) -> response`
+/// as a script closure does (`persist::durable(transport)`): the request
+/// goes out as its map and the answer is read with `Response::from_value`.
+pub struct ValueTransport<F>(pub F);
+
+impl<F: Fn(Value) -> Result<Value>> Transport for ValueTransport<F> {
+    fn send(&self, req: Request) -> Result<Response> {
+        Ok(Response::from_value((self.0)(req.to_value())?))
+    }
+}
+
 /// The durable backend (SPEC 3.8).
 pub struct DurableBackend<T> {
     transport: T,
@@ -312,6 +323,26 @@ mod tests {
         assert_eq!(
             answering(json!({"error": 5})).kv_get("k").unwrap(),
             Some(json!({"error": 5}))
+        );
+    }
+
+    #[test]
+    fn value_transports_round_trip_through_serve_value() {
+        let mem = crate::mem::MemBackend::new();
+        let b = DurableBackend::new(ValueTransport(|v: Value| {
+            Ok(crate::durable::serve_value(&mem, &v))
+        }));
+        assert_eq!(b.append("s", json!({"n": 1})).unwrap(), 1);
+        assert_eq!(b.read("s", 0, 9).unwrap()[0].data, json!({"n": 1}));
+        let e = b.append("", json!(1)).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "persist/append: arg 1 (stream) must be a non-empty string, got \"\""
+        );
+        let b = DurableBackend::new(ValueTransport(|_v: Value| Ok(json!({"error": "nope"}))));
+        assert_eq!(
+            remote_msg(b.kv_del("k").unwrap_err()),
+            ("persist/kv-del".into(), "nope".into())
         );
     }
 

@@ -18,7 +18,7 @@ pub mod request;
 pub mod serve;
 
 pub use call::Call;
-pub use client::{DurableBackend, Transport};
+pub use client::{DurableBackend, Transport, ValueTransport};
 pub use disk::{Disk, MockTransport, durable, mock_durable};
 pub use migrate::{MigrateReport, migrate};
 pub use request::{Request, Response};

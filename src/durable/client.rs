@@ -13,6 +13,12 @@ use crate::{Error, Record, Result, Value};
 /// `Ok(Response::Err(..))`.
 pub trait Transport {
     fn send(&self, req: Request) -> Result<Response>;
+    /// Called once when the Store over it closes. Most transports leave the
+    /// storage behind them open (it outlives the Store); one that owns its
+    /// storage closes it here.
+    fn close(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<F: Fn(Request) -> Result<Response>> Transport for F {
@@ -206,6 +212,11 @@ impl<T: Transport> Backend for DurableBackend<T> {
     fn restore(&self, stream: &str, last_seq: u64, records: Vec<Record>) -> Result<()> {
         let v = self.call(Request::restore(stream, last_seq, &records))?;
         as_null(op::RESTORE, v)
+    }
+
+    /// No request: the protocol has no close op; the transport decides.
+    fn close(&self) -> Result<()> {
+        self.transport.close()
     }
 }
 

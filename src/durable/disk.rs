@@ -72,11 +72,32 @@ impl Transport for MockTransport {
     }
 }
 
+/// `MockTransport` that owns its disk: closing the Store closes the disk.
+#[derive(Debug, Clone)]
+pub struct OwningTransport(pub Disk);
+
+impl Transport for OwningTransport {
+    fn send(&self, req: Request) -> Result<Response> {
+        Ok(self.0.serve(&req))
+    }
+
+    fn close(&self) -> Result<()> {
+        self.0.close()
+    }
+}
+
 /// A Store over the durable backend whose requests `serve` serves over
 /// `disk` (`persist::mock_durable(disk)`). Closing the Store leaves the
-/// disk's storage open: `DurableBackend::close` sends nothing.
+/// disk's storage open, so a new Store over it is a restart.
 pub fn mock_durable(disk: &Disk) -> Store {
     durable(MockTransport(disk.clone()))
+}
+
+/// Like `mock_durable`, but the Store owns the disk: `close()` also closes
+/// the disk's storage (flushes, releases the on-disk lock). What
+/// `persist::open(dir)` is over the on-disk Disk.
+pub fn mock_durable_owning(disk: Disk) -> Store {
+    durable(OwningTransport(disk))
 }
 
 /// A Store over the durable backend with any transport
@@ -112,6 +133,69 @@ mod tests {
         let s = mock_durable(&d);
         assert_eq!(s.append("s", json!(3)).unwrap(), 2);
         assert_eq!(s.kv_get("k").unwrap(), Some(json!(2)));
+    }
+
+    /// Counts `close` calls; otherwise a memory backend.
+    #[derive(Default)]
+    struct CountingClose {
+        mem: MemBackend,
+        closes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Backend for CountingClose {
+        fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
+            self.mem.append_all(stream, events)
+        }
+        fn append_expect(&self, s: &str, e: u64, v: Value) -> Result<crate::Appended> {
+            self.mem.append_expect(s, e, v)
+        }
+        fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<crate::Record>> {
+            self.mem.read(stream, after, limit)
+        }
+        fn last_seq(&self, stream: &str) -> Result<u64> {
+            self.mem.last_seq(stream)
+        }
+        fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64> {
+            self.mem.truncate_through(stream, seq)
+        }
+        fn streams(&self) -> Result<Vec<String>> {
+            self.mem.streams()
+        }
+        fn kv_get(&self, key: &str) -> Result<Option<Value>> {
+            self.mem.kv_get(key)
+        }
+        fn kv_put(&self, key: &str, value: Value) -> Result<()> {
+            self.mem.kv_put(key, value)
+        }
+        fn kv_del(&self, key: &str) -> Result<bool> {
+            self.mem.kv_del(key)
+        }
+        fn kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
+            self.mem.kv_keys(prefix)
+        }
+        fn restore(&self, stream: &str, last: u64, records: Vec<crate::Record>) -> Result<()> {
+            self.mem.restore(stream, last, records)
+        }
+        fn close(&self) -> Result<()> {
+            self.closes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn only_an_owning_store_closes_its_disk() {
+        let backend = Arc::new(CountingClose::default());
+        let closes = || backend.closes.load(std::sync::atomic::Ordering::SeqCst);
+        let disk = Disk::from_backend(backend.clone());
+        mock_durable(&disk).close().unwrap();
+        assert_eq!(closes(), 0);
+        let owner = mock_durable_owning(disk.clone());
+        owner.append("s", json!(1)).unwrap();
+        owner.close().unwrap();
+        owner.close().unwrap();
+        assert_eq!(closes(), 1);
+        assert_eq!(backend.mem.last_seq("s").unwrap(), 1);
     }
 
     #[test]

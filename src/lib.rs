@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod compaction;
 pub mod concurrency;
+pub mod durable;
 pub mod error;
 pub mod mem;
 pub mod project;

@@ -6,6 +6,7 @@ pub mod args;
 pub mod assert;
 pub mod context;
 pub mod convert;
+pub mod durable;
 pub mod fold;
 pub mod show;
 pub mod store;
@@ -87,6 +88,7 @@ fn fresh_store(cfg: &Config, _session: &Session) -> Result<Store, Box<EvalAltRes
     }
     match cfg.backend {
         BackendKind::Mem => Ok(Store::mem()),
+        BackendKind::Mock => Ok(crate::durable::mock_durable(&crate::durable::Disk::mem())),
         other => Err(args::fail(format!(
             "store: backend {other:?} is not available in this build"
         ))),
@@ -101,10 +103,12 @@ pub fn engine(cfg: &Config) -> (Engine, Session) {
     engine.set_max_expr_depths(128, 64);
     engine.set_max_operations(cfg.max_operations);
     engine.build_type::<StoreHandle>();
+    engine.build_type::<durable::DiskHandle>();
 
     let mut module = Module::new();
     module.combine_flatten(exported_module!(store::api));
     module.combine_flatten(exported_module!(fold::api));
+    module.combine_flatten(exported_module!(durable::api));
 
     let (c, s) = (cfg.clone(), session.clone());
     module.set_native_fn("store", move || fresh_store(&c, &s).map(StoreHandle::new));

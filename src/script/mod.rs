@@ -4,10 +4,12 @@
 
 pub mod args;
 pub mod assert;
+pub mod blob;
 pub mod context;
 pub mod convert;
 pub mod durable;
 pub mod fold;
+pub mod hub;
 pub mod show;
 pub mod store;
 
@@ -104,11 +106,16 @@ pub fn engine(cfg: &Config) -> (Engine, Session) {
     engine.set_max_operations(cfg.max_operations);
     engine.build_type::<StoreHandle>();
     engine.build_type::<durable::DiskHandle>();
+    engine.build_type::<blob::ContentHandle>();
+    engine.build_type::<hub::HubHandle>();
+    engine.build_type::<hub::ViewHandle>();
 
     let mut module = Module::new();
     module.combine_flatten(exported_module!(store::api));
     module.combine_flatten(exported_module!(fold::api));
     module.combine_flatten(exported_module!(durable::api));
+    module.combine_flatten(exported_module!(blob::api));
+    module.combine_flatten(exported_module!(hub::api));
 
     let (c, s) = (cfg.clone(), session.clone());
     module.set_native_fn("store", move || fresh_store(&c, &s).map(StoreHandle::new));

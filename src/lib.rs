@@ -9,6 +9,7 @@ pub mod backend;
 pub mod blob;
 pub mod compaction;
 pub mod concurrency;
+pub mod dump;
 pub mod durable;
 pub mod error;
 pub mod hub;

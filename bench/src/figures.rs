@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use persist::script::{self, Config, store::StoreHandle};
 use persist::{Error, Store};
-use rhai::{Dynamic, Scope};
+use rhai::{Dynamic, EvalAltResult, FnPtr, NativeCallContext, Scope};
 use serde_json::json;
 
 use crate::{Figure, time};
@@ -30,7 +30,18 @@ pub fn fold(n: usize) -> Vec<Figure> {
     });
     assert_eq!(rust.value, expected, "rust fold gave a wrong total");
 
-    let (engine, _session) = script::engine(&Config::default());
+    let (mut engine, _session) = script::engine(&Config::default());
+    // The interpreter's limit: a script closure called from Rust n times.
+    engine.register_fn(
+        "call_n",
+        |ctx: NativeCallContext, f: FnPtr, n: i64| -> Result<Dynamic, Box<EvalAltResult>> {
+            let mut acc = Dynamic::from(0_i64);
+            for _ in 0..n {
+                acc = f.call_raw(&ctx, None, [acc, Dynamic::UNIT])?;
+            }
+            Ok(acc)
+        },
+    );
     let mut scope = Scope::new();
     scope.push("s", StoreHandle(Rc::new(store)));
     scope.push("n", n as i64);

@@ -23,7 +23,7 @@ pub struct MigrateReport {
 /// Memory holds one stream's kept records at a time (read in pages of
 /// `PAGE`), never the whole store.
 pub fn migrate(from: &Store, to: &Store) -> Result<MigrateReport> {
-    check_empty(to)?;
+    check_empty("migrate", to)?;
     let source = from.backend()?;
     let target = to.backend()?;
     let mut report = MigrateReport::default();
@@ -50,7 +50,8 @@ pub fn migrate(from: &Store, to: &Store) -> Result<MigrateReport> {
     Ok(report)
 }
 
-fn check_empty(to: &Store) -> Result<()> {
+/// Errors unless `to` holds no stream and no key (`op` names the caller).
+pub fn check_empty(op: &'static str, to: &Store) -> Result<()> {
     let b = to.backend()?;
     let what = match (b.streams()?.first(), b.kv_keys("")?.first()) {
         (Some(stream), _) => format!("stream {stream:?}"),
@@ -58,7 +59,7 @@ fn check_empty(to: &Store) -> Result<()> {
         (None, None) => return Ok(()),
     };
     Err(Error::invalid(
-        "migrate",
+        op,
         format!("the target store is not empty: it holds {what}"),
     ))
 }

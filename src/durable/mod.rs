@@ -20,6 +20,6 @@ pub mod serve;
 pub use call::Call;
 pub use client::{DurableBackend, Transport, ValueTransport};
 pub use disk::{Disk, MockTransport, OwningTransport, durable, mock_durable, mock_durable_owning};
-pub use migrate::{MigrateReport, migrate};
+pub use migrate::{MigrateReport, check_empty, migrate};
 pub use request::{Request, Response};
 pub use serve::{serve, serve_value};

@@ -88,11 +88,14 @@ pub fn to_dynamic(v: Value) -> Dynamic {
         },
         Value::String(s) => s.into(),
         Value::Array(a) => a.into_iter().map(to_dynamic).collect::<Array>().into(),
-        Value::Object(m) => m
-            .into_iter()
-            .map(|(k, v)| (k.into(), to_dynamic(v)))
-            .collect::<Map>()
-            .into(),
+        Value::Object(m) => {
+            // Inserting beats `collect`, which sorts and dedups first.
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(k.into(), to_dynamic(v));
+            }
+            out.into()
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod compaction;
 pub mod concurrency;
 pub mod error;
 pub mod mem;
+pub mod ondisk;
 pub mod project;
 pub mod snapshot;
 pub mod store;

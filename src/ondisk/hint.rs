@@ -92,7 +92,9 @@ pub(crate) fn decode(b: &[u8]) -> Result<Hint, String> {
     for _ in 0..nsegs {
         let (id, nonce, len, items, live) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u64()?);
         segs.push(SegMeta { id, nonce, len });
-        index.counts.insert(id, Counts { items, live });
+        if items > 0 {
+            index.counts.insert(id, Counts { items, live });
+        }
     }
     for _ in 0..r.u64()? {
         let name = r.name()?.to_string();

@@ -47,6 +47,8 @@ pub(crate) struct KvLoc {
 
 /// Per segment: records (events, kv values) written into it, and how many of
 /// them are still live. The ratio estimates the segment's dead bytes.
+/// Invariant: only segments with `items > 0` have an entry, so indexes built
+/// by different routes (replay, hint, compaction) compare equal.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Counts {
     pub items: u64,
@@ -103,9 +105,11 @@ impl Index {
                     s.pos.push_back(frame + e.off as u64);
                     self.last_at = self.last_at.max(e.at);
                 }
-                let c = self.counts.entry(seg).or_default();
-                c.items += events.len() as u64;
-                c.live += events.len() as u64;
+                if !events.is_empty() {
+                    let c = self.counts.entry(seg).or_default();
+                    c.items += events.len() as u64;
+                    c.live += events.len() as u64;
+                }
             }
             Op::KvPut { key, off, len } => {
                 let loc = KvLoc {

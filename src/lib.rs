@@ -14,6 +14,7 @@ pub mod durable;
 pub mod error;
 pub mod hub;
 pub mod mem;
+pub mod ondisk;
 pub mod project;
 pub mod snapshot;
 pub mod store;

@@ -31,3 +31,8 @@ fn conformance_suite_passes_on_mem() {
 fn conformance_suite_passes_on_mock_durable() {
     suite(BackendKind::Mock);
 }
+
+#[test]
+fn conformance_suite_passes_on_disk() {
+    suite(BackendKind::Disk);
+}

@@ -3,7 +3,10 @@
 use rhai::plugin::*;
 use rhai::{CustomType, Dynamic, FnPtr, INT, Map, NativeCallContext, TypeBuilder};
 
+use std::sync::Arc;
+
 use crate::durable::{self, Disk, ValueTransport};
+use crate::ondisk::DiskLog;
 use crate::script::args::{self, RhaiResult, kernel};
 use crate::script::context;
 use crate::script::convert::{to_dynamic, to_value};
@@ -35,6 +38,28 @@ fn script_transport(f: FnPtr) -> ValueTransport<impl Fn(Value) -> crate::Result<
     })
 }
 
+/// Opens the on-disk log in `dir`, telling the user on stderr if a torn
+/// tail was cut (SPEC 5: cut off and reported).
+pub fn open_disk_log(dir: &str) -> crate::Result<DiskLog> {
+    let (log, report) = DiskLog::open(dir)?;
+    if let Some(t) = &report.torn {
+        eprintln!(
+            "persist: {}: cut a torn tail of {} bytes at offset {} ({})",
+            t.path.display(),
+            t.bytes_cut,
+            t.offset,
+            t.reason
+        );
+    }
+    Ok(log)
+}
+
+/// `persist::open(dir)`: a Store straight over the on-disk backend, which
+/// services the same operations the request protocol carries, in process.
+pub fn open_store(dir: &str) -> crate::Result<crate::Store> {
+    Ok(crate::Store::new(open_disk_log(dir)?))
+}
+
 #[export_module]
 pub mod api {
     use super::*;
@@ -43,6 +68,27 @@ pub mod api {
     #[rhai_fn(name = "disk", volatile)]
     pub fn disk_mem() -> DiskHandle {
         DiskHandle(Disk::mem())
+    }
+
+    /// The on-disk Disk in `dir`, the one `persist::open(dir)` uses.
+    #[rhai_fn(name = "disk", volatile, return_raw)]
+    pub fn disk_dir(dir: Dynamic) -> RhaiResult<DiskHandle> {
+        let dir = args::string("disk", "dir", &dir)?;
+        let log = open_disk_log(&dir).map_err(kernel)?;
+        Ok(DiskHandle(Disk::from_backend(Arc::new(log))))
+    }
+
+    /// A Store over the on-disk backend in `dir` (created if missing).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn open(dir: Dynamic) -> RhaiResult<StoreHandle> {
+        let dir = args::string("open", "dir", &dir)?;
+        open_store(&dir).map(StoreHandle::new).map_err(kernel)
+    }
+
+    /// Flushes and releases the Disk's storage (its lock, on disk).
+    #[rhai_fn(global, name = "close", pure, volatile, return_raw)]
+    pub fn close_disk(d: &mut DiskHandle) -> RhaiResult<()> {
+        d.0.close().map_err(kernel)
     }
 
     #[rhai_fn(volatile)]

@@ -18,6 +18,7 @@ pub mod ondisk;
 pub mod project;
 pub mod snapshot;
 pub mod store;
+pub mod tools;
 pub mod value;
 pub mod view;
 

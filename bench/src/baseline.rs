@@ -16,7 +16,11 @@ pub fn payload(i: usize) -> String {
 /// Returns appends/s: the physical limit for acknowledged single appends.
 pub fn raw_fdatasync(dir: &Path, n: usize) -> f64 {
     let path = dir.join("raw-fdatasync");
-    let mut f = OpenOptions::new().create(true).append(true).open(&path).expect("open raw file");
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("open raw file");
     let (secs, ()) = time(|| {
         for i in 0..n {
             f.write_all(payload(i).as_bytes()).expect("write");
@@ -65,7 +69,8 @@ fn sqlite(dir: &Path) -> rusqlite::Connection {
     let _ = fs::remove_file(&path);
     let c = rusqlite::Connection::open(&path).expect("open sqlite");
     c.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    c.pragma_update(None, "synchronous", "FULL").expect("synchronous");
+    c.pragma_update(None, "synchronous", "FULL")
+        .expect("synchronous");
     c.execute_batch(
         "CREATE TABLE events (stream TEXT NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
                               data TEXT NOT NULL, PRIMARY KEY (stream, seq))",
@@ -82,7 +87,8 @@ pub fn sqlite_single(dir: &Path, n: usize) -> f64 {
         .expect("prepare");
     let (secs, ()) = time(|| {
         for i in 0..n {
-            ins.execute((i as i64 + 1, 0i64, payload(i))).expect("insert");
+            ins.execute((i as i64 + 1, 0i64, payload(i)))
+                .expect("insert");
         }
     });
     n as f64 / secs
@@ -126,6 +132,12 @@ pub fn rss() -> (u64, u64) {
 /// Total bytes of the files directly under `dir`.
 pub fn dir_bytes(dir: &Path) -> u64 {
     fs::read_dir(dir)
-        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }

@@ -23,6 +23,9 @@ struct Sub {
     /// `Some(name)` for a followed subscription.
     follow: Option<String>,
     handler: Handler,
+    /// A followed subscription is catching up: a publish from inside its
+    /// own handler leaves the new record to that running catch-up.
+    busy: Cell<bool>,
 }
 
 impl Sub {
@@ -60,6 +63,7 @@ impl Hub {
     /// never undone. Handlers may publish or (un)subscribe: no borrow of
     /// the subscriber list is held while one runs.
     pub fn publish(&self, stream: &str, event: Value) -> Result<u64> {
+        crate::value::check_name("publish", "stream", stream)?;
         let seq = self.store.append(stream, event)?;
         let record = self.store.read(stream, seq - 1, Some(1))?.pop();
         let subs: Vec<Rc<Sub>> = self
@@ -74,18 +78,16 @@ impl Hub {
             if !self.is_subscribed(sub.id) {
                 continue;
             }
-            let outcome = match (&sub.follow, &record) {
-                (Some(name), _) => self.catch_up(name, stream, &sub.handler),
-                (None, Some(record)) => (sub.handler)(record).map_err(|msg| (seq, msg)),
+            let outcome: std::result::Result<(), CatchUpError> = match (&sub.follow, &record) {
+                (Some(_), _) if sub.busy.get() => Ok(()),
+                (Some(name), _) => self.catch_up_busy(&sub, name, stream),
+                (None, Some(record)) => {
+                    (sub.handler)(record).map_err(|msg| CatchUpError::Handler(seq, msg))
+                }
                 (None, None) => Ok(()), // truncated away by an earlier handler
             };
-            if let Err((at_seq, msg)) = outcome {
-                first_error.get_or_insert(Error::Handler {
-                    subscription: sub.label(),
-                    stream: stream.to_string(),
-                    seq: at_seq,
-                    msg,
-                });
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e.into_error(sub.label(), stream));
             }
         }
         match first_error {
@@ -107,12 +109,7 @@ impl Hub {
         crate::value::check_name("follow", "subscription", name)?;
         crate::value::check_name("follow", "stream", stream)?;
         self.catch_up(name, stream, &handler)
-            .map_err(|(seq, msg)| Error::Handler {
-                subscription: format!("{name:?}"),
-                stream: stream.to_string(),
-                seq,
-                msg,
-            })?;
+            .map_err(|e| e.into_error(format!("{name:?}"), stream))?;
         Ok(self.add(stream, Some(name.to_string()), handler))
     }
 
@@ -136,6 +133,7 @@ impl Hub {
             stream: stream.to_string(),
             follow,
             handler,
+            busy: Cell::new(false),
         }));
         id
     }
@@ -150,18 +148,37 @@ impl Hub {
         }
     }
 
+    /// `catch_up` for a subscribed follower, marked busy while it runs and
+    /// repeated until nothing new arrived meanwhile (its handler may have
+    /// published to its own stream).
+    fn catch_up_busy(
+        &self,
+        sub: &Sub,
+        name: &str,
+        stream: &str,
+    ) -> std::result::Result<(), CatchUpError> {
+        sub.busy.set(true);
+        let result = (|| loop {
+            self.catch_up(name, stream, &sub.handler)?;
+            let last = self.store.last_seq(stream).map_err(CatchUpError::Kernel)?;
+            if self.position(name).map_err(CatchUpError::Kernel)? >= last {
+                return Ok(());
+            }
+        })();
+        sub.busy.set(false);
+        result
+    }
+
     /// Hands every record after the saved position, saving the position
-    /// after each. `Err((seq, msg))` names the record that failed; a kernel
-    /// error (e.g. records truncated away) is reported the same way.
+    /// after each.
     fn catch_up(
         &self,
         name: &str,
         stream: &str,
         handler: &Handler,
-    ) -> std::result::Result<(), (u64, String)> {
-        let pos = self.position(name).map_err(|e| (0, e.to_string()))?;
+    ) -> std::result::Result<(), CatchUpError> {
+        let pos = self.position(name).map_err(CatchUpError::Kernel)?;
         let key = position_key(name);
-        let mut failed_at = pos + 1;
         self.store
             .fold(
                 stream,
@@ -170,22 +187,42 @@ impl Hub {
                     seq: pos,
                 },
                 |(), rec: Record| {
-                    failed_at = rec.seq;
-                    handler(&rec).map_err(HandlerFailed)?;
+                    handler(&rec).map_err(|msg| CatchUpError::Handler(rec.seq, msg))?;
                     self.store.kv_put(&key, Value::from(rec.seq))?;
-                    Ok::<(), HandlerFailed>(())
+                    Ok::<(), CatchUpError>(())
                 },
             )
             .map(|_| ())
-            .map_err(|HandlerFailed(msg)| (failed_at, msg))
     }
 }
 
-/// A handler's message, or a kernel error as text, inside `catch_up`.
-struct HandlerFailed(String);
+/// Why handing records to a subscriber stopped.
+enum CatchUpError {
+    /// The handler failed on this seq with its own message.
+    Handler(u64, String),
+    /// The store failed (e.g. the records were truncated away).
+    Kernel(Error),
+}
 
-impl From<Error> for HandlerFailed {
+impl From<Error> for CatchUpError {
     fn from(e: Error) -> Self {
-        HandlerFailed(e.to_string())
+        CatchUpError::Kernel(e)
+    }
+}
+
+impl CatchUpError {
+    fn into_error(self, subscription: String, stream: &str) -> Error {
+        match self {
+            CatchUpError::Handler(seq, msg) => Error::Handler {
+                subscription,
+                stream: stream.to_string(),
+                seq,
+                msg,
+            },
+            CatchUpError::Kernel(e) => Error::Remote {
+                op: format!("subscription {subscription}"),
+                msg: e.to_string(),
+            },
+        }
     }
 }

@@ -51,13 +51,23 @@ impl<A: Snapshotable + Clone> View<A> {
     }
 
     /// Folds the records after the held state and saves the snapshot (on
-    /// each publish). Records appended around the hub are folded too.
+    /// each publish). Records appended around the hub are folded too. If the
+    /// saved snapshot got ahead of the held state (a `compact` under the
+    /// view's name may have dropped the records between), start from it.
     pub fn refresh<E: From<Error>>(
         &self,
         store: &Store,
         step: impl FnMut(A, Record) -> Result<A, E>,
     ) -> Result<(), E> {
-        let from = self.state();
+        let mut from = self.state();
+        if let Some(saved) = store.snapshot(&self.name)?
+            && saved.seq > from.seq
+        {
+            from = State {
+                value: A::from_stored(saved.value)?,
+                seq: saved.seq,
+            };
+        }
         let seq = from.seq;
         let state = store.fold(&self.stream, from, step)?;
         if state.seq != seq {

@@ -75,6 +75,11 @@ pub(crate) enum Op<'a> {
     },
 }
 
+/// Bytes `put_events` writes for these JSON lengths (names aside).
+pub(crate) fn events_size(stream: &str, json_bytes: usize, count: usize) -> usize {
+    1 + 2 + stream.len() + 8 + 8 + 4 + count * EVENT_HEAD + json_bytes
+}
+
 pub(crate) fn put_events<'e>(
     buf: &mut Vec<u8>,
     stream: &str,

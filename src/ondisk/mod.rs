@@ -506,7 +506,8 @@ impl Backend for DiskLog {
         }
         let last = first + jsons.len() as u64 - 1;
         let at = g.next_at();
-        let mut fr = frame::begin();
+        let bytes = jsons.iter().map(Vec::len).sum();
+        let mut fr = frame::begin_with(batch::events_size(stream, bytes, jsons.len()));
         batch::put_events(
             &mut fr,
             stream,

@@ -76,8 +76,18 @@ fn main() {
     }
     let quick = args.iter().any(|a| a == "--quick");
     let json = args.iter().any(|a| a == "--json");
-    if let Some(bad) = args.iter().find(|a| *a != "--quick" && *a != "--json") {
-        eprintln!("persist-bench: unknown argument {bad:?} (expected --quick, --json)");
+    // `--only NAME` runs one group (for profiling).
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let known =
+        |a: &String| a == "--quick" || a == "--json" || a == "--only" || Some(a) == only.as_ref();
+    if let Some(bad) = args.iter().find(|a| !known(a)) {
+        eprintln!(
+            "persist-bench: unknown argument {bad:?} (expected --quick, --json, --only GROUP)"
+        );
         std::process::exit(2);
     }
     let (n, singles, batches) = if quick {
@@ -92,17 +102,45 @@ fn main() {
         .tempdir_in(&base)
         .expect("temp dir");
     let big = tmp.path().join("big");
-    let groups: Vec<Box<dyn Fn() -> Vec<Figure>>> = vec![
-        Box::new(|| figures::appends(tmp.path(), singles, batches)),
-        Box::new(|| {
+    let built = std::cell::Cell::new(false);
+    let build = || {
+        if !built.replace(true) {
             figures::build_big(&big, n);
-            figures::fold(&big, n)
-        }),
-        Box::new(|| figures::reopen(&big)),
-        Box::new(|| figures::views(n)),
-        Box::new(|| figures::fold_mem(n)),
+        }
+    };
+    type Group<'a> = (&'static str, Box<dyn Fn() -> Vec<Figure> + 'a>);
+    let groups: Vec<Group> = vec![
+        (
+            "appends",
+            Box::new(|| figures::appends(tmp.path(), singles, batches)),
+        ),
+        (
+            "fold",
+            Box::new(|| {
+                build();
+                figures::fold(&big, n)
+            }),
+        ),
+        (
+            "reopen",
+            Box::new(|| {
+                build();
+                figures::reopen(&big)
+            }),
+        ),
+        ("views", Box::new(|| figures::views(n))),
+        ("fold-mem", Box::new(|| figures::fold_mem(n))),
     ];
-    for group in groups {
+    if let Some(name) = &only
+        && !groups.iter().any(|(g, _)| g == name)
+    {
+        eprintln!("persist-bench: unknown group {name:?}");
+        std::process::exit(2);
+    }
+    for (name, group) in &groups {
+        if only.as_ref().is_some_and(|o| o != name) {
+            continue;
+        }
         for f in group() {
             print(&f, json);
         }

@@ -87,14 +87,14 @@ pub fn to_dynamic(v: Value) -> Dynamic {
             None => (n.as_f64().unwrap_or(f64::NAN) as FLOAT).into(),
         },
         Value::String(s) => s.into(),
-        Value::Array(a) => a.into_iter().map(to_dynamic).collect::<Array>().into(),
+        Value::Array(a) => Dynamic::from_array(a.into_iter().map(to_dynamic).collect()),
         Value::Object(m) => {
             // Inserting beats `collect`, which sorts and dedups first.
             let mut out = Map::new();
             for (k, v) in m {
                 out.insert(k.into(), to_dynamic(v));
             }
-            out.into()
+            Dynamic::from_map(out)
         }
     }
 }
@@ -107,7 +107,7 @@ pub fn record_to_dynamic(r: Record, stream: &ImmutableString) -> Dynamic {
     m.insert("seq".into(), (r.seq as INT).into());
     m.insert("at".into(), (r.at as INT).into());
     m.insert("data".into(), to_dynamic(r.data));
-    m.into()
+    Dynamic::from_map(m)
 }
 
 pub fn records_to_array(records: Vec<Record>) -> Array {
@@ -127,7 +127,7 @@ pub fn state_to_dynamic(s: State<Dynamic>) -> Dynamic {
     let mut m = Map::new();
     m.insert("value".into(), s.value);
     m.insert("seq".into(), (s.seq as INT).into());
-    m.into()
+    Dynamic::from_map(m)
 }
 
 pub fn strings_to_array(v: Vec<String>) -> Array {

@@ -70,7 +70,7 @@ fn conflict_map(expected: u64, actual: u64) -> Dynamic {
     m.insert("conflict".into(), true.into());
     m.insert("expected".into(), args::int(expected).into());
     m.insert("actual".into(), args::int(actual).into());
-    m.into()
+    Dynamic::from_map(m)
 }
 
 /// The shared argument checks of `checkpoint`, `replay`, `compact` and `maybe_compact`.

@@ -61,6 +61,12 @@ fn existing(dir: &Path) -> Result<()> {
 
 fn open_existing(dir: &Path) -> Result<DiskLog> {
     existing(dir)?;
+    open_disk_log(dir)
+}
+
+/// Opens the on-disk log in `dir` (created if missing), telling the user on
+/// stderr if a torn tail was cut (SPEC 5: cut off and reported).
+pub fn open_disk_log(dir: &Path) -> Result<DiskLog> {
     let (log, report) = DiskLog::open(dir)?;
     if let Some(t) = report.torn {
         eprintln!(
@@ -168,8 +174,7 @@ pub fn export(dir: &Path, stream: Option<&str>, out: &mut dyn Write) -> Result<i
 
 /// Restores a dump into the empty store in `dir` (created if missing).
 pub fn import(dir: &Path, input: &mut dyn BufRead) -> Result<i32> {
-    let (log, _) = DiskLog::open(dir)?;
-    let store = Store::new(log);
+    let store = Store::new(open_disk_log(dir)?);
     let progress = Progress::new();
     let result = dump::import(&store, input, &mut |c| {
         progress.show(&counts_line("imported", c))

@@ -38,20 +38,8 @@ fn script_transport(f: FnPtr) -> ValueTransport<impl Fn(Value) -> crate::Result<
     })
 }
 
-/// Opens the on-disk log in `dir`, telling the user on stderr if a torn
-/// tail was cut (SPEC 5: cut off and reported).
-pub fn open_disk_log(dir: &str) -> crate::Result<DiskLog> {
-    let (log, report) = DiskLog::open(dir)?;
-    if let Some(t) = &report.torn {
-        eprintln!(
-            "persist: {}: cut a torn tail of {} bytes at offset {} ({})",
-            t.path.display(),
-            t.bytes_cut,
-            t.offset,
-            t.reason
-        );
-    }
-    Ok(log)
+fn open_disk_log(dir: &str) -> crate::Result<DiskLog> {
+    crate::tools::open_disk_log(std::path::Path::new(dir))
 }
 
 /// `persist::open(dir)`: a Store straight over the on-disk backend, which

@@ -9,7 +9,7 @@ use crate::script::args::{self, RhaiResult, fail, kernel};
 use crate::script::context;
 use crate::script::convert::{record_to_dynamic, state_to_dynamic};
 use crate::script::store::StoreHandle;
-use crate::{Error, Record, State};
+use crate::{Error, Record, State, Store};
 
 /// A fold fails either in the kernel or in the script's step.
 pub enum FoldError {
@@ -73,18 +73,24 @@ fn conflict_map(expected: u64, actual: u64) -> Dynamic {
     Dynamic::from_map(m)
 }
 
-/// The shared argument checks of `checkpoint`, `replay`, `compact` and `maybe_compact`.
-fn named_fold_args(
+/// A step closure the kernel's named-fold methods accept.
+type BoxStep = Box<dyn FnMut(Dynamic, Record) -> Result<Dynamic, FoldError>>;
+
+/// The shared shape of `checkpoint`, `replay`, `compact` and
+/// `maybe_compact`: check name, stream and step, then run `f` on the store
+/// with the script's step and the script context current.
+fn named_fold<T>(
+    ctx: &NativeCallContext,
+    s: &StoreHandle,
     op: &str,
-    name: &Dynamic,
-    stream: &Dynamic,
-    step: &Dynamic,
-) -> RhaiResult<(ImmutableString, ImmutableString, FnPtr)> {
-    Ok((
-        args::string(op, "name", name)?,
-        args::string(op, "stream", stream)?,
-        args::func(op, "step", step)?,
-    ))
+    [name, stream, step]: [&Dynamic; 3],
+    f: impl FnOnce(&Store, &str, &str, BoxStep) -> Result<T, FoldError>,
+) -> RhaiResult<T> {
+    let name = args::string(op, "name", name)?;
+    let stream = args::string(op, "stream", stream)?;
+    let step = Box::new(step_fn(args::func(op, "step", step)?, stream.clone()));
+    let store = s.0.clone();
+    run_fold(ctx, || f(&store, &name, &stream, step))
 }
 
 #[export_module]
@@ -181,11 +187,13 @@ pub mod api {
         init: Dynamic,
         step: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        let (name, stream, step) = named_fold_args("checkpoint", &name, &stream, &step)?;
-        let st = s.0.clone();
-        run_fold(&ctx, || {
-            st.checkpoint(&name, &stream, init, step_fn(step, stream.clone()))
-        })
+        named_fold(
+            &ctx,
+            s,
+            "checkpoint",
+            [&name, &stream, &step],
+            |st, n, sm, f| st.checkpoint(n, sm, init, f),
+        )
         .map(state_to_dynamic)
     }
 
@@ -198,11 +206,13 @@ pub mod api {
         init: Dynamic,
         step: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        let (name, stream, step) = named_fold_args("replay", &name, &stream, &step)?;
-        let st = s.0.clone();
-        run_fold(&ctx, || {
-            st.replay(&name, &stream, init, step_fn(step, stream.clone()))
-        })
+        named_fold(
+            &ctx,
+            s,
+            "replay",
+            [&name, &stream, &step],
+            |st, n, sm, f| st.replay(n, sm, init, f),
+        )
         .map(state_to_dynamic)
     }
 
@@ -215,11 +225,13 @@ pub mod api {
         init: Dynamic,
         step: Dynamic,
     ) -> RhaiResult<Map> {
-        let (name, stream, step) = named_fold_args("compact", &name, &stream, &step)?;
-        let st = s.0.clone();
-        let (_, done) = run_fold(&ctx, || {
-            st.compact(&name, &stream, init, step_fn(step, stream.clone()))
-        })?;
+        let (_, done) = named_fold(
+            &ctx,
+            s,
+            "compact",
+            [&name, &stream, &step],
+            |st, n, sm, f| st.compact(n, sm, init, f),
+        )?;
         let mut m = Map::new();
         m.insert("seq".into(), args::int(done.seq).into());
         m.insert("dropped".into(), args::int(done.dropped).into());
@@ -250,11 +262,13 @@ pub mod api {
         step: Dynamic,
         every: Dynamic,
     ) -> RhaiResult<bool> {
-        let (name, stream, step) = named_fold_args("maybe_compact", &name, &stream, &step)?;
         let every = args::count("maybe_compact", "every", &every)?;
-        let st = s.0.clone();
-        run_fold(&ctx, || {
-            st.maybe_compact(&name, &stream, init, step_fn(step, stream.clone()), every)
-        })
+        named_fold(
+            &ctx,
+            s,
+            "maybe_compact",
+            [&name, &stream, &step],
+            |st, n, sm, f| st.maybe_compact(n, sm, init, f, every),
+        )
     }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::runner;
 use crate::script::{self, BackendKind, Config};
+use crate::{repl, runner};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,6 +42,12 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
     },
+    /// An interactive session with `store` bound to persist::store().
+    Repl {
+        /// Make persist::store() open the on-disk store in DIR.
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -73,6 +79,7 @@ pub fn main(cli: Cli) -> i32 {
             }
         }
         Command::Run { file, store } => run_script(&file, store),
+        Command::Repl { store } => repl::run(store),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod store;
 pub mod value;
 
 pub mod cli;
+pub mod repl;
 pub mod runner;
 pub mod script;
 

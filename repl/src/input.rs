@@ -40,11 +40,7 @@ pub fn is_incomplete(src: &str) -> bool {
             continue;
         }
         match c {
-            '"' | '\'' => {
-                if !skip_quoted(&mut chars, c) {
-                    return true;
-                }
-            }
+            '"' | '\'' if !skip_quoted(&mut chars, c) => return true,
             '/' if chars.peek() == Some(&'/') => {
                 chars.by_ref().find(|&c| c == '\n');
             }
@@ -80,11 +76,7 @@ pub fn is_incomplete(src: &str) -> bool {
 fn skip_quoted(chars: &mut impl Iterator<Item = char>, quote: char) -> bool {
     while let Some(c) = chars.next() {
         match c {
-            '\\' => {
-                if chars.next().is_none() {
-                    return false;
-                }
-            }
+            '\\' if chars.next().is_none() => return false,
             c if c == quote => return true,
             _ => {}
         }

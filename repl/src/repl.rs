@@ -168,10 +168,10 @@ impl Repl {
             engine: self.engine.clone(),
             names: self.names.clone(),
         }));
-        if let Some(path) = self.history.as_ref().filter(|p| p.exists()) {
-            if let Err(e) = editor.load_history(path) {
-                eprintln!("history: cannot read {}: {e}", path.display());
-            }
+        if let Some(path) = self.history.as_ref().filter(|p| p.exists())
+            && let Err(e) = editor.load_history(path)
+        {
+            eprintln!("history: cannot read {}: {e}", path.display());
         }
         if let Some(text) = &self.greeting {
             println!("{text}");
@@ -199,10 +199,10 @@ impl Repl {
     /// Appends the new input to the history file right away, so a session
     /// that is killed still leaves its history behind.
     fn save_history(&self, editor: &mut Editor<Helper, FileHistory>) {
-        if let Some(path) = &self.history {
-            if let Err(e) = editor.append_history(path) {
-                eprintln!("history: cannot write {}: {e}", path.display());
-            }
+        if let Some(path) = &self.history
+            && let Err(e) = editor.append_history(path)
+        {
+            eprintln!("history: cannot write {}: {e}", path.display());
         }
     }
 }

@@ -117,6 +117,12 @@ fn a_session_at_the_terminal() {
             "send:store.append(\"orders\", #{qty: 2}) + 1\r",
             "expect:\r\n2\r\n",
             PROMPT,
+            // `store` is bound; records print one a line.
+            "send:store.append(\"orders\", #{qty: 5}); store.read(\"orders\")\r",
+            "expect:\r\n[\r\n  #{stream: \"orders\", seq: 1, at: ",
+            "expect:, data: #{qty: 2}},\r\n  #{stream: \"orders\", seq: 2, at: ",
+            "expect:, data: #{qty: 5}},\r\n]\r\n",
+            PROMPT,
             "send:\x04",
         ],
     );
@@ -128,12 +134,12 @@ fn a_session_at_the_terminal() {
         "a cancelled input is not history:\n{saved}"
     );
 
-    // A new session recalls the two-line definition: it is four entries up.
+    // A new session recalls the two-line definition: it is five entries up.
     session(
         &history,
         &[
             PROMPT,
-            "send:\x1b[A\x1b[A\x1b[A\x1b[A",
+            "send:\x1b[A\x1b[A\x1b[A\x1b[A\x1b[A",
             "expect:persist> fn f(x) {\r\n x + 1 } \"defined\"",
             "send:\r",
             "expect:\r\n\"defined\"\r\n",

@@ -38,6 +38,8 @@ pub struct Repl {
     scope: Scope<'static>,
     /// Every function defined so far; statements are dropped after each run.
     ast: AST,
+    /// `to_string(value)`, compiled once (none if the engine refuses it).
+    to_string_ast: Option<AST>,
     history: Option<PathBuf>,
     prompt: String,
     greeting: Option<String>,
@@ -51,10 +53,12 @@ impl Repl {
         let names = Names::of_engine(&engine);
         let ast = AST::empty();
         names.refresh(&scope, &ast);
+        let to_string_ast = engine.compile("to_string(value)").ok();
         Repl {
             engine: Rc::new(engine),
             scope,
             ast,
+            to_string_ast,
             history: None,
             prompt: "> ".into(),
             greeting: None,
@@ -112,9 +116,26 @@ impl Repl {
             };
         }
         match self.eval(input) {
-            Ok(value) => show_result(&value).map_or(Outcome::Quiet, Outcome::Print),
+            Ok(value) => {
+                show_result(&value, &|d| self.to_string(d)).map_or(Outcome::Quiet, Outcome::Print)
+            }
             Err(e) => Outcome::Error(describe(&e)),
         }
+    }
+
+    /// A value of a type the engine registered, as its `to_string` writes
+    /// it (a bare Rust type name says little).
+    fn to_string(&self, value: &Dynamic) -> String {
+        let mut scope = Scope::new();
+        scope.push_dynamic("value", value.clone());
+        self.to_string_ast
+            .as_ref()
+            .and_then(|ast| {
+                self.engine
+                    .eval_ast_with_scope::<String>(&mut scope, ast)
+                    .ok()
+            })
+            .unwrap_or_else(|| value.to_string())
     }
 
     fn command(&mut self, cmd: Command) -> Outcome {

@@ -12,16 +12,17 @@ const RECORD_KEYS: [&str; 4] = ["stream", "seq", "at", "data"];
 /// as `[a, b]`, blobs by size.
 pub fn show(d: &Dynamic) -> String {
     let mut out = String::new();
-    write_value(&mut out, d);
+    write_value(&mut out, d, &|d| d.to_string());
     out
 }
 
 /// What the REPL prints for a result: nothing for `()`, and an array of
 /// records (maps with exactly `stream`, `seq`, `at` and `data`) one record a
-/// line, so a read of a stream stays legible.
-pub fn show_result(d: &Dynamic) -> Option<String> {
+/// line, so a read of a stream stays legible. `other` writes values of the
+/// embedder's own types (the REPL asks the engine's `to_string`).
+pub fn show_result(d: &Dynamic, other: &dyn Fn(&Dynamic) -> String) -> Option<String> {
     if d.is_shared() {
-        return show_result(&d.flatten_clone());
+        return show_result(&d.flatten_clone(), other);
     }
     if d.is_unit() {
         return None;
@@ -33,13 +34,15 @@ pub fn show_result(d: &Dynamic) -> Option<String> {
         let mut out = String::from("[\n");
         for record in a.iter() {
             out.push_str("  ");
-            write_value(&mut out, record);
+            write_value(&mut out, record, other);
             out.push_str(",\n");
         }
         out.push(']');
         return Some(out);
     }
-    Some(show(d))
+    let mut out = String::new();
+    write_value(&mut out, d, other);
+    Some(out)
 }
 
 fn is_record(d: &Dynamic) -> bool {
@@ -50,9 +53,9 @@ fn is_record_map(m: &Map) -> bool {
     m.len() == RECORD_KEYS.len() && RECORD_KEYS.iter().all(|k| m.contains_key(*k))
 }
 
-fn write_value(out: &mut String, d: &Dynamic) {
+fn write_value(out: &mut String, d: &Dynamic, other: &dyn Fn(&Dynamic) -> String) {
     if d.is_shared() {
-        return write_value(out, &d.flatten_clone());
+        return write_value(out, &d.flatten_clone(), other);
     }
     if d.is_unit() {
         out.push_str("()");
@@ -68,18 +71,20 @@ fn write_value(out: &mut String, d: &Dynamic) {
             if i > 0 {
                 out.push_str(", ");
             }
-            write_value(out, item);
+            write_value(out, item, other);
         }
         out.push(']');
     } else if let Some(m) = d.read_lock::<Map>() {
-        write_map(out, &m);
+        write_map(out, &m, other);
+    } else if d.is_variant() {
+        out.push_str(&other(d));
     } else {
         let _ = write!(out, "{d}");
     }
 }
 
 /// Records list their keys in `RECORD_KEYS` order, other maps in key order.
-fn write_map(out: &mut String, m: &Map) {
+fn write_map(out: &mut String, m: &Map, other: &dyn Fn(&Dynamic) -> String) {
     let entries: Vec<(&str, &Dynamic)> = match is_record_map(m) {
         true => RECORD_KEYS.iter().map(|k| (*k, &m[*k])).collect(),
         false => m.iter().map(|(k, v)| (k.as_str(), v)).collect(),
@@ -90,7 +95,7 @@ fn write_map(out: &mut String, m: &Map) {
             out.push_str(", ");
         }
         let _ = write!(out, "{k}: ");
-        write_value(out, v);
+        write_value(out, v, other);
     }
     out.push('}');
 }

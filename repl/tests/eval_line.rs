@@ -136,3 +136,18 @@ fn commands() {
     assert_eq!(r.eval_line(":quit"), Outcome::Quit);
     assert!(error_of(r.eval_line(":nope")).contains("unknown command :nope"));
 }
+
+#[derive(Clone)]
+struct Ticket(i64);
+
+#[test]
+fn values_of_registered_types_print_through_their_to_string() {
+    let mut engine = Engine::new();
+    engine
+        .register_type_with_name::<Ticket>("Ticket")
+        .register_fn("ticket", Ticket)
+        .register_fn("to_string", |t: &mut Ticket| format!("Ticket #{}", t.0));
+    let mut r = Repl::new(engine, Scope::new());
+    assert_eq!(r.eval_line("ticket(7)"), print("Ticket #7"));
+    assert_eq!(r.eval_line("#{t: [ticket(8)]}"), print("#{t: [Ticket #8]}"));
+}

@@ -59,6 +59,9 @@ pub fn check_restore(stream: &str, current: u64, last_seq: u64, records: &[Recor
     if current != 0 {
         return bad(format!("already holds records up to seq {current}"));
     }
+    if last_seq > i64::MAX as u64 {
+        return bad(format!("last seq {last_seq} is out of range"));
+    }
     if records.len() as u64 > last_seq {
         return bad(format!(
             "{} records exceed last seq {last_seq}",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::script::{self, BackendKind, Config};
-use crate::{repl, runner};
+use crate::{repl, runner, tools};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,6 +48,34 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
     },
+    /// Show a store's streams (first seq, last seq, records kept), kv key
+    /// count, segments and bytes on disk.
+    Inspect {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// Check every frame's checksum and the indexes; exit 1 with the file
+    /// and offset of each fault when damaged.
+    Verify {
+        /// The store directory.
+        dir: PathBuf,
+    },
+    /// Dump a store as JSON lines on stdout: each stream's last seq and
+    /// records (with seq and at), then every kv entry.
+    Export {
+        /// The store directory.
+        dir: PathBuf,
+        /// Only this stream (and no kv entries).
+        #[arg(long, value_name = "NAME")]
+        stream: Option<String>,
+    },
+    /// Restore a dump made by `export` into an empty store, exactly.
+    Import {
+        /// The store directory (created if missing; must be empty).
+        dir: PathBuf,
+        /// The dump; standard input when absent.
+        file: Option<PathBuf>,
+    },
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -80,7 +108,28 @@ pub fn main(cli: Cli) -> i32 {
         }
         Command::Run { file, store } => run_script(&file, store),
         Command::Repl { store } => repl::run(store),
+        Command::Inspect { dir } => tool(tools::inspect(&dir, &mut std::io::stdout().lock())),
+        Command::Verify { dir } => tool(tools::verify(&dir, &mut std::io::stdout().lock())),
+        Command::Export { dir, stream } => tool(tools::export(
+            &dir,
+            stream.as_deref(),
+            &mut std::io::stdout().lock(),
+        )),
+        Command::Import { dir, file } => tool(match file {
+            Some(f) => std::fs::File::open(&f)
+                .map_err(|e| crate::Error::io(&f, "open dump", e))
+                .and_then(|h| tools::import(&dir, &mut std::io::BufReader::new(h))),
+            None => tools::import(&dir, &mut std::io::stdin().lock()),
+        }),
     }
+}
+
+/// A tool's exit code, or its error on stderr and exit 1.
+fn tool(result: crate::Result<i32>) -> i32 {
+    result.unwrap_or_else(|e| {
+        eprintln!("persist: {e}");
+        1
+    })
 }
 
 fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {

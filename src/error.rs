@@ -58,6 +58,17 @@ pub enum Error {
     #[error("store at {path} is in use by another process or handle")]
     Locked { path: PathBuf },
 
+    /// A hub subscriber's handler failed; the published record is kept.
+    #[error(
+        "subscription {subscription}: handler failed on stream {stream:?} seq {seq} (the append is kept): {msg}"
+    )]
+    Handler {
+        subscription: String,
+        stream: String,
+        seq: u64,
+        msg: String,
+    },
+
     /// A content-store lookup or check failed.
     #[error("blob {cid}: {msg}")]
     Blob { cid: String, msg: String },

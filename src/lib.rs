@@ -6,14 +6,21 @@
 //! compaction. `script` registers it all in a Rhai engine as `persist`.
 
 pub mod backend;
+pub mod blob;
 pub mod compaction;
 pub mod concurrency;
+pub mod dump;
+pub mod durable;
 pub mod error;
+pub mod hub;
 pub mod mem;
+pub mod ondisk;
 pub mod project;
 pub mod snapshot;
 pub mod store;
+pub mod tools;
 pub mod value;
+pub mod view;
 
 pub mod cli;
 pub mod repl;

@@ -135,6 +135,9 @@ impl Backend for MemBackend {
     fn restore(&self, stream: &str, last_seq: u64, records: Vec<Record>) -> Result<()> {
         let mut g = self.lock();
         crate::backend::check_restore(stream, g.last_seq(stream), last_seq, &records)?;
+        // Later appends must not get an `at` before the restored ones.
+        let newest = records.iter().map(|r| r.at).max().unwrap_or(0);
+        g.last_at = g.last_at.max(newest);
         let s = g.streams.entry(stream.to_string()).or_default();
         s.events = records.into_iter().map(|r| (r.at, r.data)).collect();
         s.last_seq = last_seq;

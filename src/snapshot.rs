@@ -48,7 +48,7 @@ impl Store {
         Ok(Some(State { value, seq }))
     }
 
-    fn save_snapshot(&self, name: &str, state: &State<Value>) -> Result<()> {
+    pub fn save_snapshot(&self, name: &str, state: &State<Value>) -> Result<()> {
         let v = serde_json::json!({"value": state.value, "seq": state.seq});
         self.kv_put(&snapshot_key(name), v)
     }

@@ -65,8 +65,13 @@ impl Store {
 
     pub fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
-        for e in &events {
-            check_event("append_all", stream, e)?;
+        for (i, e) in events.iter().enumerate() {
+            if e.is_null() {
+                return Err(Error::invalid(
+                    "append_all",
+                    format!("stream {stream:?}: event {i}: () is not an event"),
+                ));
+            }
         }
         self.backend()?.append_all(stream, events)
     }

@@ -26,3 +26,13 @@ fn suite(backend: BackendKind) {
 fn conformance_suite_passes_on_mem() {
     suite(BackendKind::Mem);
 }
+
+#[test]
+fn conformance_suite_passes_on_mock_durable() {
+    suite(BackendKind::Mock);
+}
+
+#[test]
+fn conformance_suite_passes_on_disk() {
+    suite(BackendKind::Disk);
+}

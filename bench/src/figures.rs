@@ -1,26 +1,131 @@
-//! The figures, one function per group.
+//! The figures, one function per group; each returns figures with their
+//! same-run baselines.
 
+use std::path::Path;
 use std::rc::Rc;
 
+use persist::ondisk::DiskLog;
 use persist::script::{self, Config, store::StoreHandle};
 use persist::{Error, Store};
-use rhai::{Dynamic, Scope};
+use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext, Scope};
 use serde_json::json;
 
+use crate::baseline::{self, payload};
 use crate::{Figure, time};
 
-/// A Rhai-step fold over `n` events on the memory backend, next to the same
-/// fold as a Rust closure and next to an empty Rhai closure called `n` times.
-pub fn fold(n: usize) -> Vec<Figure> {
-    let store = Store::mem();
-    let batch: Vec<_> = (0..1000).map(|i| json!({"amount": i % 100})).collect();
-    for _ in 0..n / 1000 {
-        store
-            .append_all("orders", batch.clone())
-            .expect("append_all");
-    }
-    let expected: i64 = (0..n as i64).map(|i| (i % 1000) % 100).sum();
+fn open(dir: &Path) -> Store {
+    Store::new(DiskLog::open(dir).expect("open store").0)
+}
 
+/// The persist engine plus `call_n(f, n)`: a script closure called from
+/// Rust n times, the interpreter's own limit for a fold step.
+fn engine() -> Engine {
+    let (mut engine, _session) = script::engine(&Config::default());
+    engine.register_fn(
+        "call_n",
+        |ctx: NativeCallContext, f: FnPtr, n: i64| -> Result<Dynamic, Box<EvalAltResult>> {
+            let mut acc = Dynamic::from(0_i64);
+            for _ in 0..n {
+                acc = f.call_raw(&ctx, None, [acc, Dynamic::UNIT])?;
+            }
+            Ok(acc)
+        },
+    );
+    engine
+}
+
+fn eval(engine: &Engine, scope: &mut Scope, script: &str) -> Dynamic {
+    engine
+        .eval_with_scope::<Dynamic>(scope, script)
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+fn exec(engine: &Engine, scope: &mut Scope, script: &str) {
+    let _ = eval(engine, scope, script);
+}
+
+/// Durable single appends and batched appends, against the raw disk and SQLite.
+pub fn appends(dir: &Path, singles: usize, batches: usize) -> Vec<Figure> {
+    let raw = baseline::raw_fdatasync(dir, singles);
+    let sqlite = baseline::sqlite_single(dir, singles);
+    let store_dir = dir.join("singles");
+    let store = open(&store_dir);
+    let (secs, ()) = time(|| {
+        for i in 0..singles {
+            store.append("bench", json!(payload(i))).expect("append");
+        }
+    });
+    store.close().expect("close");
+    let ours = singles as f64 / secs;
+
+    let batch: Vec<_> = (0..1000).map(|i| json!(payload(i))).collect();
+    let event_bytes = serde_json::to_string(&batch[0]).map_or(0, |s| s.len());
+    let store = open(&dir.join("batched"));
+    let (secs, ()) = time(|| {
+        for _ in 0..batches {
+            store
+                .append_all("bench", batch.clone())
+                .expect("append_all");
+        }
+    });
+    store.close().expect("close");
+    let events = (batches * 1000) as f64 / secs;
+    let sqlite_batched = baseline::sqlite_batched(dir, batches, 1000);
+    let seq = baseline::seq_write(dir, batches * 1000 * event_bytes);
+    let mb = |bytes_per_s: f64| bytes_per_s / 1e6;
+    vec![
+        Figure::rate(
+            "durable single appends (open)",
+            ours,
+            "appends/s",
+            "raw 200-byte write+fdatasync loop",
+            raw,
+            ">= 0.9",
+        ),
+        Figure::rate(
+            "durable single appends (open)",
+            ours,
+            "appends/s",
+            "SQLite WAL, synchronous=FULL, 1 insert/txn",
+            sqlite,
+            ">= 1.0",
+        ),
+        Figure::rate(
+            "append_all, 1,000-event batches",
+            events,
+            "events/s",
+            "SQLite, same batches, 1 txn each",
+            sqlite_batched,
+            ">= 3.0",
+        ),
+        Figure::rate(
+            "append_all, 1,000-event batches",
+            mb(events * event_bytes as f64),
+            "MB/s",
+            "sequential write + fsync bandwidth",
+            mb(seq),
+            ">= 0.5",
+        ),
+    ]
+}
+
+/// Builds a store of `n` events with 200-byte payloads in `dir`.
+pub fn build_big(dir: &Path, n: usize) {
+    let store = open(dir);
+    for b in 0..n / 1000 {
+        let batch: Vec<_> = (0..1000)
+            .map(|i| json!({"amount": (b * 1000 + i) % 100, "pad": payload(i)}))
+            .collect();
+        store.append_all("orders", batch).expect("append_all");
+    }
+    store.close().expect("close");
+}
+
+/// The Rhai-step fold over the on-disk store, against the same fold as a
+/// Rust closure and against the interpreter's closure-call rate.
+pub fn fold(dir: &Path, n: usize) -> Vec<Figure> {
+    let expected: i64 = (0..n as i64).map(|i| i % 100).sum();
+    let store = open(dir);
     let (rust_s, rust) = time(|| {
         store
             .project("orders", 0i64, |acc, r| {
@@ -29,38 +134,28 @@ pub fn fold(n: usize) -> Vec<Figure> {
             .expect("rust fold")
     });
     assert_eq!(rust.value, expected, "rust fold gave a wrong total");
-
-    let (engine, _session) = script::engine(&Config::default());
+    let engine = engine();
     let mut scope = Scope::new();
     scope.push("s", StoreHandle(Rc::new(store)));
     scope.push("n", n as i64);
     let (rhai_s, total) = time(|| {
-        engine
-            .eval_with_scope::<Dynamic>(
-                &mut scope,
-                r#"s.project("orders", 0, |acc, r| acc + r.data.amount).value"#,
-            )
-            .expect("rhai fold")
+        eval(
+            &engine,
+            &mut scope,
+            r#"s.project("orders", 0, |acc, r| acc + r.data.amount).value"#,
+        )
     });
     assert_eq!(
         total.as_int().ok(),
         Some(expected),
         "rhai fold gave a wrong total"
     );
-
-    let (empty_s, _) = time(|| {
-        engine
-            .eval_with_scope::<Dynamic>(
-                &mut scope,
-                "let f = |acc, r| acc; let acc = 0; for i in 0..n { acc = f.call(acc, i); } acc",
-            )
-            .expect("empty closure loop")
-    });
-
+    let (empty_s, _) = time(|| eval(&engine, &mut scope, "call_n(|acc, r| acc, n)"));
+    exec(&engine, &mut scope, "s.close()");
     let rate = |secs: f64| n as f64 / secs;
     vec![
         Figure::rate(
-            "Rhai-step fold, mem backend",
+            "Rhai-step fold on disk",
             rate(rhai_s),
             "events/s",
             "the same fold as a Rust closure",
@@ -68,7 +163,7 @@ pub fn fold(n: usize) -> Vec<Figure> {
             ">= 0.33",
         ),
         Figure::rate(
-            "Rhai-step fold, mem backend",
+            "Rhai-step fold on disk",
             rate(rhai_s),
             "events/s",
             "an empty Rhai closure called n times",
@@ -76,4 +171,174 @@ pub fn fold(n: usize) -> Vec<Figure> {
             ">= 0.5",
         ),
     ]
+}
+
+/// Reopen time and RSS, measured in a fresh child process.
+pub fn reopen(dir: &Path) -> Vec<Figure> {
+    let out = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .args(["--reopen-child", &dir.display().to_string()])
+        .output()
+        .expect("spawn reopen child");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut fields = text
+        .split_whitespace()
+        .map(|f| f.parse::<f64>().unwrap_or(f64::NAN));
+    let (secs, rss) = (
+        fields.next().unwrap_or(f64::NAN),
+        fields.next().unwrap_or(f64::NAN),
+    );
+    let scan = baseline::read_scan(dir);
+    let bytes = baseline::dir_bytes(dir) as f64;
+    vec![
+        Figure {
+            figure: "reopen of the store".into(),
+            value: secs,
+            unit: "s",
+            baseline: "plain read loop over the same bytes".into(),
+            baseline_value: scan,
+            ratio: scan / secs,
+            aim: "report (reopen < 1 s)",
+        },
+        Figure {
+            figure: "peak RSS after reopening".into(),
+            value: rss / 1e6,
+            unit: "MB",
+            baseline: "the store's bytes on disk (MB)".into(),
+            baseline_value: bytes / 1e6,
+            ratio: bytes / rss,
+            aim: "report (RSS far below data)",
+        },
+    ]
+}
+
+/// In the child: open, report seconds and peak RSS, close.
+pub fn reopen_child(dir: &Path) {
+    let (secs, log) = time(|| DiskLog::open(dir).expect("reopen").0);
+    let (_, peak) = baseline::rss();
+    println!("{secs} {peak}");
+    drop(log);
+}
+
+/// Seconds per call of `script`, run `reps` times inside one eval after
+/// `prelude` (closures must be defined in the eval that calls them: a
+/// script closure lives in its own script's function library).
+fn per_call(engine: &Engine, scope: &mut Scope, prelude: &str, script: &str, reps: i64) -> f64 {
+    scope.push("reps", reps);
+    exec(engine, scope, prelude);
+    let (secs, _) = time(|| {
+        eval(
+            engine,
+            scope,
+            &format!("{prelude}; for i in 0..reps {{ {script}; }}"),
+        )
+    });
+    secs / reps as f64
+}
+
+/// `v.peek()` at `big` vs 1,000 events, and a snapshot + 100-record tail
+/// replay over a `big` history vs a fold of a 100-event stream.
+pub fn views(big: usize) -> Vec<Figure> {
+    let engine = engine();
+    let mut scope = Scope::new();
+    let setup = |scope: &mut Scope, n: usize| {
+        let store = Store::mem();
+        for b in 0..n.div_ceil(1000) {
+            let batch: Vec<_> = (0..1000.min(n - b * 1000))
+                .map(|i| json!({"n": i % 7}))
+                .collect();
+            store.append_all("s", batch).expect("append_all");
+        }
+        scope.push("s", StoreHandle(Rc::new(store)));
+        exec(
+            &engine,
+            scope,
+            r#"let h = persist::hub(s); let v = s.view("v", "s", 0, |a, r| a + r.data.n); h.attach(v); h.publish("s", #{n: 1});"#,
+        );
+    };
+    setup(&mut scope, 1000);
+    let small_peek = per_call(&engine, &mut scope, "", "v.peek()", 200_000);
+    let mut scope_big = Scope::new();
+    setup(&mut scope_big, big);
+    let big_peek = per_call(&engine, &mut scope_big, "", "v.peek()", 200_000);
+
+    // Snapshot + 100-record tail over the big history, vs 100 events.
+    exec(
+        &engine,
+        &mut scope_big,
+        r#"s.checkpoint("c", "s", 0, |a, r| a + r.data.n); for i in 0..100 { s.append("s", #{n: 1}); }"#,
+    );
+    let tail = per_call(
+        &engine,
+        &mut scope_big,
+        "let step = |a, r| a + r.data.n",
+        r#"s.replay("c", "s", 0, step)"#,
+        2_000,
+    );
+    let mut scope_small = Scope::new();
+    setup(&mut scope_small, 100);
+    let small = per_call(
+        &engine,
+        &mut scope_small,
+        "let step = |a, r| a + r.data.n",
+        r#"s.project("s", 0, step)"#,
+        2_000,
+    );
+    let us = |s: f64| s * 1e6;
+    vec![
+        Figure {
+            figure: format!("v.peek() at {big} events"),
+            value: us(big_peek),
+            unit: "us/call",
+            baseline: "v.peek() at 1,000 events".into(),
+            baseline_value: us(small_peek),
+            ratio: small_peek / big_peek,
+            aim: ">= 0.83 (time <= 1.2x)",
+        },
+        Figure {
+            figure: format!("snapshot + 100-tail replay, {big} history"),
+            value: us(tail),
+            unit: "us/call",
+            baseline: "fold of a 100-event stream".into(),
+            baseline_value: us(small),
+            ratio: small / tail,
+            aim: ">= 0.67 (time <= 1.5x)",
+        },
+    ]
+}
+
+/// The Rhai-step fold on the memory backend (the kernel issue's figure).
+pub fn fold_mem(n: usize) -> Vec<Figure> {
+    let store = Store::mem();
+    let batch: Vec<_> = (0..1000).map(|i| json!({"amount": i % 100})).collect();
+    for _ in 0..n / 1000 {
+        store
+            .append_all("orders", batch.clone())
+            .expect("append_all");
+    }
+    let (rust_s, _) = time(|| {
+        store
+            .project("orders", 0i64, |acc, r| {
+                Ok::<_, Error>(acc + r.data["amount"].as_i64().unwrap_or(0))
+            })
+            .expect("rust fold")
+    });
+    let engine = engine();
+    let mut scope = Scope::new();
+    scope.push("s", StoreHandle(Rc::new(store)));
+    let (rhai_s, _) = time(|| {
+        eval(
+            &engine,
+            &mut scope,
+            r#"s.project("orders", 0, |acc, r| acc + r.data.amount)"#,
+        )
+    });
+    let rate = |secs: f64| n as f64 / secs;
+    vec![Figure::rate(
+        "Rhai-step fold, mem backend",
+        rate(rhai_s),
+        "events/s",
+        "the same fold as a Rust closure",
+        rate(rust_s),
+        "report",
+    )]
 }

@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p persist-bench -- [--quick] [--json]`
 
+mod baseline;
 mod figures;
 
 use std::time::Instant;
@@ -56,24 +57,54 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (f64, T) {
     (start.elapsed().as_secs_f64(), out)
 }
 
+fn print(f: &Figure, json: bool) {
+    if json {
+        println!("{}", f.json());
+    } else {
+        println!(
+            "{:<44} {:>12.1} {:<9} | {:<44} {:>12.1} | ratio {:>7.3} (aim {})",
+            f.figure, f.value, f.unit, f.baseline, f.baseline_value, f.ratio, f.aim
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--reopen-child") {
+        figures::reopen_child(std::path::Path::new(&args[1]));
+        return;
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let json = args.iter().any(|a| a == "--json");
     if let Some(bad) = args.iter().find(|a| *a != "--quick" && *a != "--json") {
         eprintln!("persist-bench: unknown argument {bad:?} (expected --quick, --json)");
         std::process::exit(2);
     }
-    let n = if quick { 200_000 } else { 1_000_000 };
-    let figures = figures::fold(n);
-    for f in &figures {
-        if json {
-            println!("{}", f.json());
-        } else {
-            println!(
-                "{:<48} {:>14.1} {:<9} | {:<44} {:>14.1} | ratio {:>6.3} (aim {})",
-                f.figure, f.value, f.unit, f.baseline, f.baseline_value, f.ratio, f.aim
-            );
+    let (n, singles, batches) = if quick {
+        (200_000, 300, 50)
+    } else {
+        (1_000_000, 2_000, 300)
+    };
+    let base = std::env::current_dir().expect("cwd").join("target");
+    std::fs::create_dir_all(&base).expect("create target/");
+    let tmp = tempfile::Builder::new()
+        .prefix("persist-bench-")
+        .tempdir_in(&base)
+        .expect("temp dir");
+    let big = tmp.path().join("big");
+    let groups: Vec<Box<dyn Fn() -> Vec<Figure>>> = vec![
+        Box::new(|| figures::appends(tmp.path(), singles, batches)),
+        Box::new(|| {
+            figures::build_big(&big, n);
+            figures::fold(&big, n)
+        }),
+        Box::new(|| figures::reopen(&big)),
+        Box::new(|| figures::views(n)),
+        Box::new(|| figures::fold_mem(n)),
+    ];
+    for group in groups {
+        for f in group() {
+            print(&f, json);
         }
     }
 }

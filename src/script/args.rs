@@ -21,7 +21,10 @@ pub fn kernel(e: crate::Error) -> Box<EvalAltResult> {
 fn got(d: &Dynamic) -> String {
     match d.type_name() {
         "()" => "()".into(),
-        t => t.rsplit("::").next().unwrap_or(t).to_string(),
+        t => {
+            let t = t.rsplit("::").next().unwrap_or(t);
+            t.strip_suffix("Handle").unwrap_or(t).to_string()
+        }
     }
 }
 

@@ -41,8 +41,10 @@ fn walk(d: &Dynamic, path: &mut String) -> Result<Value, String> {
     if let Some(s) = d.read_lock::<ImmutableString>() {
         return Ok(Value::String(s.to_string()));
     }
-    if let Ok(c) = d.as_char() {
-        return Ok(Value::String(c.to_string()));
+    if d.as_char().is_ok() {
+        // A char would come back as a string, and a fold's value must read
+        // back exactly as it was: refuse it rather than change its type.
+        return Err("a char is not a value: use a string".into());
     }
     if d.is_blob() {
         return Err("raw bytes (a Blob) cannot be stored in the log or kv: \
@@ -86,11 +88,14 @@ pub fn to_dynamic(v: Value) -> Dynamic {
         },
         Value::String(s) => s.into(),
         Value::Array(a) => a.into_iter().map(to_dynamic).collect::<Array>().into(),
-        Value::Object(m) => m
-            .into_iter()
-            .map(|(k, v)| (k.into(), to_dynamic(v)))
-            .collect::<Map>()
-            .into(),
+        Value::Object(m) => {
+            // Inserting beats `collect`, which sorts and dedups first.
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(k.into(), to_dynamic(v));
+            }
+            out.into()
+        }
     }
 }
 

@@ -4,9 +4,12 @@
 
 pub mod args;
 pub mod assert;
+pub mod blob;
 pub mod context;
 pub mod convert;
+pub mod durable;
 pub mod fold;
+pub mod hub;
 pub mod show;
 pub mod store;
 
@@ -57,6 +60,8 @@ pub struct Config {
 #[derive(Clone, Default)]
 pub struct Session {
     temp_dirs: Rc<RefCell<Vec<tempfile::TempDir>>>,
+    /// `--store DIR`: opened once, shared by every `persist::store()`.
+    opened: Rc<RefCell<Option<StoreHandle>>>,
 }
 
 impl Session {
@@ -72,25 +77,36 @@ impl Session {
 
     /// Removes every temporary directory made since the last reset.
     pub fn reset(&self) {
+        if let Some(s) = self.opened.borrow_mut().take() {
+            let _ = s.0.close();
+        }
         let dirs = std::mem::take(&mut *self.temp_dirs.borrow_mut());
         drop(dirs);
     }
 }
 
-/// A fresh store on the configured backend.
-fn fresh_store(cfg: &Config, _session: &Session) -> Result<Store, Box<EvalAltResult>> {
+/// What `persist::store()` returns: the store in `--store DIR` (opened
+/// once), else a fresh empty store on the configured backend.
+fn store_for(cfg: &Config, session: &Session) -> Result<StoreHandle, Box<EvalAltResult>> {
     if let Some(dir) = &cfg.store_dir {
-        return Err(args::fail(format!(
-            "store: the on-disk store ({}) is not available in this build",
-            dir.display()
-        )));
+        let mut opened = session.opened.borrow_mut();
+        if let Some(s) = opened.as_ref().filter(|s| !s.0.is_closed()) {
+            return Ok(s.clone());
+        }
+        let s = StoreHandle::new(open(dir)?);
+        *opened = Some(s.clone());
+        return Ok(s);
     }
-    match cfg.backend {
-        BackendKind::Mem => Ok(Store::mem()),
-        other => Err(args::fail(format!(
-            "store: backend {other:?} is not available in this build"
-        ))),
-    }
+    let store = match cfg.backend {
+        BackendKind::Mem => Store::mem(),
+        BackendKind::Mock => crate::durable::mock_durable(&crate::durable::Disk::mem()),
+        BackendKind::Disk => open(&session.temp_dir()?)?,
+    };
+    Ok(StoreHandle::new(store))
+}
+
+fn open(dir: &std::path::Path) -> Result<Store, Box<EvalAltResult>> {
+    durable::open_store(&dir.display().to_string()).map_err(args::kernel)
 }
 
 /// The engine with `persist` and the assertions registered.
@@ -101,13 +117,20 @@ pub fn engine(cfg: &Config) -> (Engine, Session) {
     engine.set_max_expr_depths(128, 64);
     engine.set_max_operations(cfg.max_operations);
     engine.build_type::<StoreHandle>();
+    engine.build_type::<durable::DiskHandle>();
+    engine.build_type::<blob::ContentHandle>();
+    engine.build_type::<hub::HubHandle>();
+    engine.build_type::<hub::ViewHandle>();
 
     let mut module = Module::new();
     module.combine_flatten(exported_module!(store::api));
     module.combine_flatten(exported_module!(fold::api));
+    module.combine_flatten(exported_module!(durable::api));
+    module.combine_flatten(exported_module!(blob::api));
+    module.combine_flatten(exported_module!(hub::api));
 
     let (c, s) = (cfg.clone(), session.clone());
-    module.set_native_fn("store", move || fresh_store(&c, &s).map(StoreHandle::new));
+    module.set_native_fn("store", move || store_for(&c, &s));
     let s = session.clone();
     module.set_native_fn("temp_dir", move || {
         s.temp_dir().map(|p| p.display().to_string())

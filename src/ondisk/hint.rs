@@ -1,0 +1,201 @@
+//! The hint file: a checkpoint of the index, so reopening skips the scan.
+//!
+//! It is only a cache (STORAGE rule 5). It names every segment it covers with
+//! its nonce and length; recovery uses it only when those match the files,
+//! then scans just what was appended after it. Written via temp file, fsync,
+//! rename, directory fsync, and only ever covering fsync'd data.
+//!
+//! ```text
+//! "PRSTHNT1", last_at i64,
+//! segments u32 x (id, nonce, len, items, live: u64),
+//! streams u64 x (name, first u64, last u64, count u64, count x pos u64),
+//! kv u64 x (name, pos u64, len u32),
+//! crc32c of everything before it (u32)
+//! ```
+
+use std::path::Path;
+
+use super::codec::{Reader, put_i64, put_name, put_u32, put_u64};
+use super::fault::Io;
+use super::index::{Counts, Index, KvLoc, StreamIndex};
+use crate::{Error, Result};
+
+pub(crate) const FILE: &str = "hint";
+pub(crate) const TMP: &str = "hint.tmp";
+const MAGIC: &[u8; 8] = b"PRSTHNT1";
+
+/// A segment as the hint saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SegMeta {
+    pub id: u64,
+    pub nonce: u64,
+    pub len: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Hint {
+    pub segs: Vec<SegMeta>,
+    pub index: Index,
+}
+
+pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
+    let events: usize = index.streams.values().map(|s| s.pos.len()).sum();
+    let mut b = Vec::with_capacity(64 + events * 8 + index.kv.len() * 32);
+    b.extend_from_slice(MAGIC);
+    put_i64(&mut b, index.last_at);
+    put_u32(&mut b, segs.len() as u32);
+    for s in segs {
+        let c = index.counts.get(&s.id).copied().unwrap_or_default();
+        for v in [s.id, s.nonce, s.len, c.items, c.live] {
+            put_u64(&mut b, v);
+        }
+    }
+    put_u64(&mut b, index.streams.len() as u64);
+    for (name, s) in &index.streams {
+        put_name(&mut b, name);
+        put_u64(&mut b, s.first);
+        put_u64(&mut b, s.last);
+        put_u64(&mut b, s.pos.len() as u64);
+        for &p in &s.pos {
+            put_u64(&mut b, p);
+        }
+    }
+    put_u64(&mut b, index.kv.len() as u64);
+    for (key, loc) in &index.kv {
+        put_name(&mut b, key);
+        put_u64(&mut b, loc.pos);
+        put_u32(&mut b, loc.len);
+    }
+    let crc = crc32c::crc32c(&b);
+    put_u32(&mut b, crc);
+    b
+}
+
+pub(crate) fn decode(b: &[u8]) -> Result<Hint, String> {
+    let (body, crc) = b
+        .split_at_checked(b.len().saturating_sub(4))
+        .ok_or("empty hint")?;
+    let crc = Reader::new(crc).u32()?;
+    if crc != crc32c::crc32c(body) {
+        return Err("hint checksum mismatch".into());
+    }
+    let mut r = Reader::new(body);
+    if r.bytes(8)? != MAGIC {
+        return Err("not a hint file (bad magic)".into());
+    }
+    let mut index = Index {
+        last_at: r.i64()?,
+        ..Index::default()
+    };
+    let nsegs = r.u32()?;
+    let mut segs = Vec::new();
+    for _ in 0..nsegs {
+        let (id, nonce, len, items, live) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+        segs.push(SegMeta { id, nonce, len });
+        if items > 0 {
+            index.counts.insert(id, Counts { items, live });
+        }
+    }
+    for _ in 0..r.u64()? {
+        let name = r.name()?.to_string();
+        let (first, last, n) = (r.u64()?, r.u64()?, r.u64()?);
+        if first == 0 || last.checked_add(1) != first.checked_add(n) {
+            return Err(format!(
+                "stream {name:?}: {n} positions for {first}..={last}"
+            ));
+        }
+        // Bounded by the bytes present, so a bad count cannot exhaust memory.
+        let raw = r.bytes(
+            (n as usize)
+                .checked_mul(8)
+                .ok_or("position count overflows")?,
+        )?;
+        let pos = raw
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+            .collect();
+        index.streams.insert(name, StreamIndex { first, last, pos });
+    }
+    for _ in 0..r.u64()? {
+        let key = r.name()?.to_string();
+        let loc = KvLoc {
+            pos: r.u64()?,
+            len: r.u32()?,
+        };
+        index.kv.insert(key, loc);
+    }
+    if !r.is_empty() {
+        return Err("trailing bytes after the hint".into());
+    }
+    Ok(Hint { segs, index })
+}
+
+/// Writes the hint atomically (rule 5).
+pub(crate) fn write(io: &Io, dir: &Path, segs: &[SegMeta], index: &Index) -> Result<()> {
+    io.write_file_atomic(dir, TMP, FILE, &encode(segs, index))
+}
+
+/// The hint in `dir`: `None` when there is none, `Some(Err)` when it is
+/// unreadable or damaged.
+pub(crate) fn load(dir: &Path) -> Option<Result<Hint, String>> {
+    let path = dir.join(FILE);
+    match std::fs::read(&path) {
+        Ok(b) => Some(decode(&b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(Err(format!("cannot read: {e}"))),
+    }
+}
+
+/// Removes the hint before the segments it names are rewritten.
+pub(crate) fn remove(io: &Io, dir: &Path) -> Result<()> {
+    let path = dir.join(FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => io.sync_dir(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(&path, "remove hint", e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ondisk::index::pack;
+
+    #[test]
+    fn hint_round_trips_and_detects_damage() {
+        let mut index = Index {
+            last_at: 1234,
+            ..Index::default()
+        };
+        index.streams.insert(
+            "s".into(),
+            StreamIndex {
+                first: 3,
+                last: 4,
+                pos: [pack(1, 40), pack(1, 90)].into(),
+            },
+        );
+        index.kv.insert(
+            "k".into(),
+            KvLoc {
+                pos: pack(1, 200),
+                len: 4,
+            },
+        );
+        index.counts.insert(1, Counts { items: 5, live: 3 });
+        let segs = [SegMeta {
+            id: 1,
+            nonce: 7,
+            len: 300,
+        }];
+        let b = encode(&segs, &index);
+        let h = decode(&b).expect("decodes");
+        assert_eq!((h.segs.as_slice(), &h.index), (&segs[..], &index));
+        for i in 0..b.len() {
+            let mut d = b.clone();
+            d[i] ^= 0x10;
+            assert!(decode(&d).is_err(), "damage at byte {i} passed");
+        }
+        assert!(decode(&b[..b.len() - 1]).is_err());
+    }
+}

@@ -1,0 +1,234 @@
+//! Segment files: naming, the header, creation and frame scanning.
+//!
+//! ```text
+//! 0..8    magic "PRSTSEG1"
+//! 8..16   segment id (must match the file name)
+//! 16..24  nonce: random per file, so a hint can tell a rewritten segment
+//!         from the one it indexed
+//! 24..28  crc32c of bytes 0..24
+//! 28..32  zero
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::codec::Reader;
+use super::fault::Io;
+use super::frame;
+use crate::{Error, Result};
+
+pub(crate) const HEADER_LEN: u64 = 32;
+const MAGIC: &[u8; 8] = b"PRSTSEG1";
+
+pub(crate) fn file_name(id: u64) -> String {
+    format!("{id:012}.log")
+}
+
+/// The id of a segment file name, `None` for any other file.
+pub(crate) fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".log")?;
+    if digits.len() != 12 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+pub(crate) fn encode_header(id: u64, nonce: u64) -> [u8; HEADER_LEN as usize] {
+    let mut h = [0u8; HEADER_LEN as usize];
+    h[0..8].copy_from_slice(MAGIC);
+    h[8..16].copy_from_slice(&id.to_le_bytes());
+    h[16..24].copy_from_slice(&nonce.to_le_bytes());
+    let crc = crc32c::crc32c(&h[..24]);
+    h[24..28].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Checks a header read from the file of segment `id`; returns its nonce.
+pub(crate) fn parse_header(h: &[u8], id: u64) -> Result<u64, String> {
+    let mut r = Reader::new(h);
+    let magic = r.bytes(8)?;
+    let stored_id = r.u64()?;
+    let nonce = r.u64()?;
+    let crc = r.u32()?;
+    if magic != MAGIC {
+        return Err("not a persist segment (bad magic)".into());
+    }
+    if crc != crc32c::crc32c(&h[..24]) || r.u32()? != 0 {
+        return Err("segment header checksum mismatch".into());
+    }
+    if stored_id != id {
+        return Err(format!("header names segment {stored_id}, file name {id}"));
+    }
+    Ok(nonce)
+}
+
+/// Reads and checks the header of an open segment file.
+pub(crate) fn read_header(file: &File, path: &Path, id: u64) -> Result<u64> {
+    let mut h = [0u8; HEADER_LEN as usize];
+    file.read_exact_at(&mut h, 0)
+        .map_err(|e| Error::io(path, "read segment header", e))?;
+    parse_header(&h, id).map_err(|msg| Error::Corrupt {
+        path: path.to_path_buf(),
+        offset: 0,
+        msg,
+    })
+}
+
+/// A nonce that differs between files with overwhelming probability.
+pub(crate) fn new_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// Creates segment `id` under `name` (its final name, or a temp name for
+/// compaction): header written and fsync'd, directory fsync'd (rule 3).
+pub(crate) fn create(io: &Io, dir: &Path, name: &str, id: u64) -> Result<(File, u64)> {
+    let path = dir.join(name);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| Error::io(&path, "create segment", e))?;
+    let nonce = new_nonce();
+    io.write_at(&file, &path, &encode_header(id, nonce), 0)?;
+    io.sync(&file, &path)?;
+    io.sync_dir(dir)?;
+    Ok((file, nonce))
+}
+
+/// Ids of the segment files in `dir`, ascending.
+pub(crate) fn list(dir: &Path) -> Result<Vec<u64>> {
+    let mut ids = Vec::new();
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
+        if let Some(id) = entry.file_name().to_str().and_then(parse_name) {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Why a scan stopped before the end it was given.
+#[derive(Debug)]
+pub(crate) struct Invalid {
+    pub off: u64,
+    pub msg: String,
+}
+
+/// Bytes read from a segment per pread while scanning.
+const CHUNK: usize = 1 << 20;
+
+/// Calls `f(offset, frame)` for each valid frame in `start..end`, in order.
+/// Stops at the first invalid frame and returns where it is; `f`'s errors
+/// are passed through.
+pub(crate) fn scan(
+    file: &File,
+    path: &Path,
+    start: u64,
+    end: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<Option<Invalid>> {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut buf_start = start;
+    let mut off = start;
+    // Makes buf hold file bytes `off .. off + n` (n <= end - off).
+    let fill = |buf: &mut Vec<u8>, buf_start: &mut u64, off: u64, n: usize| -> Result<()> {
+        if off >= *buf_start && off + n as u64 <= *buf_start + buf.len() as u64 {
+            return Ok(());
+        }
+        let want = n.max(CHUNK).min((end - off) as usize);
+        buf.resize(want, 0);
+        file.read_exact_at(buf, off)
+            .map_err(|e| Error::io(path, "read segment", e))?;
+        *buf_start = off;
+        Ok(())
+    };
+    while off < end {
+        let invalid = |msg: String| Ok(Some(Invalid { off, msg }));
+        if end - off < frame::HEADER as u64 {
+            return invalid(format!("{} bytes left, too short for a frame", end - off));
+        }
+        fill(&mut buf, &mut buf_start, off, frame::HEADER)?;
+        let at = (off - buf_start) as usize;
+        let h = match frame::parse_header(&buf[at..at + frame::HEADER]) {
+            Ok(h) => h,
+            Err(msg) => return invalid(msg),
+        };
+        let need = frame::HEADER + h.len as usize;
+        if off + need as u64 > end {
+            return invalid(format!(
+                "frame of {need} bytes runs past the end of the file"
+            ));
+        }
+        fill(&mut buf, &mut buf_start, off, need)?;
+        let at = (off - buf_start) as usize;
+        let fr = &buf[at..at + need];
+        if let Err(msg) = frame::check_crc(&h, fr) {
+            return invalid(msg);
+        }
+        f(off, fr)?;
+        off += need as u64;
+    }
+    Ok(None)
+}
+
+/// Whether a valid frame after the invalid one at `bad` says `bad` had been
+/// fsync'd before it was written: then the damage is in synced data
+/// (corruption), not a torn write.
+pub(crate) fn synced_past(file: &File, path: &Path, bad: u64, end: u64) -> Result<bool> {
+    let mut tail = vec![0u8; (end - bad) as usize];
+    file.read_exact_at(&mut tail, bad)
+        .map_err(|e| Error::io(path, "read segment", e))?;
+    for o in 1..tail.len() {
+        if let Ok(h) = frame::parse(&tail[o..])
+            && h.synced > bad
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Opens an existing segment for reading and appending.
+pub(crate) fn open(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io(path, "open segment", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        assert_eq!(file_name(1), "000000000001.log");
+        assert_eq!(parse_name("000000000042.log"), Some(42));
+        assert_eq!(parse_name("42.log"), None);
+        assert_eq!(parse_name("000000000042.log.tmp"), None);
+    }
+
+    #[test]
+    fn header_checks_id_and_checksum() {
+        let h = encode_header(3, 99);
+        assert_eq!(parse_header(&h, 3), Ok(99));
+        assert!(parse_header(&h, 4).is_err());
+        let mut bad = h;
+        bad[17] ^= 1;
+        assert!(parse_header(&bad, 3).is_err());
+        assert!(parse_header(&[0u8; 32], 3).is_err());
+    }
+}

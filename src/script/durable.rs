@@ -1,0 +1,137 @@
+//! Disks, durable stores, `serve` and `migrate` (SPEC 3.1, 3.8).
+
+use rhai::plugin::*;
+use rhai::{CustomType, Dynamic, FnPtr, INT, Map, NativeCallContext, TypeBuilder};
+
+use std::sync::Arc;
+
+use crate::durable::{self, Disk, ValueTransport};
+use crate::ondisk::DiskLog;
+use crate::script::args::{self, RhaiResult, kernel};
+use crate::script::context;
+use crate::script::convert::{to_dynamic, to_value};
+use crate::script::store::StoreHandle;
+use crate::{Error, Value};
+
+/// A script's handle on a Disk: storage that outlives the Stores over it.
+#[derive(Clone)]
+pub struct DiskHandle(pub Disk);
+
+impl CustomType for DiskHandle {
+    fn build(mut builder: TypeBuilder<Self>) {
+        builder.with_name("Disk");
+    }
+}
+
+/// `transport(request) -> response` as a kernel transport: the request goes
+/// to the closure as a map, the answer comes back as a value.
+fn script_transport(f: FnPtr) -> ValueTransport<impl Fn(Value) -> crate::Result<Value>> {
+    ValueTransport(move |req: Value| {
+        let answer = context::call(&f, [to_dynamic(req)]).map_err(|e| Error::Remote {
+            op: "transport".into(),
+            msg: crate::script::error_message(&e),
+        })?;
+        to_value(&answer, &|| "transport response".into()).map_err(|msg| Error::Remote {
+            op: "transport".into(),
+            msg,
+        })
+    })
+}
+
+/// Opens the on-disk log in `dir`, telling the user on stderr if a torn
+/// tail was cut (SPEC 5: cut off and reported).
+pub fn open_disk_log(dir: &str) -> crate::Result<DiskLog> {
+    let (log, report) = DiskLog::open(dir)?;
+    if let Some(t) = &report.torn {
+        eprintln!(
+            "persist: {}: cut a torn tail of {} bytes at offset {} ({})",
+            t.path.display(),
+            t.bytes_cut,
+            t.offset,
+            t.reason
+        );
+    }
+    Ok(log)
+}
+
+/// `persist::open(dir)`: a Store straight over the on-disk backend, which
+/// services the same operations the request protocol carries, in process.
+pub fn open_store(dir: &str) -> crate::Result<crate::Store> {
+    Ok(crate::Store::new(open_disk_log(dir)?))
+}
+
+#[export_module]
+pub mod api {
+    use super::*;
+
+    /// A new in-memory Disk.
+    #[rhai_fn(name = "disk", volatile)]
+    pub fn disk_mem() -> DiskHandle {
+        DiskHandle(Disk::mem())
+    }
+
+    /// The on-disk Disk in `dir`, the one `persist::open(dir)` uses.
+    #[rhai_fn(name = "disk", volatile, return_raw)]
+    pub fn disk_dir(dir: Dynamic) -> RhaiResult<DiskHandle> {
+        let dir = args::string("disk", "dir", &dir)?;
+        let log = open_disk_log(&dir).map_err(kernel)?;
+        Ok(DiskHandle(Disk::from_backend(Arc::new(log))))
+    }
+
+    /// A Store over the on-disk backend in `dir` (created if missing).
+    #[rhai_fn(volatile, return_raw)]
+    pub fn open(dir: Dynamic) -> RhaiResult<StoreHandle> {
+        let dir = args::string("open", "dir", &dir)?;
+        open_store(&dir).map(StoreHandle::new).map_err(kernel)
+    }
+
+    /// Flushes and releases the Disk's storage (its lock, on disk).
+    #[rhai_fn(global, name = "close", pure, volatile, return_raw)]
+    pub fn close_disk(d: &mut DiskHandle) -> RhaiResult<()> {
+        d.0.close().map_err(kernel)
+    }
+
+    #[rhai_fn(volatile)]
+    pub fn mock_durable(disk: DiskHandle) -> StoreHandle {
+        StoreHandle::new(durable::mock_durable(&disk.0))
+    }
+
+    #[rhai_fn(name = "durable", volatile, return_raw)]
+    pub fn durable_fn(transport: Dynamic) -> RhaiResult<StoreHandle> {
+        let f = args::func("durable", "transport", &transport)?;
+        Ok(StoreHandle::new(durable::durable(script_transport(f))))
+    }
+
+    /// Services one request map over a Disk; returns the response.
+    #[rhai_fn(global, volatile, return_raw)]
+    pub fn serve(disk: &mut DiskHandle, request: Dynamic) -> RhaiResult<Dynamic> {
+        // A request holding a non-value (e.g. a Blob) cannot be served: answer
+        // with an error response, as for any other malformed request.
+        let response = match to_value(&request, &|| "request".into()) {
+            Ok(req) => disk.0.serve_value(&req),
+            Err(msg) => serde_json::json!({ "error": msg }),
+        };
+        Ok(to_dynamic(response))
+    }
+
+    /// Copies every stream and kv key from `from` into the empty `to`.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn migrate(ctx: NativeCallContext, from: StoreHandle, to: StoreHandle) -> RhaiResult<Map> {
+        let report = context::enter(&ctx, || durable::migrate(&from.0, &to.0)).map_err(kernel)?;
+        let mut m = Map::new();
+        m.insert("streams".into(), (report.streams as INT).into());
+        m.insert("records".into(), (report.records as INT).into());
+        m.insert("keys".into(), (report.keys as INT).into());
+        Ok(m)
+    }
+
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn to_string(_d: &mut DiskHandle) -> String {
+        "Disk".into()
+    }
+
+    #[rhai_fn(global, name = "to_debug", pure)]
+    pub fn to_debug(_d: &mut DiskHandle) -> String {
+        "Disk".into()
+    }
+}

@@ -1,0 +1,183 @@
+//! Hubs and views (SPEC 3.9, 3.10) as bindings over `crate::hub` and
+//! `crate::view`.
+
+use std::rc::Rc;
+
+use rhai::plugin::*;
+use rhai::{CustomType, Dynamic, FnPtr, INT, ImmutableString, NativeCallContext, TypeBuilder};
+
+use crate::Store;
+use crate::hub::{Handler, Hub};
+use crate::script::args::{self, RhaiResult, kernel};
+use crate::script::context;
+use crate::script::convert::{record_to_dynamic, state_to_dynamic};
+use crate::script::fold::{run_fold, step_fn};
+use crate::script::store::StoreHandle;
+use crate::view::View;
+
+#[derive(Clone)]
+pub struct HubHandle(pub Rc<Hub>);
+
+impl CustomType for HubHandle {
+    fn build(mut builder: TypeBuilder<Self>) {
+        builder.with_name("Hub");
+    }
+}
+
+/// A view with the store it reads and the script step it folds with.
+pub struct ViewInner {
+    view: View<Dynamic>,
+    store: Rc<Store>,
+    step: FnPtr,
+}
+
+#[derive(Clone)]
+pub struct ViewHandle(pub Rc<ViewInner>);
+
+impl CustomType for ViewHandle {
+    fn build(mut builder: TypeBuilder<Self>) {
+        builder.with_name("View");
+    }
+}
+
+/// A script closure as a hub handler: `handler(record)`.
+fn script_handler(f: FnPtr) -> Handler {
+    Rc::new(move |rec| {
+        let stream = ImmutableString::from(rec.stream.as_str());
+        context::call(&f, [record_to_dynamic(rec.clone(), &stream)])
+            .map(|_| ())
+            .map_err(|e| crate::script::error_message(&e))
+    })
+}
+
+impl ViewInner {
+    fn step(
+        &self,
+    ) -> impl FnMut(Dynamic, crate::Record) -> Result<Dynamic, crate::script::fold::FoldError> {
+        step_fn(self.step.clone(), self.view.stream.as_str().into())
+    }
+}
+
+#[export_module]
+pub mod api {
+    use super::*;
+
+    #[rhai_fn(volatile)]
+    pub fn hub(s: StoreHandle) -> HubHandle {
+        HubHandle(Rc::new(Hub::new(s.0.clone())))
+    }
+
+    /// Appends, then hands the record to the stream's subscribers.
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn publish(
+        ctx: NativeCallContext,
+        h: &mut HubHandle,
+        stream: Dynamic,
+        event: Dynamic,
+    ) -> RhaiResult<INT> {
+        let stream = args::string("publish", "stream", &stream)?;
+        let event = args::value("publish", || format!("event for stream {stream:?}"), &event)?;
+        let hub = h.0.clone();
+        context::enter(&ctx, || hub.publish(&stream, event))
+            .map(args::int)
+            .map_err(kernel)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn subscribe(h: &mut HubHandle, stream: Dynamic, handler: Dynamic) -> RhaiResult<INT> {
+        let stream = args::string("subscribe", "stream", &stream)?;
+        let f = args::func("subscribe", "handler", &handler)?;
+        h.0.subscribe(&stream, script_handler(f))
+            .map(args::int)
+            .map_err(kernel)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn follow(
+        ctx: NativeCallContext,
+        h: &mut HubHandle,
+        name: Dynamic,
+        stream: Dynamic,
+        handler: Dynamic,
+    ) -> RhaiResult<INT> {
+        let name = args::string("follow", "name", &name)?;
+        let stream = args::string("follow", "stream", &stream)?;
+        let f = args::func("follow", "handler", &handler)?;
+        let hub = h.0.clone();
+        context::enter(&ctx, || hub.follow(&name, &stream, script_handler(f)))
+            .map(args::int)
+            .map_err(kernel)
+    }
+
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn unsubscribe(h: &mut HubHandle, id: Dynamic) -> RhaiResult<bool> {
+        let id = args::count("unsubscribe", "id", &id)?;
+        Ok(h.0.unsubscribe(id))
+    }
+
+    /// A view over `stream` folded by `step`, snapshotted under `name`.
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn view(
+        s: &mut StoreHandle,
+        name: Dynamic,
+        stream: Dynamic,
+        init: Dynamic,
+        step: Dynamic,
+    ) -> RhaiResult<ViewHandle> {
+        let name = args::string("view", "name", &name)?;
+        let stream = args::string("view", "stream", &stream)?;
+        let step = args::func("view", "step", &step)?;
+        let view = View::new(&name, &stream, init).map_err(kernel)?;
+        Ok(ViewHandle(Rc::new(ViewInner {
+            view,
+            store: s.0.clone(),
+            step,
+        })))
+    }
+
+    /// Loads the view's snapshot, folds the tail, then refreshes it on each
+    /// publish to its stream. Returns the subscription id.
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn attach(ctx: NativeCallContext, h: &mut HubHandle, v: ViewHandle) -> RhaiResult<INT> {
+        let inner = v.0.clone();
+        run_fold(&ctx, || inner.view.load(&inner.store, inner.step()))?;
+        let handler: Handler = Rc::new(move |_rec| {
+            inner
+                .view
+                .refresh(&inner.store, inner.step())
+                .map_err(|e| crate::script::error_message(&Box::<rhai::EvalAltResult>::from(e)))
+        });
+        h.0.subscribe(&v.0.view.stream, handler)
+            .map(args::int)
+            .map_err(kernel)
+    }
+
+    /// The held value: O(1), reads no log.
+    #[rhai_fn(global, pure)]
+    pub fn peek(v: &mut ViewHandle) -> Dynamic {
+        v.0.view.peek()
+    }
+
+    /// `#{value, seq}` as `peek` sees it.
+    #[rhai_fn(global, pure)]
+    pub fn state(v: &mut ViewHandle) -> Dynamic {
+        state_to_dynamic(v.0.view.state())
+    }
+
+    /// Snapshot plus tail folded now: never stale.
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn value(ctx: NativeCallContext, v: &mut ViewHandle) -> RhaiResult<Dynamic> {
+        let inner = v.0.clone();
+        run_fold(&ctx, || inner.view.value(&inner.store, inner.step())).map(|s| s.value)
+    }
+
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn hub_to_string(_h: &mut HubHandle) -> String {
+        "Hub".into()
+    }
+
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn view_to_string(v: &mut ViewHandle) -> String {
+        format!("View({:?} over {:?})", v.0.view.name, v.0.view.stream)
+    }
+}

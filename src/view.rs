@@ -1,0 +1,99 @@
+//! Materialized views (SPEC 3.10): a stream, a fold and a snapshot name.
+//! Attached to a hub, the held state is refreshed and saved on each publish,
+//! so `peek` is an O(1) read; `value` folds the tail now, so it is never
+//! stale even after appends that bypassed the hub.
+
+use std::cell::RefCell;
+
+use crate::snapshot::Snapshotable;
+use crate::store::Store;
+use crate::value::State;
+use crate::{Error, Record, Result};
+
+pub struct View<A> {
+    pub name: String,
+    pub stream: String,
+    init: A,
+    /// What `peek` returns. Never borrowed while a step runs.
+    held: RefCell<State<A>>,
+}
+
+impl<A: Snapshotable + Clone> View<A> {
+    pub fn new(name: &str, stream: &str, init: A) -> Result<Self> {
+        crate::value::check_name("view", "view", name)?;
+        crate::value::check_name("view", "stream", stream)?;
+        Ok(View {
+            name: name.to_string(),
+            stream: stream.to_string(),
+            held: RefCell::new(State::empty(init.clone())),
+            init,
+        })
+    }
+
+    /// The held value: no log or kv read.
+    pub fn peek(&self) -> A {
+        self.held.borrow().value.clone()
+    }
+
+    pub fn state(&self) -> State<A> {
+        self.held.borrow().clone()
+    }
+
+    /// Loads the snapshot, folds the tail and saves it (what `attach` does).
+    pub fn load<E: From<Error>>(
+        &self,
+        store: &Store,
+        step: impl FnMut(A, Record) -> Result<A, E>,
+    ) -> Result<(), E> {
+        let state = store.checkpoint(&self.name, &self.stream, self.init.clone(), step)?;
+        *self.held.borrow_mut() = state;
+        Ok(())
+    }
+
+    /// Folds the records after the held state and saves the snapshot (on
+    /// each publish). Records appended around the hub are folded too. If the
+    /// saved snapshot got ahead of the held state (a `compact` under the
+    /// view's name may have dropped the records between), start from it.
+    pub fn refresh<E: From<Error>>(
+        &self,
+        store: &Store,
+        step: impl FnMut(A, Record) -> Result<A, E>,
+    ) -> Result<(), E> {
+        let mut from = self.state();
+        if let Some(saved) = store.snapshot(&self.name)?
+            && saved.seq > from.seq
+        {
+            from = State {
+                value: A::from_stored(saved.value)?,
+                seq: saved.seq,
+            };
+        }
+        let seq = from.seq;
+        let state = store.fold(&self.stream, from, step)?;
+        if state.seq != seq {
+            store.save_snapshot(
+                &self.name,
+                &State {
+                    value: state.value.to_stored()?,
+                    seq: state.seq,
+                },
+            )?;
+        }
+        *self.held.borrow_mut() = state;
+        Ok(())
+    }
+
+    /// Snapshot plus tail, folded now; the held state catches up too.
+    pub fn value<E: From<Error>>(
+        &self,
+        store: &Store,
+        step: impl FnMut(A, Record) -> Result<A, E>,
+    ) -> Result<State<A>, E> {
+        let state = store.replay(&self.name, &self.stream, self.init.clone(), step)?;
+        let mut held = self.held.borrow_mut();
+        if state.seq >= held.seq {
+            *held = state.clone();
+        }
+        Ok(state)
+    }
+}

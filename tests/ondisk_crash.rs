@@ -1,0 +1,254 @@
+//! Crash test (STORAGE "How it is tested"): a child process appends, writes
+//! kv values and truncates in a loop, printing each operation once it was
+//! acknowledged; the parent SIGKILLs it at random moments, reopens the store
+//! and checks that everything acknowledged is there, exactly.
+//!
+//! The child is this same test binary, re-run with `CHILD_DIR` set.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use persist::Backend;
+use persist::ondisk::{DiskLog, Options};
+use serde_json::{Value, json};
+
+const TEST: &str = "sigkill_loses_no_acknowledged_write";
+const ROUNDS: u64 = 24;
+const STREAMS: [&str; 3] = ["s0", "s1", "s2"];
+
+fn opts() -> Options {
+    Options {
+        segment_bytes: 8 << 10,
+        compact_dead_bytes: Some(12 << 10),
+        faults: None,
+    }
+}
+
+/// The payload of operation `i`: the parent recomputes it to compare.
+fn payload(i: u64) -> Value {
+    json!({"i": i, "pad": "p".repeat((i % 61) as usize)})
+}
+
+/// Runs until killed. Lines: `A stream seq i`, `K key i`, `T stream seq`.
+fn child(dir: &str, round: u64) {
+    let log = DiskLog::open_with(dir, opts()).expect("child open").0;
+    let mut out = std::io::stdout().lock();
+    let mut i = round * 1_000_000;
+    loop {
+        i += 1;
+        match i % 10 {
+            0..=4 => {
+                let s = STREAMS[(i % 3) as usize];
+                let seq = log.append(s, payload(i)).expect("append");
+                writeln!(out, "A {s} {seq} {i}").expect("stdout");
+            }
+            5 | 6 => {
+                let evs = vec![payload(i), payload(i + 1), payload(i + 2)];
+                let last = log.append_all("batch", evs).expect("append_all");
+                for k in 0..3 {
+                    writeln!(out, "A batch {} {}", last - 2 + k, i + k).expect("stdout");
+                }
+                i += 2;
+            }
+            7 | 8 => {
+                let key = format!("k{}", i % 5);
+                log.kv_put(&key, payload(i)).expect("kv_put");
+                writeln!(out, "K {key} {i}").expect("stdout");
+            }
+            _ => {
+                let s = ["s0", "s1", "s2", "batch"][(i / 10 % 4) as usize];
+                let through = log.last_seq(s).expect("last_seq").saturating_sub(20);
+                log.truncate_through(s, through).expect("truncate");
+                writeln!(out, "T {s} {through}").expect("stdout");
+            }
+        }
+        out.flush().expect("stdout");
+    }
+}
+
+/// What the parent knows was acknowledged, over all rounds.
+#[derive(Default)]
+struct Acked {
+    events: BTreeMap<(String, u64), u64>,
+    kv: BTreeMap<String, u64>,
+    truncated: BTreeMap<String, u64>,
+}
+
+impl Acked {
+    fn record(&mut self, line: &str) {
+        let f: Vec<&str> = line.split(' ').collect();
+        let num = |s: &str| s.parse::<u64>().expect("number");
+        match f.as_slice() {
+            ["A", s, seq, i] => {
+                let prev = self.events.insert((s.to_string(), num(seq)), num(i));
+                assert!(prev.is_none(), "seq {seq} of {s} acknowledged twice");
+            }
+            ["K", k, i] => {
+                self.kv.insert(k.to_string(), num(i));
+            }
+            ["T", s, seq] => {
+                let t = self.truncated.entry(s.to_string()).or_default();
+                *t = (*t).max(num(seq));
+            }
+            _ => {}
+        }
+    }
+
+    fn check(&self, log: &DiskLog) {
+        for ((s, seq), i) in &self.events {
+            let got = log.read(s, seq - 1, 1).expect("read");
+            if *seq <= self.truncated.get(s).copied().unwrap_or(0) {
+                assert!(
+                    got.first().is_none_or(|r| r.seq != *seq),
+                    "{s} {seq} survived an acknowledged truncation"
+                );
+                continue;
+            }
+            let r = got
+                .first()
+                .unwrap_or_else(|| panic!("acknowledged {s} seq {seq} is missing"));
+            if r.seq != *seq {
+                // A truncation can be durable without its acknowledgement
+                // having been printed; it drops a whole prefix, never a gap.
+                let first = log.read(s, 0, 1).expect("read")[0].seq;
+                assert!(first > *seq, "{s} seq {seq} missing while {first} is kept");
+                continue;
+            }
+            assert_eq!((r.seq, &r.data), (*seq, &payload(*i)), "{s} seq {seq}");
+        }
+        for (k, i) in &self.kv {
+            let v = log
+                .kv_get(k)
+                .expect("kv_get")
+                .unwrap_or_else(|| panic!("key {k} missing"));
+            let got = v["i"].as_u64().expect("i");
+            // A later put may have reached disk without being acknowledged.
+            assert!(
+                got >= *i && got % 5 == *i % 5,
+                "key {k}: {got} older than acknowledged {i}"
+            );
+            assert_eq!(v, payload(got));
+        }
+    }
+}
+
+/// A small deterministic generator for kill delays.
+fn delays() -> impl FnMut() -> u64 {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        20 + x % 180
+    }
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_write() {
+    if let Ok(dir) = std::env::var("CHILD_DIR") {
+        let round = std::env::var("CHILD_ROUND").map_or(0, |r| r.parse().unwrap_or(0));
+        child(&dir, round);
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut acked = Acked::default();
+    let mut delay = delays();
+    let mut torn_reports = 0;
+    for round in 0..ROUNDS {
+        let mut child = Command::new(&exe)
+            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+            .env("CHILD_DIR", dir.path())
+            .env("CHILD_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("child stdout");
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Kill only once the child is writing, at a varying moment after.
+        let mut lines = Vec::new();
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(30))
+                .expect("child produced no output");
+            let started = line.starts_with(['A', 'K', 'T']);
+            lines.push(line);
+            if started {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(delay()));
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+        reader.join().expect("reader");
+        lines.extend(rx.try_iter());
+        for l in &lines {
+            acked.record(l);
+        }
+
+        let (log, report) = DiskLog::open_with(dir.path(), opts()).expect("reopen after kill");
+        torn_reports += report.torn.is_some() as u32;
+        acked.check(&log);
+        // Appends continue after the highest seq ever acknowledged.
+        for s in STREAMS {
+            let max = acked
+                .events
+                .keys()
+                .filter(|(n, _)| n == s)
+                .map(|(_, q)| *q)
+                .max()
+                .unwrap_or(0);
+            assert!(
+                log.last_seq(s).expect("last_seq") >= max,
+                "{s} high-water mark went back"
+            );
+        }
+        let next = log.last_seq("parent").expect("last_seq") + 1;
+        assert_eq!(
+            log.append("parent", json!({"round": round}))
+                .expect("append"),
+            next
+        );
+        assert_eq!(next, round + 1, "the parent's own appends were lost");
+        log.close().expect("close");
+    }
+    assert!(
+        acked.events.len() > 100,
+        "too few acknowledged writes to mean anything"
+    );
+    eprintln!(
+        "{} events acknowledged, {torn_reports} torn tails cut",
+        acked.events.len()
+    );
+    // Compaction ran during the rounds: fewer segment files than ids used.
+    let ids: Vec<u64> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    let highest = ids.iter().copied().max().unwrap_or(0);
+    assert!(
+        (ids.len() as u64) < highest,
+        "no compaction happened: segments {ids:?}"
+    );
+    let report = persist::ondisk::verify(dir.path()).expect("verify");
+    assert!(report.is_ok(), "{report:?}");
+}

@@ -1,0 +1,261 @@
+//! Fault injection on a closed store (STORAGE rule 4 and 5): torn tails at
+//! every byte of the last batch, zero-filled tails, flipped bits, damaged or
+//! missing hints, torn segment creation, stray temp files.
+
+use std::path::{Path, PathBuf};
+
+use persist::ondisk::{DiskLog, HintCheck, Options, verify};
+use persist::{Backend, Error, Record};
+use serde_json::{Value, json};
+
+const SEG: &str = "000000000001.log";
+
+fn ev(i: u64) -> Value {
+    json!({"i": i, "text": format!("event number {i}")})
+}
+
+/// Every stream's records (with `at`) and every kv entry.
+fn dump(log: &DiskLog) -> (Vec<Record>, Vec<(String, Option<Value>)>) {
+    let mut recs = Vec::new();
+    for s in log.streams().expect("streams") {
+        recs.extend(log.read(&s, 0, usize::MAX).expect("read"));
+    }
+    let kv = log
+        .kv_keys("")
+        .expect("keys")
+        .into_iter()
+        .map(|k| {
+            let v = log.kv_get(&k).expect("get");
+            (k, v)
+        })
+        .collect();
+    (recs, kv)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).expect("list") {
+        let e = e.expect("entry");
+        std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+    }
+}
+
+fn seg_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(SEG)).expect("stat").len()
+}
+
+/// A closed store of 12 single-event batches, a kv value and a final
+/// two-event batch; returns where each batch starts and where the last ends.
+fn build(dir: &Path) -> (Vec<u64>, u64) {
+    let log = DiskLog::open(dir).expect("open").0;
+    let mut starts = Vec::new();
+    for i in 1..=12 {
+        starts.push(seg_len(dir));
+        log.append("s", ev(i)).expect("append");
+    }
+    starts.push(seg_len(dir));
+    log.kv_put("k", json!({"v": 1})).expect("put");
+    starts.push(seg_len(dir));
+    log.append_all("s", vec![ev(13), ev(14)])
+        .expect("append_all");
+    log.close().expect("close");
+    (starts, seg_len(dir))
+}
+
+#[test]
+fn every_cut_inside_the_last_batch_is_a_clean_torn_tail() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let (starts, end) = build(base.path());
+    let last = *starts.last().expect("batches");
+    for cut in last..end {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_dir(base.path(), dir.path());
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join(SEG))
+            .expect("open");
+        f.set_len(cut).expect("cut");
+        drop(f);
+        let v = verify(dir.path()).expect("verify");
+        assert!(v.is_ok(), "cut at {cut}: {v:?}");
+        assert_eq!(v.torn.is_some(), cut > last, "cut at {cut}");
+
+        let (log, report) = DiskLog::open(dir.path()).expect("open after cut");
+        match &report.torn {
+            Some(t) => {
+                assert!(cut > last);
+                assert_eq!((t.offset, t.bytes_cut), (last, cut - last), "cut at {cut}");
+                assert!(t.path.ends_with(SEG));
+            }
+            None => assert_eq!(cut, last),
+        }
+        assert!(!report.hint_used, "a hint past the end of the log was used");
+        let recs = log.read("s", 0, usize::MAX).expect("read");
+        let want: Vec<Value> = (1..=12).map(ev).collect();
+        assert_eq!(
+            recs.iter().map(|r| r.data.clone()).collect::<Vec<_>>(),
+            want,
+            "cut at {cut}"
+        );
+        assert_eq!(
+            log.last_seq("s").expect("last"),
+            12,
+            "cut batch partly applied"
+        );
+        assert_eq!(log.kv_get("k").expect("get"), Some(json!({"v": 1})));
+        assert_eq!(log.append("s", ev(99)).expect("append"), 13);
+        log.close().expect("close");
+        assert!(
+            seg_len(dir.path()) > last,
+            "append after the cut was not written"
+        );
+    }
+}
+
+#[test]
+fn zero_filled_tail_is_cut() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, end) = build(dir.path());
+    let before = {
+        let log = DiskLog::open(dir.path()).expect("open").0;
+        dump(&log)
+    };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join(SEG))
+        .expect("open");
+    f.set_len(end + 4096).expect("extend with zeros");
+    drop(f);
+    let (log, report) = DiskLog::open(dir.path()).expect("open");
+    let torn = report.torn.expect("zero tail reported");
+    assert_eq!((torn.offset, torn.bytes_cut), (end, 4096));
+    assert_eq!(dump(&log), before);
+    assert_eq!(seg_len(dir.path()), end);
+}
+
+fn flip_bit(path: &Path, offset: u64) {
+    let mut b = std::fs::read(path).expect("read");
+    b[offset as usize] ^= 0x04;
+    std::fs::write(path, b).expect("write");
+}
+
+fn corrupt_at(e: Error) -> (PathBuf, u64) {
+    match e {
+        Error::Corrupt { path, offset, .. } => (path, offset),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
+#[test]
+fn flipped_bit_in_a_middle_record_is_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (starts, _) = build(dir.path());
+    // Inside the JSON of the 6th event: a string byte, still valid UTF-8.
+    let frame = starts[5];
+    let target = starts[6] - 3;
+    flip_bit(&dir.path().join(SEG), target);
+
+    // The hint covers the damaged frame: open trusts it, the read does not.
+    let log = DiskLog::open(dir.path()).expect("open with hint").0;
+    assert!(log.report().hint_used);
+    let (path, offset) = corrupt_at(log.read("s", 5, 1).expect_err("damaged record read"));
+    assert!(path.ends_with(SEG));
+    assert!(offset > frame && offset < starts[6], "offset {offset}");
+    assert_eq!(log.read("s", 0, 5).expect("records before").len(), 5);
+    drop(log);
+
+    let v = verify(dir.path()).expect("verify");
+    assert_eq!(v.faults.len(), 1, "{v:?}");
+    assert_eq!(
+        (v.faults[0].path.ends_with(SEG), v.faults[0].offset),
+        (true, frame)
+    );
+
+    std::fs::remove_file(dir.path().join("hint")).expect("remove hint");
+    let (path, offset) = corrupt_at(DiskLog::open(dir.path()).err().expect("open must refuse"));
+    assert_eq!((path.ends_with(SEG), offset), (true, frame));
+}
+
+#[test]
+fn flipped_bit_in_a_sealed_segment_is_corruption() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = Options {
+        segment_bytes: 200,
+        ..Options::default()
+    };
+    let log = DiskLog::open_with(dir.path(), opts.clone())
+        .expect("open")
+        .0;
+    for i in 0..20 {
+        log.append("s", ev(i)).expect("append");
+    }
+    log.close().expect("close");
+    std::fs::remove_file(dir.path().join("hint")).expect("remove hint");
+    let second = dir.path().join("000000000002.log");
+    let len = std::fs::metadata(&second).expect("stat").len();
+    flip_bit(&second, len - 2);
+    let (path, _) = corrupt_at(
+        DiskLog::open_with(dir.path(), opts)
+            .err()
+            .expect("open must refuse"),
+    );
+    assert_eq!(path, second);
+}
+
+#[test]
+fn damaged_or_missing_hint_falls_back_to_a_scan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path());
+    let (log, report) = DiskLog::open(dir.path()).expect("open");
+    assert!(report.hint_used);
+    let want = dump(&log);
+    drop(log);
+    assert_eq!(
+        verify(dir.path()).expect("verify").hint,
+        HintCheck::Consistent
+    );
+
+    let hint = dir.path().join("hint");
+    let len = std::fs::metadata(&hint).expect("stat").len();
+    flip_bit(&hint, len / 2);
+    assert!(
+        !verify(dir.path()).expect("verify").is_ok(),
+        "damaged hint not reported"
+    );
+    let (log, report) = DiskLog::open(dir.path()).expect("open");
+    assert!(!report.hint_used && report.hint_rejected.is_some());
+    assert_eq!(dump(&log), want);
+    drop(log);
+
+    std::fs::remove_file(&hint).expect("remove");
+    let (log, report) = DiskLog::open(dir.path()).expect("open");
+    assert!(!report.hint_used && report.hint_rejected.is_none());
+    assert_eq!(dump(&log), want);
+    log.close().expect("close");
+    assert!(
+        DiskLog::open(dir.path()).expect("open").1.hint_used,
+        "close wrote no hint"
+    );
+}
+
+#[test]
+fn torn_segment_creation_and_stray_temps_are_cleaned_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path());
+    let want = dump(&DiskLog::open(dir.path()).expect("open").0);
+    // A crash while creating segment 2: only part of its header made it.
+    std::fs::write(dir.path().join("000000000002.log"), b"PRSTSEG1\x02\0").expect("write");
+    std::fs::write(dir.path().join("000000000007.compact"), b"junk").expect("write");
+    std::fs::write(dir.path().join("hint.tmp"), b"junk").expect("write");
+    assert!(!verify(dir.path()).expect("verify").notes.is_empty());
+    let (log, report) = DiskLog::open(dir.path()).expect("open");
+    let torn = report.torn.expect("torn header reported");
+    assert_eq!(
+        (torn.path.ends_with("000000000002.log"), torn.bytes_cut),
+        (true, 10)
+    );
+    assert_eq!(report.notes.len(), 2, "{:?}", report.notes);
+    assert_eq!(dump(&log), want);
+    assert!(!dir.path().join("hint.tmp").exists());
+    assert!(!dir.path().join("000000000007.compact").exists());
+    assert_eq!(log.append("s", ev(15)).expect("append"), 15);
+}

@@ -151,17 +151,3 @@ fn a_session_at_the_terminal() {
         ],
     );
 }
-
-/// A store that cannot be opened is reported before any prompt, exit 1.
-#[test]
-fn a_store_that_cannot_be_opened_ends_the_repl() {
-    let out = Command::new(env!("CARGO_BIN_EXE_persist"))
-        .args(["repl", "--store", "/dev/null/store"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
-    assert!(stderr.contains("store"), "stderr: {stderr}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("persist>"));
-}

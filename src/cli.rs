@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::script::{self, BackendKind, Config};
-use crate::{runner, tools};
+use crate::{repl, runner, tools};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +38,12 @@ pub enum Command {
     /// Run a script.
     Run {
         file: PathBuf,
+        /// Make persist::store() open the on-disk store in DIR.
+        #[arg(long, value_name = "DIR")]
+        store: Option<PathBuf>,
+    },
+    /// An interactive session with `store` bound to persist::store().
+    Repl {
         /// Make persist::store() open the on-disk store in DIR.
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
@@ -101,6 +107,7 @@ pub fn main(cli: Cli) -> i32 {
             }
         }
         Command::Run { file, store } => run_script(&file, store),
+        Command::Repl { store } => repl::run(store),
         Command::Inspect { dir } => tool(tools::inspect(&dir, &mut std::io::stdout().lock())),
         Command::Verify { dir } => tool(tools::verify(&dir, &mut std::io::stdout().lock())),
         Command::Export { dir, stream } => tool(tools::export(

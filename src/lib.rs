@@ -23,6 +23,7 @@ pub mod value;
 pub mod view;
 
 pub mod cli;
+pub mod repl;
 pub mod runner;
 pub mod script;
 

@@ -140,19 +140,6 @@ pub fn engine(cfg: &Config) -> (Engine, Session) {
     (engine, session)
 }
 
-/// The message of the innermost error, without position.
-pub fn error_message(e: &EvalAltResult) -> String {
-    let inner = e.unwrap_inner();
-    match inner {
-        EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
-        other => {
-            let text = other.to_string();
-            match other.position().is_none() {
-                true => text,
-                false => text
-                    .rsplit_once(" (line ")
-                    .map_or(text.clone(), |(m, _)| m.to_string()),
-            }
-        }
-    }
-}
+/// The message of the innermost error, without position (shared with the
+/// REPL, which prints errors the same way).
+pub use persist_repl::error_message;

@@ -5,6 +5,7 @@
 //! durable transport, or on disk. Backends validate their own arguments only
 //! as far as storage needs; `Store` does the caller-facing checks first.
 
+use crate::value::{DataRef, RecordRef};
 use crate::{Record, Result, Value};
 
 /// Outcome of `append_expect`: the check and the append are one atomic step.
@@ -25,6 +26,32 @@ pub trait Backend {
     fn append_expect(&self, stream: &str, expected: u64, event: Value) -> Result<Appended>;
     /// Records with `seq > after`, oldest first, at most `limit`.
     fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>>;
+    /// Hands the records `read` would return to `f`, oldest first, until `f`
+    /// returns `false`; returns how many were available (at most `limit`).
+    /// Folds use it to convert each event straight from the backend's own
+    /// form. Implementations must not hold a lock while `f` runs: `f` may
+    /// call back into the store.
+    fn scan(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+        f: &mut dyn FnMut(RecordRef<'_>) -> bool,
+    ) -> Result<usize> {
+        let records = self.read(stream, after, limit)?;
+        for r in &records {
+            let keep_going = f(RecordRef {
+                stream,
+                seq: r.seq,
+                at: r.at,
+                data: DataRef::Value(&r.data),
+            });
+            if !keep_going {
+                break;
+            }
+        }
+        Ok(records.len())
+    }
     /// Highest seq ever appended; truncation never lowers it.
     fn last_seq(&self, stream: &str) -> Result<u64>;
     /// Drops records with seq <= `seq`; returns how many were dropped.

@@ -2,8 +2,8 @@
 
 use crate::snapshot::Snapshotable;
 use crate::store::Store;
-use crate::value::State;
-use crate::{Error, Record, Result};
+use crate::value::{RecordRef, State};
+use crate::{Error, Result};
 
 /// What `compact` did: the snapshot's seq and how many records it dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,7 @@ impl Store {
         name: &str,
         stream: &str,
         init: A,
-        step: impl FnMut(A, Record) -> Result<A, E>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<(State<A>, Compacted), E> {
         let state = self.checkpoint(name, stream, init, step)?;
         let dropped = self.truncate_through(stream, state.seq)?;
@@ -45,7 +45,7 @@ impl Store {
         name: &str,
         stream: &str,
         init: A,
-        step: impl FnMut(A, Record) -> Result<A, E>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
         every: u64,
     ) -> Result<bool, E> {
         if !self.should_compact(name, stream, every)? {
@@ -62,10 +62,9 @@ mod tests {
     use crate::Value;
     use serde_json::json;
 
-    fn sum(acc: Value, r: Record) -> Result<Value> {
-        Ok(json!(
-            acc.as_i64().unwrap_or(0) + r.data.as_i64().unwrap_or(0)
-        ))
+    fn sum(acc: Value, r: RecordRef<'_>) -> Result<Value> {
+        let n = r.to_record()?.data.as_i64().unwrap_or(0);
+        Ok(json!(acc.as_i64().unwrap_or(0) + n))
     }
 
     #[test]
@@ -73,7 +72,7 @@ mod tests {
         let s = Store::mem();
         s.append_all("n", (1..=10).map(|i| json!(i)).collect())
             .unwrap();
-        let full = s.project("n", json!(0), sum).unwrap();
+        let full = s.fold_refs("n", State::empty(json!(0)), sum).unwrap();
         let (_, c) = s.compact("snap", "n", json!(0), sum).unwrap();
         assert_eq!(
             c,

@@ -2,10 +2,10 @@
 //! is atomic and the backend can be shared across threads.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::{Appended, Backend};
-use crate::value::now_millis;
+use crate::value::{DataRef, RecordRef, now_millis};
 use crate::{Record, Result, Value};
 
 #[derive(Debug, Default)]
@@ -22,10 +22,12 @@ struct Inner {
 }
 
 /// Invariant: `events` holds seqs `last_seq - events.len() + 1 ..= last_seq`.
+/// Events sit behind `Arc` so a scan copies a page out cheaply and runs its
+/// callback with the lock released.
 #[derive(Debug, Default)]
 struct Stream {
     last_seq: u64,
-    events: VecDeque<(i64, Value)>,
+    events: VecDeque<(i64, Arc<Value>)>,
 }
 
 impl Stream {
@@ -46,6 +48,28 @@ impl MemBackend {
     }
 }
 
+impl MemBackend {
+    /// `(seq, at, event)` of the records with `seq > after`, at most `limit`.
+    fn page(&self, stream: &str, after: u64, limit: usize) -> Vec<(u64, i64, Arc<Value>)> {
+        let g = self.lock();
+        let Some(s) = g.streams.get(stream) else {
+            return Vec::new();
+        };
+        let first = s.first_kept();
+        let start = after.saturating_add(1).max(first);
+        if start > s.last_seq {
+            return Vec::new();
+        }
+        let skip = (start - first) as usize;
+        s.events
+            .range(skip..)
+            .take(limit)
+            .enumerate()
+            .map(|(i, (at, data))| (start + i as u64, *at, data.clone()))
+            .collect()
+    }
+}
+
 impl Inner {
     fn next_at(&mut self) -> i64 {
         self.last_at = self.last_at.max(now_millis());
@@ -56,7 +80,7 @@ impl Inner {
         let at = self.next_at();
         let s = self.streams.entry(stream.to_string()).or_default();
         for e in events {
-            s.events.push_back((at, e));
+            s.events.push_back((at, Arc::new(e)));
             s.last_seq += 1;
         }
         s.last_seq
@@ -86,28 +110,38 @@ impl Backend for MemBackend {
     }
 
     fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
-        let g = self.lock();
-        let Some(s) = g.streams.get(stream) else {
-            return Ok(Vec::new());
-        };
-        let first = s.first_kept();
-        let start = after.saturating_add(1).max(first);
-        if start > s.last_seq {
-            return Ok(Vec::new());
-        }
-        let skip = (start - first) as usize;
-        Ok(s.events
-            .iter()
-            .skip(skip)
-            .take(limit)
-            .enumerate()
-            .map(|(i, (at, data))| Record {
+        Ok(self
+            .page(stream, after, limit)
+            .into_iter()
+            .map(|(seq, at, data)| Record {
                 stream: stream.to_string(),
-                seq: start + i as u64,
-                at: *at,
-                data: data.clone(),
+                seq,
+                at,
+                data: Value::clone(&data),
             })
             .collect())
+    }
+
+    fn scan(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+        f: &mut dyn FnMut(RecordRef<'_>) -> bool,
+    ) -> Result<usize> {
+        let page = self.page(stream, after, limit);
+        for (seq, at, data) in &page {
+            let rec = RecordRef {
+                stream,
+                seq: *seq,
+                at: *at,
+                data: DataRef::Value(data),
+            };
+            if !f(rec) {
+                break;
+            }
+        }
+        Ok(page.len())
     }
 
     fn last_seq(&self, stream: &str) -> Result<u64> {
@@ -139,7 +173,10 @@ impl Backend for MemBackend {
         let newest = records.iter().map(|r| r.at).max().unwrap_or(0);
         g.last_at = g.last_at.max(newest);
         let s = g.streams.entry(stream.to_string()).or_default();
-        s.events = records.into_iter().map(|r| (r.at, r.data)).collect();
+        s.events = records
+            .into_iter()
+            .map(|r| (r.at, Arc::new(r.data)))
+            .collect();
         s.last_seq = last_seq;
         Ok(())
     }

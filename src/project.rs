@@ -1,6 +1,7 @@
 //! Projections (SPEC 3.4): pure folds over a stream, resumable from a state.
 
 use crate::store::{PAGE, Store};
+use crate::value::RecordRef;
 use crate::value::State;
 use crate::{Error, Record, Result};
 
@@ -13,44 +14,74 @@ impl Store {
     pub fn fold<A, E: From<Error>>(
         &self,
         stream: &str,
-        mut state: State<A>,
+        state: State<A>,
         mut step: impl FnMut(A, Record) -> Result<A, E>,
+    ) -> Result<State<A>, E> {
+        self.fold_refs(stream, state, |acc, r| step(acc, r.to_record()?))
+    }
+
+    /// `fold` over borrowed records: the step converts each event from the
+    /// backend's own form (a kept `Value`, or stored JSON), with no copy made
+    /// in between. Script folds use it.
+    pub fn fold_refs<A, E: From<Error>>(
+        &self,
+        stream: &str,
+        state: State<A>,
+        mut step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
         crate::value::check_name("project", "stream", stream)?;
         let b = self.backend()?;
+        let State { value, mut seq } = state;
+        // The value moves through the callback; `failed` holds why it stopped.
+        let mut value = Some(value);
+        let mut failed: Option<E> = None;
         loop {
-            let page = b.read(stream, state.seq, PAGE)?;
-            let Some(first) = page.first() else {
-                // Nothing after state.seq: either we are at the end, the
-                // rest was truncated, or the state claims more than exists.
-                let last = b.last_seq(stream)?;
-                if state.seq < last {
-                    return Err(truncated(stream, state.seq, last + 1).into());
+            let expected = seq + 1;
+            let n = b.scan(stream, seq, PAGE, &mut |rec| {
+                if rec.seq != seq + 1 {
+                    failed = Some(truncated(stream, seq, rec.seq).into());
+                    return false;
                 }
-                if state.seq > last {
+                let Some(acc) = value.take() else {
+                    return false;
+                };
+                match step(acc, rec) {
+                    Ok(next) => {
+                        value = Some(next);
+                        seq = rec.seq;
+                        true
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let Some(acc) = value.take() else {
+                return Err(Error::invalid("project", "fold lost its value").into());
+            };
+            if n == 0 {
+                // Nothing after seq: either we are at the end, the rest was
+                // truncated, or the state claims more than exists.
+                let last = b.last_seq(stream)?;
+                if seq < last {
+                    return Err(truncated(stream, seq, last + 1).into());
+                }
+                if seq > last {
                     return Err(Error::invalid(
                         "project",
-                        format!(
-                            "stream {stream:?}: state seq {} is past last seq {last}",
-                            state.seq
-                        ),
+                        format!("stream {stream:?}: state seq {seq} is past last seq {last}"),
                     )
                     .into());
                 }
-                return Ok(state);
-            };
-            if first.seq != state.seq + 1 {
-                return Err(truncated(stream, state.seq, first.seq).into());
             }
-            let full = page.len() == PAGE;
-            for rec in page {
-                let seq = rec.seq;
-                state.value = step(state.value, rec)?;
-                state.seq = seq;
+            if n < PAGE || seq < expected {
+                return Ok(State { value: acc, seq });
             }
-            if !full {
-                return Ok(state);
-            }
+            value = Some(acc);
         }
     }
 

@@ -3,8 +3,8 @@
 //! the tail after it.
 
 use crate::store::Store;
-use crate::value::State;
-use crate::{Error, Record, Result, Value};
+use crate::value::{RecordRef, State};
+use crate::{Error, Result, Value};
 
 /// An accumulator that can be saved in a snapshot and loaded back.
 /// `Value` is one; the script layer makes Rhai's `Dynamic` another.
@@ -60,7 +60,7 @@ impl Store {
         name: &str,
         stream: &str,
         init: A,
-        step: impl FnMut(A, Record) -> Result<A, E>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
         let start = match self.snapshot(name)? {
             Some(s) => State {
@@ -69,7 +69,7 @@ impl Store {
             },
             None => State::empty(init),
         };
-        self.fold(stream, start, step)
+        self.fold_refs(stream, start, step)
     }
 
     /// `replay`, then saves the new state under `snapshot/<name>`.
@@ -78,7 +78,7 @@ impl Store {
         name: &str,
         stream: &str,
         init: A,
-        step: impl FnMut(A, Record) -> Result<A, E>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
         let state = self.replay(name, stream, init, step)?;
         let stored = State {

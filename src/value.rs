@@ -33,6 +33,47 @@ impl Record {
     }
 }
 
+/// An event as a backend holds it during a scan: a `Value` it keeps, or
+/// the JSON text it stored. Folds convert straight from either, so no
+/// intermediate copy is made per record.
+#[derive(Debug, Clone, Copy)]
+pub enum DataRef<'a> {
+    Value(&'a Value),
+    Json(&'a [u8]),
+}
+
+/// A record borrowed for the length of one scan callback.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    pub stream: &'a str,
+    pub seq: u64,
+    pub at: i64,
+    pub data: DataRef<'a>,
+}
+
+impl RecordRef<'_> {
+    pub fn to_record(&self) -> crate::Result<Record> {
+        let data = match self.data {
+            DataRef::Value(v) => v.clone(),
+            DataRef::Json(bytes) => serde_json::from_slice(bytes).map_err(|e| {
+                crate::Error::invalid(
+                    "read",
+                    format!(
+                        "stream {:?} seq {}: stored event is not JSON: {e}",
+                        self.stream, self.seq
+                    ),
+                )
+            })?,
+        };
+        Ok(Record {
+            stream: self.stream.to_string(),
+            seq: self.seq,
+            at: self.at,
+            data,
+        })
+    }
+}
+
 /// `#{value, seq}`: the fold of a stream's records through `seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State<A> {

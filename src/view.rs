@@ -7,8 +7,8 @@ use std::cell::RefCell;
 
 use crate::snapshot::Snapshotable;
 use crate::store::Store;
-use crate::value::State;
-use crate::{Error, Record, Result};
+use crate::value::{RecordRef, State};
+use crate::{Error, Result};
 
 pub struct View<A> {
     pub name: String,
@@ -43,7 +43,7 @@ impl<A: Snapshotable + Clone> View<A> {
     pub fn load<E: From<Error>>(
         &self,
         store: &Store,
-        step: impl FnMut(A, Record) -> Result<A, E>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<(), E> {
         let state = store.checkpoint(&self.name, &self.stream, self.init.clone(), step)?;
         *self.held.borrow_mut() = state;
@@ -57,7 +57,7 @@ impl<A: Snapshotable + Clone> View<A> {
     pub fn refresh<E: From<Error>>(
         &self,
         store: &Store,
-        step: impl FnMut(A, Record) -> Result<A, E>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<(), E> {
         let mut from = self.state();
         if let Some(saved) = store.snapshot(&self.name)?
@@ -69,7 +69,7 @@ impl<A: Snapshotable + Clone> View<A> {
             };
         }
         let seq = from.seq;
-        let state = store.fold(&self.stream, from, step)?;
+        let state = store.fold_refs(&self.stream, from, step)?;
         if state.seq != seq {
             store.save_snapshot(
                 &self.name,
@@ -87,7 +87,7 @@ impl<A: Snapshotable + Clone> View<A> {
     pub fn value<E: From<Error>>(
         &self,
         store: &Store,
-        step: impl FnMut(A, Record) -> Result<A, E>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
         let state = store.replay(&self.name, &self.stream, self.init.clone(), step)?;
         let mut held = self.held.borrow_mut();

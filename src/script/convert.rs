@@ -6,6 +6,7 @@
 use rhai::{Array, Blob, Dynamic, FLOAT, INT, ImmutableString, Map};
 
 use crate::snapshot::Snapshotable;
+use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, State, Value};
 
 /// Converts a script value to a stored value; `what` names it in errors.
@@ -76,6 +77,119 @@ fn walk(d: &Dynamic, path: &mut String) -> Result<Value, String> {
         "a {} is not a value (values are maps, arrays, strings, numbers and booleans)",
         d.type_name()
     ))
+}
+
+/// `to_dynamic` from a borrowed value (a fold over the memory backend).
+pub fn to_dynamic_ref(v: &Value) -> Dynamic {
+    match v {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => (i as INT).into(),
+            None => (n.as_f64().unwrap_or(f64::NAN) as FLOAT).into(),
+        },
+        Value::String(s) => s.as_str().into(),
+        Value::Array(a) => Dynamic::from_array(a.iter().map(to_dynamic_ref).collect()),
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, v) in m {
+                out.insert(k.as_str().into(), to_dynamic_ref(v));
+            }
+            Dynamic::from_map(out)
+        }
+    }
+}
+
+/// Stored JSON text straight to a script value, with no `Value` between
+/// (a fold over the on-disk backend).
+pub fn json_to_dynamic(bytes: &[u8]) -> Result<Dynamic, String> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let d = DynamicSeed
+        .deserialize(&mut de)
+        .map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+/// Builds `Dynamic`s from JSON (rhai's own `Deserialize` re-collects every
+/// map and array through `From`, which costs a second pass).
+struct DynamicSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for DynamicSeed {
+    type Value = Dynamic;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Dynamic, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for DynamicSeed {
+    type Value = Dynamic;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Dynamic, E> {
+        Ok(Dynamic::UNIT)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Dynamic, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Dynamic, E> {
+        Ok((v as INT).into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Dynamic, E> {
+        Ok(match INT::try_from(v) {
+            Ok(i) => i.into(),
+            Err(_) => (v as FLOAT).into(),
+        })
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Dynamic, E> {
+        Ok((v as FLOAT).into())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Dynamic, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Dynamic, E> {
+        Ok(v.into())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Dynamic, A::Error> {
+        let mut out = Array::new();
+        while let Some(v) = seq.next_element_seed(DynamicSeed)? {
+            out.push(v);
+        }
+        Ok(Dynamic::from_array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Dynamic, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let v = map.next_value_seed(DynamicSeed)?;
+            out.insert(k.as_ref().into(), v);
+        }
+        Ok(Dynamic::from_map(out))
+    }
+}
+
+/// A borrowed record as `#{stream, seq, at, data}`.
+pub fn record_ref_to_dynamic(r: RecordRef<'_>, stream: &ImmutableString) -> Result<Dynamic, Error> {
+    let data = match r.data {
+        DataRef::Value(v) => to_dynamic_ref(v),
+        DataRef::Json(bytes) => json_to_dynamic(bytes).map_err(|e| {
+            Error::invalid(
+                "read",
+                format!(
+                    "stream {:?} seq {}: stored event is not JSON: {e}",
+                    r.stream, r.seq
+                ),
+            )
+        })?,
+    };
+    let mut m = Map::new();
+    m.insert("stream".into(), stream.clone().into());
+    m.insert("seq".into(), (r.seq as INT).into());
+    m.insert("at".into(), (r.at as INT).into());
+    m.insert("data".into(), data);
+    Ok(Dynamic::from_map(m))
 }
 
 pub fn to_dynamic(v: Value) -> Dynamic {
@@ -150,5 +264,32 @@ impl Snapshotable for Dynamic {
     }
     fn from_stored(v: Value) -> crate::Result<Self> {
         Ok(to_dynamic(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_text_and_values_convert_to_the_same_script_value() {
+        let v =
+            json!({"i": 1, "f": 1.0, "s": "x", "n": null, "a": [true, {"k": -3}], "big": 1e300});
+        let text = serde_json::to_vec(&v).unwrap();
+        let from_json = json_to_dynamic(&text).unwrap();
+        let from_ref = to_dynamic_ref(&v);
+        let from_owned = to_dynamic(v.clone());
+        for d in [&from_json, &from_ref] {
+            assert!(crate::script::assert::deep_eq(d, &from_owned), "{d:?}");
+        }
+        let back = to_value(&from_json, &|| "x".into()).unwrap();
+        assert_eq!(back, v, "ints stay ints, floats stay floats");
+    }
+
+    #[test]
+    fn bad_json_is_an_error_not_a_panic() {
+        assert!(json_to_dynamic(b"{\"a\":").is_err());
+        assert!(json_to_dynamic(b"1 2").is_err());
     }
 }

@@ -7,9 +7,10 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, NativeCallContex
 use crate::backend::Appended;
 use crate::script::args::{self, RhaiResult, fail, kernel};
 use crate::script::context;
-use crate::script::convert::{record_to_dynamic, state_to_dynamic};
+use crate::script::convert::{record_ref_to_dynamic, state_to_dynamic};
 use crate::script::store::StoreHandle;
-use crate::{Error, Record, State, Store};
+use crate::value::RecordRef;
+use crate::{Error, State, Store};
 
 /// A fold fails either in the kernel or in the script's step.
 pub enum FoldError {
@@ -32,13 +33,15 @@ impl From<FoldError> for Box<EvalAltResult> {
     }
 }
 
-/// The kernel-side step: calls the script closure with `(value, record)`.
+/// The kernel-side step: calls the script closure with `(value, record)`,
+/// the record converted straight from the backend's form.
 pub fn step_fn(
     step: FnPtr,
     stream: ImmutableString,
-) -> impl FnMut(Dynamic, Record) -> Result<Dynamic, FoldError> {
+) -> impl FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError> {
     move |acc, rec| {
-        context::call(&step, [acc, record_to_dynamic(rec, &stream)]).map_err(FoldError::Script)
+        let rec = record_ref_to_dynamic(rec, &stream)?;
+        context::call(&step, [acc, rec]).map_err(FoldError::Script)
     }
 }
 
@@ -74,7 +77,7 @@ fn conflict_map(expected: u64, actual: u64) -> Dynamic {
 }
 
 /// A step closure the kernel's named-fold methods accept.
-type BoxStep = Box<dyn FnMut(Dynamic, Record) -> Result<Dynamic, FoldError>>;
+type BoxStep = Box<dyn FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError>>;
 
 /// The shared shape of `checkpoint`, `replay`, `compact` and
 /// `maybe_compact`: check name, stream and step, then run `f` on the store
@@ -109,7 +112,7 @@ pub mod api {
         let step = args::func("project", "step", &step)?;
         let st = s.0.clone();
         run_fold(&ctx, || {
-            st.project(&stream, init, step_fn(step, stream.clone()))
+            st.fold_refs(&stream, State::empty(init), step_fn(step, stream.clone()))
         })
         .map(state_to_dynamic)
     }
@@ -127,7 +130,7 @@ pub mod api {
         let step = args::func("project_resume", "step", &step)?;
         let st = s.0.clone();
         run_fold(&ctx, || {
-            st.fold(&stream, state, step_fn(step, stream.clone()))
+            st.fold_refs(&stream, state, step_fn(step, stream.clone()))
         })
         .map(state_to_dynamic)
     }

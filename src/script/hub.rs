@@ -53,7 +53,10 @@ fn script_handler(f: FnPtr) -> Handler {
 impl ViewInner {
     fn step(
         &self,
-    ) -> impl FnMut(Dynamic, crate::Record) -> Result<Dynamic, crate::script::fold::FoldError> {
+    ) -> impl FnMut(
+        Dynamic,
+        crate::value::RecordRef<'_>,
+    ) -> Result<Dynamic, crate::script::fold::FoldError> {
         step_fn(self.step.clone(), self.view.stream.as_str().into())
     }
 }

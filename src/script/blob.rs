@@ -68,6 +68,12 @@ pub mod api {
         Ok(m)
     }
 
+    /// `put` with the generic mime type `application/octet-stream`.
+    #[rhai_fn(global, name = "put", pure, volatile, return_raw)]
+    pub fn put_bytes(c: &mut ContentHandle, bytes: Dynamic) -> RhaiResult<Map> {
+        put(c, bytes, "application/octet-stream".into())
+    }
+
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn get(c: &mut ContentHandle, reference: Dynamic) -> RhaiResult<Blob> {
         let cid = cid_arg("get", &reference)?;

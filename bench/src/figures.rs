@@ -256,10 +256,10 @@ pub fn views(big: usize) -> Vec<Figure> {
         );
     };
     setup(&mut scope, 1000);
-    let small_peek = per_call(&engine, &mut scope, "", "v.peek()", 200_000);
+    let small_peek = per_call(&engine, &mut scope, "", "v.peek()", 1_000_000);
     let mut scope_big = Scope::new();
     setup(&mut scope_big, big);
-    let big_peek = per_call(&engine, &mut scope_big, "", "v.peek()", 200_000);
+    let big_peek = per_call(&engine, &mut scope_big, "", "v.peek()", 1_000_000);
 
     // Snapshot + 100-record tail over the big history, vs 100 events.
     exec(

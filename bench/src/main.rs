@@ -57,13 +57,28 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (f64, T) {
     (start.elapsed().as_secs_f64(), out)
 }
 
+/// A number with as many decimals as its size needs.
+fn num(v: f64) -> String {
+    match v.abs() {
+        a if a >= 100.0 => format!("{v:.0}"),
+        a if a >= 1.0 => format!("{v:.2}"),
+        _ => format!("{v:.4}"),
+    }
+}
+
 fn print(f: &Figure, json: bool) {
     if json {
         println!("{}", f.json());
     } else {
         println!(
-            "{:<44} {:>12.1} {:<9} | {:<44} {:>12.1} | ratio {:>7.3} (aim {})",
-            f.figure, f.value, f.unit, f.baseline, f.baseline_value, f.ratio, f.aim
+            "{:<44} {:>12} {:<9} | {:<44} {:>12} | ratio {:>7.3} (aim {})",
+            f.figure,
+            num(f.value),
+            f.unit,
+            f.baseline,
+            num(f.baseline_value),
+            f.ratio,
+            f.aim
         );
     }
 }

@@ -643,6 +643,10 @@ impl Backend for DiskLog {
     /// records restored.
     fn restore(&self, stream: &str, last_seq: u64, records: Vec<Record>) -> Result<()> {
         check_name("restore", "stream", stream)?;
+        if last_seq > i64::MAX as u64 {
+            let msg = format!("stream {stream:?}: last seq {last_seq} is out of range");
+            return Err(Error::invalid("restore", msg));
+        }
         let mut g = self.lock()?;
         check_restore(stream, g.index.last_seq(stream), last_seq, &records)?;
         let subject = || format!("stream {stream:?}");
@@ -713,5 +717,42 @@ impl Backend for DiskLog {
         });
         let _ = self.lock.unlock();
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disk_log_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<DiskLog>();
+    }
+
+    #[test]
+    fn bad_input_is_rejected_naming_the_stream_or_key_and_stores_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = DiskLog::open(dir.path()).expect("open").0;
+        let invalid = |r: Result<u64>, what: &str| match r {
+            Err(Error::Invalid { msg, .. }) => assert!(msg.contains(what), "{msg}"),
+            other => panic!("expected Invalid naming {what}, got {other:?}"),
+        };
+        invalid(log.append("s", Value::Null), "\"s\"");
+        invalid(log.append_all("s", vec![1.into(), Value::Null]), "\"s\"");
+        invalid(log.append("", 1.into()), "stream");
+        invalid(log.append(&"n".repeat(70_000), 1.into()), "stream");
+        invalid(log.kv_put("k", Value::Null).map(|()| 0), "\"k\"");
+        invalid(log.restore("r", u64::MAX, vec![]).map(|()| 0), "\"r\"");
+        let r = Record {
+            stream: "r".into(),
+            seq: 2,
+            at: 0,
+            data: 1.into(),
+        };
+        invalid(log.restore("r", 3, vec![r]).map(|()| 0), "\"r\"");
+        assert_eq!(log.streams().expect("streams"), Vec::<String>::new());
+        assert_eq!(log.kv_keys("").expect("keys"), Vec::<String>::new());
+        assert_eq!(log.stats().bytes, HEADER_LEN, "something was written");
     }
 }

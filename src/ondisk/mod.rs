@@ -435,6 +435,21 @@ impl DiskLog {
         }
     }
 
+    /// Checkpoints the index. The caller guarantees every segment is
+    /// fsync'd to its current length (rule 5: never past the durable end).
+    fn write_hint(&self, g: &Inner) -> Result<()> {
+        let metas: Vec<SegMeta> = g
+            .segs
+            .iter()
+            .map(|(&id, s)| SegMeta {
+                id,
+                nonce: s.nonce,
+                len: s.r.len,
+            })
+            .collect();
+        hint::write(&self.io, &self.dir, &metas, &g.index)
+    }
+
     fn compact_locked(&self, g: &mut Inner) -> Result<CompactReport> {
         let (segments_before, bytes_before) = (g.segs.len(), g.bytes());
         self.roll(g)?;
@@ -453,7 +468,7 @@ impl DiskLog {
             compact::commit(&self.io, &self.dir, &outs, &prefix)?;
             Ok::<_, Error>((outs, index))
         };
-        let (outs, mut index) = match run() {
+        let (outs, index) = match run() {
             Ok(x) => x,
             Err(e) => return self.fail(g, e),
         };
@@ -468,8 +483,14 @@ impl DiskLog {
             };
             g.segs.insert(o.id, Seg { r, nonce: o.nonce });
         }
-        index.last_at = index.last_at.max(g.index.last_at);
+        // Exactly the index a reopen would rebuild from the outputs (its
+        // `last_at` is the newest kept record's).
         g.index = index;
+        // Outputs and the empty active segment are all fsync'd: a fresh hint
+        // spares a scan of the compacted log if the process dies later.
+        if let Err(e) = self.write_hint(g) {
+            return self.fail(g, e);
+        }
         Ok(CompactReport {
             segments_before,
             segments_after: g.segs.len(),
@@ -704,16 +725,7 @@ impl Backend for DiskLog {
             if let Err(e) = self.io.sync(&s.file, &s.path) {
                 return self.fail(&mut g, e);
             }
-            let metas: Vec<SegMeta> = g
-                .segs
-                .iter()
-                .map(|(&id, s)| SegMeta {
-                    id,
-                    nonce: s.nonce,
-                    len: s.r.len,
-                })
-                .collect();
-            hint::write(&self.io, &self.dir, &metas, &g.index)
+            self.write_hint(&g)
         });
         let _ = self.lock.unlock();
         r

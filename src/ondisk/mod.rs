@@ -6,7 +6,8 @@
 //! `segment` (files, headers, scanning), `index` (in-memory positions),
 //! `read` (preads by position), `commit` (group commit, poison), `hint`
 //! (index checkpoint), `compact` (rewrite live records), `recover` (open),
-//! `verify` (read-only check), `fault` (I/O with a test hook).
+//! `verify` (read-only check), `fault` (I/O with a test hook), `json`
+//! (value encoding).
 
 mod batch;
 mod codec;
@@ -16,6 +17,7 @@ mod fault;
 mod frame;
 mod hint;
 mod index;
+mod json;
 mod read;
 mod recover;
 mod segment;
@@ -180,32 +182,63 @@ fn check_name(op: &'static str, what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Encodes a value for storage; `subject` names the stream or key.
-fn encode(op: &'static str, subject: &dyn Fn() -> String, v: &Value) -> Result<Vec<u8>> {
+/// Appends the stored JSON of `v` to `buf`; `subject` names the stream or
+/// key for the error.
+fn encode_into(
+    op: &'static str,
+    subject: &dyn Fn() -> String,
+    v: &Value,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
     if v.is_null() {
         return Err(Error::invalid(
             op,
             format!("{}: () cannot be stored", subject()),
         ));
     }
-    let json =
-        serde_json::to_vec(v).map_err(|e| Error::invalid(op, format!("{}: {e}", subject())))?;
-    if json.len() > MAX_VALUE {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "{}: value of {} bytes exceeds {MAX_VALUE}",
-                subject(),
-                json.len()
-            ),
-        ));
+    let start = buf.len();
+    json::write(buf, v);
+    let len = buf.len() - start;
+    if len > MAX_VALUE {
+        let msg = format!("{}: value of {len} bytes exceeds {MAX_VALUE}", subject());
+        return Err(Error::invalid(op, msg));
     }
-    Ok(json)
+    Ok(())
 }
 
-fn encode_events(op: &'static str, stream: &str, events: &[Value]) -> Result<Vec<Vec<u8>>> {
-    let subject = || format!("stream {stream:?}");
-    events.iter().map(|e| encode(op, &subject, e)).collect()
+fn encode(op: &'static str, subject: &dyn Fn() -> String, v: &Value) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    encode_into(op, subject, v, &mut buf)?;
+    Ok(buf)
+}
+
+/// Events encoded back to back: one allocation for a whole batch.
+struct Encoded {
+    bytes: Vec<u8>,
+    /// Where each event's JSON ends in `bytes`; the next one starts there.
+    ends: Vec<usize>,
+}
+
+impl Encoded {
+    fn new(op: &'static str, stream: &str, events: &[Value]) -> Result<Self> {
+        let subject = || format!("stream {stream:?}");
+        let mut e = Encoded {
+            bytes: Vec::with_capacity(events.len() * 64),
+            ends: Vec::with_capacity(events.len()),
+        };
+        for v in events {
+            encode_into(op, &subject, v, &mut e.bytes)?;
+            e.ends.push(e.bytes.len());
+        }
+        Ok(e)
+    }
+
+    fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        (0..self.ends.len()).map(|i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            &self.bytes[start..self.ends[i]]
+        })
+    }
 }
 
 impl DiskLog {
@@ -519,23 +552,19 @@ fn check_frame(op: &'static str, subject: &dyn Fn() -> String, fr: &[u8]) -> Res
 impl Backend for DiskLog {
     fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
-        let jsons = encode_events("append_all", stream, &events)?;
+        let jsons = Encoded::new("append_all", stream, &events)?;
+        drop(events);
         let g = self.lock()?;
         let first = g.index.last_seq(stream) + 1;
-        if jsons.is_empty() {
+        let n = jsons.ends.len();
+        if n == 0 {
             return Ok(first - 1);
         }
-        let last = first + jsons.len() as u64 - 1;
+        let last = first + n as u64 - 1;
         let at = g.next_at();
-        let bytes = jsons.iter().map(Vec::len).sum();
-        let mut fr = frame::begin_with(batch::events_size(stream, bytes, jsons.len()));
-        batch::put_events(
-            &mut fr,
-            stream,
-            first,
-            last,
-            jsons.iter().map(|j| (at, j.as_slice())),
-        );
+        let size = batch::events_size(stream, jsons.bytes.len(), n);
+        let mut fr = frame::begin_with(size);
+        batch::put_events(&mut fr, stream, first, last, jsons.iter().map(|j| (at, j)));
         self.commit(g, fr, "append_all", &|| format!("stream {stream:?}"))?;
         Ok(last)
     }

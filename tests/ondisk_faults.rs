@@ -274,5 +274,8 @@ fn hint_plus_tail_scan_after_an_unclean_exit() {
     let (log, report) = DiskLog::open(dir.path()).expect("reopen");
     assert!(report.hint_used && report.torn.is_none(), "{report:?}");
     assert_eq!(dump(&log), want);
-    assert_eq!(verify(dir.path()).expect("verify").hint, HintCheck::Consistent);
+    assert_eq!(
+        verify(dir.path()).expect("verify").hint,
+        HintCheck::Consistent
+    );
 }

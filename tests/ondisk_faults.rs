@@ -154,8 +154,19 @@ fn flipped_bit_in_a_middle_record_is_corruption() {
     let target = starts[6] - 3;
     flip_bit(&dir.path().join(SEG), target);
 
-    // The hint covers the damaged frame: open trusts it, the read does not.
-    let log = DiskLog::open(dir.path()).expect("open with hint").0;
+    // The hint covers the damaged frame: open still checks its checksum.
+    let (path, offset) = corrupt_at(DiskLog::open(dir.path()).err().expect("open must refuse"));
+    assert_eq!((path.ends_with(SEG), offset), (true, frame));
+
+    // Told to trust the hint, open succeeds; the record's own checksum
+    // still stops the read.
+    let trusting = Options {
+        checksum_on_open: false,
+        ..Options::default()
+    };
+    let log = DiskLog::open_with(dir.path(), trusting)
+        .expect("open trusting the hint")
+        .0;
     assert!(log.report().hint_used);
     let (path, offset) = corrupt_at(log.read("s", 5, 1).expect_err("damaged record read"));
     assert!(path.ends_with(SEG));

@@ -58,7 +58,7 @@ fn opts() -> Options {
     Options {
         segment_bytes: 300,
         compact_dead_bytes: Some(600),
-        faults: None,
+        ..Options::default()
     }
 }
 

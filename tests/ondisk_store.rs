@@ -29,7 +29,7 @@ fn store_over_disk_compacts_replays_and_restarts() {
     let opts = || Options {
         segment_bytes: 128 << 10,
         compact_dead_bytes: Some(256 << 10),
-        faults: None,
+        ..Options::default()
     };
     let disk = Store::new(DiskLog::open_with(dir.path(), opts()).expect("open").0);
     fill(&disk);

@@ -131,6 +131,8 @@ pub struct DiskLog {
     sync: Syncer,
     /// Held locked from open to close (rule 8).
     lock: File,
+    /// Held while a compaction runs: one at a time, and `close` waits.
+    compacting: Mutex<()>,
     report: OpenReport,
 }
 
@@ -290,6 +292,7 @@ impl DiskLog {
             }),
             sync,
             lock,
+            compacting: Mutex::new(()),
             report: rec.report.clone(),
         };
         Ok((log, rec.report))
@@ -330,8 +333,8 @@ impl DiskLog {
     /// the old ones, giving back the space of truncated records and
     /// overwritten or deleted kv values.
     pub fn compact_segments(&self) -> Result<CompactReport> {
-        let mut g = self.lock()?;
-        self.compact_locked(&mut g)
+        let _one = self.compacting.lock().unwrap_or_else(|e| e.into_inner());
+        self.compact()
     }
 
     fn guard(&self) -> MutexGuard<'_, Inner> {
@@ -466,12 +469,13 @@ impl DiskLog {
         let Some(threshold) = self.compact_dead_bytes else {
             return;
         };
-        let Ok(mut g) = self.lock() else {
-            return;
-        };
-        let dead = g.dead_bytes();
-        if dead >= threshold && dead.saturating_mul(2) >= g.bytes() {
-            let _ = self.compact_locked(&mut g);
+        let due = self.lock().is_ok_and(|g| {
+            let dead = g.dead_bytes();
+            dead >= threshold && dead.saturating_mul(2) >= g.bytes()
+        });
+        // Skipped when a compaction is already running.
+        if due && let Ok(_one) = self.compacting.try_lock() {
+            let _ = self.compact();
         }
     }
 
@@ -490,28 +494,55 @@ impl DiskLog {
         hint::write(&self.io, &self.dir, &metas, &g.index)
     }
 
-    fn compact_locked(&self, g: &mut Inner) -> Result<CompactReport> {
-        let (segments_before, bytes_before) = (g.segs.len(), g.bytes());
-        self.roll(g)?;
-        let prefix: Vec<u64> = g.segs.range(..g.active).map(|(id, _)| *id).collect();
-        let refs = g.refs();
-        let run = || {
-            hint::remove(&self.io, &self.dir)?;
-            let (outs, index) = compact::write_outputs(
-                &self.io,
-                &self.dir,
-                self.segment_bytes,
-                &g.index,
-                &refs,
-                &prefix,
-            )?;
-            compact::commit(&self.io, &self.dir, &outs, &prefix)?;
-            Ok::<_, Error>((outs, index))
+    /// Compaction in three steps, so writers and readers wait only for the
+    /// first and last:
+    /// 1. under the lock: roll to a fresh active segment; everything before
+    ///    it (the prefix) is now immutable; snapshot the index;
+    /// 2. without the lock: rewrite the snapshot's live records of the
+    ///    prefix into fsync'd outputs (appends, truncations and kv writes
+    ///    meanwhile go to the new active segment);
+    /// 3. under the lock: commit, swap the outputs in, and rebase the index
+    ///    onto them.
+    ///
+    /// The caller holds `compacting`, so only one runs at a time and `close`
+    /// waits for it.
+    fn compact(&self) -> Result<CompactReport> {
+        let (prefix, refs, snapshot, before) = {
+            let mut g = self.lock()?;
+            let before = (g.segs.len(), g.bytes());
+            self.roll(&mut g)?;
+            let prefix: Vec<u64> = g.segs.range(..g.active).map(|(id, _)| *id).collect();
+            (prefix, g.refs(), g.index.clone(), before)
         };
-        let (outs, index) = match run() {
+        let written = compact::write_outputs(
+            &self.io,
+            &self.dir,
+            self.segment_bytes,
+            &snapshot,
+            &refs,
+            &prefix,
+        );
+        drop(snapshot);
+        let mut g = self.lock()?;
+        let g = &mut *g;
+        let installed = written.and_then(|(outs, out_index)| {
+            hint::remove(&self.io, &self.dir)?;
+            compact::commit(&self.io, &self.dir, &outs, &prefix)?;
+            Ok((outs, out_index))
+        });
+        let (outs, out_index) = match installed {
             Ok(x) => x,
             Err(e) => return self.fail(g, e),
         };
+        let first_new = g.active;
+        if let Err(msg) = g.index.rebase(&out_index, first_new) {
+            let e = Error::Corrupt {
+                path: self.dir.clone(),
+                offset: 0,
+                msg: format!("compaction output does not match the index: {msg}"),
+            };
+            return self.fail(g, e);
+        }
         for id in &prefix {
             g.segs.remove(id);
         }
@@ -523,20 +554,25 @@ impl DiskLog {
             };
             g.segs.insert(o.id, Seg { r, nonce: o.nonce });
         }
-        // Exactly the index a reopen would rebuild from the outputs (its
-        // `last_at` is the newest kept record's).
-        g.index = index;
-        // Outputs and the empty active segment are all fsync'd: a fresh hint
-        // spares a scan of the compacted log if the process dies later.
-        if let Err(e) = self.write_hint(g) {
+        // A fresh hint spares a scan of the compacted log if the process
+        // dies later; it may only cover fsync'd data (rule 5).
+        if let Err(e) = self.sync_active(g).and_then(|()| self.write_hint(g)) {
             return self.fail(g, e);
         }
         Ok(CompactReport {
-            segments_before,
+            segments_before: before.0,
             segments_after: g.segs.len(),
-            bytes_before,
+            bytes_before: before.1,
             bytes_after: g.bytes(),
         })
+    }
+
+    /// Fsyncs the active segment while no one can write to it.
+    fn sync_active(&self, g: &Inner) -> Result<()> {
+        let s = g.active()?;
+        self.io.sync(&s.file, &s.path)?;
+        self.sync.mark_synced((g.active, s.len));
+        Ok(())
     }
 }
 
@@ -751,14 +787,14 @@ impl Backend for DiskLog {
     /// Syncs, writes the hint and releases the lock. Later calls fail with
     /// `Closed`; closing twice is a no-op.
     fn close(&self) -> Result<()> {
+        let _no_compaction = self.compacting.lock().unwrap_or_else(|e| e.into_inner());
         let mut g = self.guard();
         if g.closed {
             return Ok(());
         }
         g.closed = true;
         let r = self.sync.check().and_then(|()| {
-            let s = g.active()?;
-            if let Err(e) = self.io.sync(&s.file, &s.path) {
+            if let Err(e) = self.sync_active(&g) {
                 return self.fail(&mut g, e);
             }
             self.write_hint(&g)

@@ -446,6 +446,14 @@ impl DiskLog {
         }
     }
 
+    /// Waits until the batch holding the record at `p` is durable, so a
+    /// read never returns what a failed fsync could take back. Only reads
+    /// of the newest records, racing their writer, ever wait.
+    fn durable(&self, p: Pos) -> Result<()> {
+        let mark = (index::seg_of(p), index::off_of(p) + 1);
+        self.sync.wait(mark, || self.lead_sync())
+    }
+
     /// Writes one batch, waits until it is durable (rule 2), then compacts
     /// if enough is dead.
     fn commit(
@@ -648,6 +656,9 @@ impl Backend for DiskLog {
         let positions: Vec<Pos> = s.pos.range(skip..skip + n).copied().collect();
         let refs = g.refs();
         drop(g);
+        if let Some(&p) = positions.last() {
+            self.durable(p)?;
+        }
         let mut out = Vec::with_capacity(n);
         for_each_event(&positions, &refs, |at, json| {
             let i = out.len();
@@ -692,6 +703,7 @@ impl Backend for DiskLog {
         };
         let refs = g.refs();
         drop(g);
+        self.durable(loc.pos)?;
         let s = refs
             .get(&index::seg_of(loc.pos))
             .ok_or_else(|| Error::invalid("kv_get", format!("key {key:?}: segment not open")))?;

@@ -253,6 +253,10 @@ pub(crate) fn recover(io: &Io, dir: &Path, check_hinted: bool) -> Result<Recover
             len: HEADER_LEN,
         };
         segs.insert(id, Seg { r, nonce });
+    } else if let Some(last) = segs.values().next_back() {
+        // What a killed process left in the page cache may never have been
+        // fsync'd; the store treats everything it recovered as durable.
+        io.sync(&last.r.file, &last.r.path)?;
     }
     Ok(Recovered {
         index,

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use persist::Backend;
-use persist::ondisk::DiskLog;
+use persist::ondisk::{DiskLog, Options};
 use serde_json::Value;
 
 /// A JSON value whose encoding is exactly 200 bytes.
@@ -156,15 +156,19 @@ fn batch_appends(dir: &Path, d: &Path, events: u64) -> (f64, f64, f64, f64) {
 }
 
 /// In a fresh process: open the store and report time and memory.
-fn reopen_child(d: &Path) {
+fn reopen_child(d: &Path, check: bool) {
+    let opts = Options {
+        checksum_on_open: check,
+        ..Options::default()
+    };
     let start = Instant::now();
-    let (log, report) = DiskLog::open(d).expect("open");
+    let (log, report) = DiskLog::open_with(d, opts).expect("open");
     let t = start.elapsed();
     let last = log.last_seq("s").expect("last_seq");
     let tail = log.read("s", last - 3, 10).expect("read");
     assert_eq!(tail.len(), 3);
     println!(
-        "reopen: {:.1} ms (hint used: {}), last seq {last}, {}",
+        "reopen: {:.1} ms (hint used: {}, checksums checked: {check}), last seq {last}, {}",
         t.as_secs_f64() * 1e3,
         report.hint_used,
         rss()
@@ -172,10 +176,14 @@ fn reopen_child(d: &Path) {
     // Drop without close: keeps the directory exactly as it was.
 }
 
-fn reopen_in_child(d: &Path) {
+fn reopen_in_child(d: &Path, check: bool) {
     let exe = std::env::current_exe().expect("exe");
     let out = std::process::Command::new(exe)
-        .arg("--reopen")
+        .arg(if check {
+            "--reopen"
+        } else {
+            "--reopen-trusting"
+        })
         .arg(d)
         .output()
         .expect("child");
@@ -187,8 +195,8 @@ fn reopen_in_child(d: &Path) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--reopen") {
-        reopen_child(Path::new(&args[1]));
+    if let Some(mode @ ("--reopen" | "--reopen-trusting")) = args.first().map(String::as_str) {
+        reopen_child(Path::new(&args[1]), mode == "--reopen");
         return;
     }
     let events: u64 = args
@@ -229,9 +237,10 @@ fn main() {
         "store of {events} events: {:.1} MB on disk; reopen in a fresh process:",
         dir_bytes(&d) as f64 / 1e6
     );
-    reopen_in_child(&d);
+    reopen_in_child(&d, true);
+    reopen_in_child(&d, false);
     std::fs::remove_file(d.join("hint")).expect("remove hint");
     println!("  without the hint (full scan, as after a crash):");
-    reopen_in_child(&d);
+    reopen_in_child(&d, true);
     std::fs::remove_dir_all(&d).ok();
 }

@@ -24,7 +24,7 @@ fn opts() -> Options {
     Options {
         segment_bytes: 64 << 10,
         compact_dead_bytes: None,
-        faults: None,
+        ..Options::default()
     }
 }
 
@@ -96,7 +96,7 @@ fn automatic_compaction_bounds_the_log() {
     let o = Options {
         segment_bytes: 16 << 10,
         compact_dead_bytes: Some(64 << 10),
-        faults: None,
+        ..Options::default()
     };
     let log = DiskLog::open_with(dir.path(), o).expect("open").0;
     for i in 0..1000 {

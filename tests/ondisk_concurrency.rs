@@ -81,3 +81,75 @@ fn exactly_one_writer_wins_each_expected_seq() {
     assert_eq!(distinct, (1..=100).collect());
     assert_eq!(log.last_seq("s").expect("last_seq"), 100);
 }
+
+/// Compactions run while other threads append, truncate and write kv values;
+/// every thread's data is exactly what it expects, also after a reopen.
+#[test]
+fn compaction_runs_alongside_writers() {
+    use persist::ondisk::{Options, verify};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = || Options {
+        segment_bytes: 32 << 10,
+        compact_dead_bytes: Some(64 << 10),
+        ..Options::default()
+    };
+    let log = Arc::new(DiskLog::open_with(dir.path(), opts()).expect("open").0);
+    let writers: Vec<_> = (0..3u64)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let stream = format!("w{t}");
+                let key = format!("k{t}");
+                for i in 1..=400u64 {
+                    let pad = "p".repeat((i % 300) as usize);
+                    assert_eq!(
+                        log.append(&stream, json!({"i": i, "pad": pad}))
+                            .expect("append"),
+                        i
+                    );
+                    if i % 50 == 0 {
+                        let dropped = if i == 50 { 40 } else { 50 };
+                        assert_eq!(
+                            log.truncate_through(&stream, i - 10).expect("truncate"),
+                            dropped
+                        );
+                    }
+                    if i % 7 == 0 {
+                        log.kv_put(&key, json!(i)).expect("put");
+                    }
+                    if i % 91 == 0 {
+                        assert!(log.kv_del(&key).expect("del"));
+                    }
+                }
+            })
+        })
+        .collect();
+    let compactor = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for _ in 0..15 {
+                log.compact_segments().expect("compact");
+            }
+        })
+    };
+    for h in writers {
+        h.join().expect("writer");
+    }
+    compactor.join().expect("compactor");
+    let check = |log: &DiskLog| {
+        for t in 0..3u64 {
+            let recs = log.read(&format!("w{t}"), 0, 1000).expect("read");
+            let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+            assert_eq!(seqs, (391..=400).collect::<Vec<_>>());
+            assert!(recs.iter().all(|r| r.data["i"] == json!(r.seq)));
+            assert_eq!(log.kv_get(&format!("k{t}")).expect("get"), Some(json!(399)));
+        }
+    };
+    check(&log);
+    log.close().expect("close");
+    assert_eq!(verify(dir.path()).expect("verify").faults, vec![]);
+    let log = DiskLog::open_with(dir.path(), opts()).expect("reopen").0;
+    check(&log);
+    log.compact_segments().expect("compact");
+    check(&log);
+}

@@ -23,7 +23,7 @@ fn opts() -> Options {
     Options {
         segment_bytes: 8 << 10,
         compact_dead_bytes: Some(12 << 10),
-        faults: None,
+        ..Options::default()
     }
 }
 

@@ -154,8 +154,19 @@ fn flipped_bit_in_a_middle_record_is_corruption() {
     let target = starts[6] - 3;
     flip_bit(&dir.path().join(SEG), target);
 
-    // The hint covers the damaged frame: open trusts it, the read does not.
-    let log = DiskLog::open(dir.path()).expect("open with hint").0;
+    // The hint covers the damaged frame: open still checks its checksum.
+    let (path, offset) = corrupt_at(DiskLog::open(dir.path()).err().expect("open must refuse"));
+    assert_eq!((path.ends_with(SEG), offset), (true, frame));
+
+    // Told to trust the hint, open succeeds; the record's own checksum
+    // still stops the read.
+    let trusting = Options {
+        checksum_on_open: false,
+        ..Options::default()
+    };
+    let log = DiskLog::open_with(dir.path(), trusting)
+        .expect("open trusting the hint")
+        .0;
     assert!(log.report().hint_used);
     let (path, offset) = corrupt_at(log.read("s", 5, 1).expect_err("damaged record read"));
     assert!(path.ends_with(SEG));
@@ -258,4 +269,24 @@ fn torn_segment_creation_and_stray_temps_are_cleaned_up() {
     assert!(!dir.path().join("hint.tmp").exists());
     assert!(!dir.path().join("000000000007.compact").exists());
     assert_eq!(log.append("s", ev(15)).expect("append"), 15);
+}
+
+#[test]
+fn hint_plus_tail_scan_after_an_unclean_exit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    build(dir.path());
+    let log = DiskLog::open(dir.path()).expect("open").0;
+    assert!(log.report().hint_used);
+    log.append("s", ev(15)).expect("append");
+    log.kv_put("k", json!({"v": 2})).expect("put");
+    log.truncate_through("s", 3).expect("truncate");
+    let want = dump(&log);
+    drop(log); // no close: the hint still covers only the older prefix
+    let (log, report) = DiskLog::open(dir.path()).expect("reopen");
+    assert!(report.hint_used && report.torn.is_none(), "{report:?}");
+    assert_eq!(dump(&log), want);
+    assert_eq!(
+        verify(dir.path()).expect("verify").hint,
+        HintCheck::Consistent
+    );
 }

@@ -58,7 +58,7 @@ fn opts() -> Options {
     Options {
         segment_bytes: 300,
         compact_dead_bytes: Some(600),
-        faults: None,
+        ..Options::default()
     }
 }
 
@@ -168,7 +168,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn disk_matches_memory(ops in prop::collection::vec(op(), 1..60)) {

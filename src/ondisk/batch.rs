@@ -154,7 +154,8 @@ fn decode_events<'a>(r: &mut Reader<'a>) -> Result<Op<'a>, String> {
             "stream {stream:?}: {count} events do not span seqs {first}..={last}"
         ));
     }
-    let mut events = Vec::with_capacity(count as usize);
+    // Never trust a count read from disk for an allocation.
+    let mut events = Vec::with_capacity((count as usize).min(r.remaining() / EVENT_HEAD));
     for _ in 0..count {
         let off = r.pos();
         let at = r.i64()?;

@@ -41,6 +41,10 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pos >= self.buf.len()
     }

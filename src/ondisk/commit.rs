@@ -86,11 +86,13 @@ impl Syncer {
     pub fn wait(&self, target: Mark, lead: impl Fn() -> Result<Mark>) -> Result<()> {
         let mut s = self.lock();
         loop {
-            if let Some(cause) = &s.poison {
-                return Err(self.poisoned_error(cause));
-            }
+            // Durable first: a batch an earlier fsync covered is acknowledged
+            // even if a later fsync failed meanwhile.
             if s.synced >= target {
                 return Ok(());
+            }
+            if let Some(cause) = &s.poison {
+                return Err(self.poisoned_error(cause));
             }
             if s.syncing {
                 s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());

@@ -262,10 +262,7 @@ pub(crate) fn write_outputs(
         ids: prefix.iter(),
         outs: Vec::new(),
         frame: frame::begin(),
-        index: Index {
-            last_at: index.last_at,
-            ..Index::default()
-        },
+        index: Index::default(),
     };
     for (name, s) in &index.streams {
         w.stream(name, s, segs)?;

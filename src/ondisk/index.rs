@@ -144,6 +144,50 @@ impl Index {
         Ok(())
     }
 
+    /// Moves every record that lies in a segment below `keep_from` to its
+    /// place in `out`, the index of those segments as compaction rewrote
+    /// them (from a snapshot of this index: since then only truncations,
+    /// kv writes and records in `keep_from..` were added). Then recounts
+    /// live records, so the result is what replaying the new log gives.
+    pub fn rebase(&mut self, out: &Index, keep_from: u64) -> Result<(), String> {
+        for (name, s) in &mut self.streams {
+            let first = s.first;
+            for (i, p) in s.pos.iter_mut().enumerate() {
+                if seg_of(*p) >= keep_from {
+                    // Later records are all in new segments too.
+                    break;
+                }
+                let seq = first + i as u64;
+                let moved = out.streams.get(name).and_then(|o| {
+                    let at = seq.checked_sub(o.first)?;
+                    o.pos.get(usize::try_from(at).ok()?).copied()
+                });
+                *p = moved.ok_or_else(|| format!("stream {name:?} seq {seq} was not rewritten"))?;
+            }
+        }
+        for (key, loc) in &mut self.kv {
+            if seg_of(loc.pos) < keep_from {
+                *loc = *out
+                    .kv
+                    .get(key)
+                    .ok_or_else(|| format!("key {key:?} was not rewritten"))?;
+            }
+        }
+        let mut counts: BTreeMap<u64, Counts> = out.counts.clone();
+        counts.extend(self.counts.range(keep_from..).map(|(id, c)| (*id, *c)));
+        for c in counts.values_mut() {
+            c.live = 0;
+        }
+        let live = self.streams.values().flat_map(|s| s.pos.iter().copied());
+        for p in live.chain(self.kv.values().map(|l| l.pos)) {
+            if let Some(c) = counts.get_mut(&seg_of(p)) {
+                c.live += 1;
+            }
+        }
+        self.counts = counts;
+        Ok(())
+    }
+
     /// A record at `p` stopped being live.
     fn kill(&mut self, p: Pos) {
         if let Some(c) = self.counts.get_mut(&seg_of(p)) {

@@ -192,8 +192,26 @@ fn replay(
     Ok(Some(torn))
 }
 
-/// Recovers the store in `dir` (already locked by the caller).
-pub(crate) fn recover(io: &Io, dir: &Path) -> Result<Recovered> {
+/// Checks the checksum of every frame the hint covers, without decoding
+/// them: damage there is in data that had been synced, so it is corruption.
+fn check_frames(metas: &[SegMeta], segs: &BTreeMap<u64, Seg>) -> Result<()> {
+    for m in metas {
+        let Some(seg) = segs.get(&m.id) else {
+            continue;
+        };
+        let path = &seg.r.path;
+        if let Some(bad) = segment::scan(&seg.r.file, path, HEADER_LEN, m.len, |_, _| Ok(()))? {
+            let msg = format!("{} (in data the hint shows was synced)", bad.msg);
+            return Err(corrupt(path, bad.off, msg));
+        }
+    }
+    Ok(())
+}
+
+/// Recovers the store in `dir` (already locked by the caller). With
+/// `check_hinted`, frames a valid hint covers have their checksums checked
+/// too, so damage anywhere stops the open.
+pub(crate) fn recover(io: &Io, dir: &Path, check_hinted: bool) -> Result<Recovered> {
     let mut report = OpenReport {
         notes: compact::recover(io, dir)?,
         ..OpenReport::default()
@@ -207,6 +225,9 @@ pub(crate) fn recover(io: &Io, dir: &Path) -> Result<Recovered> {
         Some(Ok(h)) => match hint_matches(&h.segs, &seg_lens(&segs)) {
             Err(msg) => report.hint_rejected = Some(msg),
             Ok(()) => {
+                if check_hinted {
+                    check_frames(&h.segs, &segs)?;
+                }
                 if let Some(last) = h.segs.last() {
                     from = (last.id, last.len);
                 }
@@ -232,6 +253,10 @@ pub(crate) fn recover(io: &Io, dir: &Path) -> Result<Recovered> {
             len: HEADER_LEN,
         };
         segs.insert(id, Seg { r, nonce });
+    } else if let Some(last) = segs.values().next_back() {
+        // What a killed process left in the page cache may never have been
+        // fsync'd; the store treats everything it recovered as durable.
+        io.sync(&last.r.file, &last.r.path)?;
     }
     Ok(Recovered {
         index,

@@ -174,7 +174,9 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         Some(Ok(_)) if !rep.faults.is_empty() => HintCheck::Unchecked,
         Some(Ok(h)) => match hint_matches(&h.segs, &metas) {
             Err(msg) => HintCheck::Stale(msg),
-            Ok(()) if at_hint.as_ref() == Some(&h.index) => HintCheck::Consistent,
+            Ok(()) if at_hint.as_ref().is_some_and(|log| agrees(log, &h.index)) => {
+                HintCheck::Consistent
+            }
             Ok(()) => {
                 let msg = "hint matches the segments but disagrees with the index the log gives";
                 rep.faults.push(fault(&dir.join(hint::FILE), 0, msg));
@@ -183,6 +185,17 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         },
     };
     Ok(rep)
+}
+
+/// Whether a hint's index is the one the log gives at the hint's position.
+/// `last_at` may be ahead in the hint: it remembers the newest `at` even
+/// when compaction dropped that record (it only keeps new `at`s from going
+/// back).
+fn agrees(log: &Index, hint: &Index) -> bool {
+    log.streams == hint.streams
+        && log.kv == hint.kv
+        && log.counts == hint.counts
+        && hint.last_at >= log.last_at
 }
 
 /// Leftovers the next open will deal with.

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::{Appended, Backend, check_restore};
-use crate::value::now_millis;
+use crate::value::{DataRef, RecordRef, now_millis};
 use crate::{Error, Record, Result, Value};
 
 use commit::{Mark, Syncer};
@@ -118,6 +118,14 @@ pub struct CompactReport {
     pub segments_after: usize,
     pub bytes_before: u64,
     pub bytes_after: u64,
+}
+
+/// A run of one stream's records located on disk: the first seq, each
+/// record's position, and the segments to read them from.
+struct Page {
+    start: u64,
+    positions: Vec<Pos>,
+    refs: BTreeMap<u64, SegRef>,
 }
 
 /// The on-disk backend. `Send + Sync`: every method takes `&self`, and
@@ -449,6 +457,40 @@ impl DiskLog {
     /// Waits until the batch holding the record at `p` is durable, so a
     /// read never returns what a failed fsync could take back. Only reads
     /// of the newest records, racing their writer, ever wait.
+    /// Where the records of `stream` after `after` (at most `limit`) are,
+    /// once they are durable; the store lock is released before returning,
+    /// so reading them (and any callback) runs unlocked.
+    fn locate(
+        &self,
+        op: &'static str,
+        stream: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Option<Page>> {
+        check_name(op, "stream", stream)?;
+        let g = self.lock()?;
+        let Some(s) = g.index.streams.get(stream) else {
+            return Ok(None);
+        };
+        let start = after.saturating_add(1).max(s.first);
+        if start > s.last || limit == 0 {
+            return Ok(None);
+        }
+        let n = (s.last - start + 1).min(limit as u64) as usize;
+        let skip = (start - s.first) as usize;
+        let positions: Vec<Pos> = s.pos.range(skip..skip + n).copied().collect();
+        let refs = g.refs();
+        drop(g);
+        if let Some(&p) = positions.last() {
+            self.durable(p)?;
+        }
+        Ok(Some(Page {
+            start,
+            positions,
+            refs,
+        }))
+    }
+
     fn durable(&self, p: Pos) -> Result<()> {
         let mark = (index::seg_of(p), index::off_of(p) + 1);
         self.sync.wait(mark, || self.lead_sync())
@@ -642,35 +684,49 @@ impl Backend for DiskLog {
     }
 
     fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
-        check_name("read", "stream", stream)?;
-        let g = self.lock()?;
-        let Some(s) = g.index.streams.get(stream) else {
+        let Some(page) = self.locate("read", stream, after, limit)? else {
             return Ok(Vec::new());
         };
-        let start = after.saturating_add(1).max(s.first);
-        if start > s.last || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let n = (s.last - start + 1).min(limit as u64) as usize;
-        let skip = (start - s.first) as usize;
-        let positions: Vec<Pos> = s.pos.range(skip..skip + n).copied().collect();
-        let refs = g.refs();
-        drop(g);
-        if let Some(&p) = positions.last() {
-            self.durable(p)?;
-        }
-        let mut out = Vec::with_capacity(n);
-        for_each_event(&positions, &refs, |at, json| {
+        let mut out = Vec::with_capacity(page.positions.len());
+        for_each_event(&page.positions, &page.refs, |at, json| {
             let i = out.len();
             out.push(Record {
                 stream: stream.to_string(),
-                seq: start + i as u64,
+                seq: page.start + i as u64,
                 at,
-                data: parse_json(&refs, positions[i], json)?,
+                data: parse_json(&page.refs, page.positions[i], json)?,
             });
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// Hands each event's stored JSON to `f` without parsing it here: a
+    /// script fold builds its own values straight from the text.
+    fn scan(
+        &self,
+        stream: &str,
+        after: u64,
+        limit: usize,
+        f: &mut dyn FnMut(RecordRef<'_>) -> bool,
+    ) -> Result<usize> {
+        let Some(page) = self.locate("read", stream, after, limit)? else {
+            return Ok(0);
+        };
+        let (mut seq, mut going) = (page.start, true);
+        for_each_event(&page.positions, &page.refs, |at, json| {
+            if going {
+                going = f(RecordRef {
+                    stream,
+                    seq,
+                    at,
+                    data: DataRef::Json(json),
+                });
+                seq += 1;
+            }
+            Ok(())
+        })?;
+        Ok(page.positions.len())
     }
 
     fn last_seq(&self, stream: &str) -> Result<u64> {

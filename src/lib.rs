@@ -30,4 +30,4 @@ pub mod script;
 pub use backend::{Appended, Backend};
 pub use error::{Error, Result};
 pub use store::Store;
-pub use value::{Record, State, Value};
+pub use value::{DataRef, Record, RecordRef, State, Value, owned_step};

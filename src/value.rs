@@ -74,6 +74,15 @@ impl RecordRef<'_> {
     }
 }
 
+/// Adapts a step over owned records to the borrowed-record steps that
+/// `replay`, `checkpoint`, `compact` and views take:
+/// `s.replay("n", "orders", init, owned_step(|acc, r: Record| ...))`.
+pub fn owned_step<A, E: From<crate::Error>>(
+    mut f: impl FnMut(A, Record) -> Result<A, E>,
+) -> impl FnMut(A, RecordRef<'_>) -> Result<A, E> {
+    move |acc, r| f(acc, r.to_record()?)
+}
+
 /// `#{value, seq}`: the fold of a stream's records through `seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State<A> {

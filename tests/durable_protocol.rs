@@ -108,26 +108,41 @@ fn session(s: &Store) -> Vec<Value> {
     t.push(res(s.kv_del("view/b"), Value::from));
     t.push(res(s.kv_del("view/b"), Value::from));
     t.push(res(s.snapshot("o"), |v| json!([v.map(state)])));
-    t.push(res(s.replay("o", "orders", json!(0), step), state));
-    t.push(res(s.checkpoint("o", "orders", json!(0), step), state));
+    t.push(res(
+        s.replay("o", "orders", json!(0), persist::owned_step(step)),
+        state,
+    ));
+    t.push(res(
+        s.checkpoint("o", "orders", json!(0), persist::owned_step(step)),
+        state,
+    ));
     t.push(res(s.snapshot("o"), |v| json!([v.map(state)])));
     t.push(res(s.append("orders", json!({"n": 4})), Value::from));
-    t.push(res(s.replay("o", "orders", json!(0), step), state));
+    t.push(res(
+        s.replay("o", "orders", json!(0), persist::owned_step(step)),
+        state,
+    ));
     t.push(res(s.should_compact("o", "orders", 1), Value::from));
     t.push(res(s.should_compact("o", "orders", 2), Value::from));
     t.push(res(
-        s.maybe_compact("o", "orders", json!(0), step, 2),
+        s.maybe_compact("o", "orders", json!(0), persist::owned_step(step), 2),
         Value::from,
     ));
-    let compacted = s.compact("o", "orders", json!(0), step);
+    let compacted = s.compact("o", "orders", json!(0), persist::owned_step(step));
     t.push(res(compacted, |(st, c)| {
         json!([state(st), c.seq, c.dropped])
     }));
     t.push(res(s.read("orders", 0, None), recs));
     t.push(res(s.project("orders", json!(0), step), state));
-    t.push(res(s.replay("o", "orders", json!(0), step), state));
+    t.push(res(
+        s.replay("o", "orders", json!(0), persist::owned_step(step)),
+        state,
+    ));
     t.push(res(s.append("orders", json!({"n": 6})), Value::from));
-    t.push(res(s.replay("o", "orders", json!(0), step), state));
+    t.push(res(
+        s.replay("o", "orders", json!(0), persist::owned_step(step)),
+        state,
+    ));
     t.push(res(s.truncate_through("orders", 3), Value::from));
     t.push(res(s.truncate_through("nothing", 3), Value::from));
     t.push(res(s.truncate_through("big", 2000), Value::from));
@@ -294,7 +309,7 @@ fn each_store_call_sends_exactly_its_request() {
     // Layers above the log use the same requests: a checkpoint is reads
     // then a kv-put of the snapshot.
     expect(
-        &|s| drop(s.checkpoint("c", "o", json!(0), step)),
+        &|s| drop(s.checkpoint("c", "o", json!(0), persist::owned_step(step))),
         json!([
             r("persist/kv-get", json!(["snapshot/c"])),
             r("persist/read", json!(["o", 0, PAGE])),
@@ -343,7 +358,9 @@ fn a_restart_over_the_same_disk_recovers_everything() {
         .append_all("o", (1..=10).map(|n| json!({"n": n})).collect())
         .unwrap();
     let full = first.project("o", json!(0), step).unwrap();
-    let (st, c) = first.compact("snap", "o", json!(0), step).unwrap();
+    let (st, c) = first
+        .compact("snap", "o", json!(0), persist::owned_step(step))
+        .unwrap();
     assert_eq!((st.seq, c.dropped), (10, 10));
     first.kv_put("position/sub", json!(10)).unwrap();
     first.append("o", json!({"n": 11})).unwrap();
@@ -365,11 +382,17 @@ fn a_restart_over_the_same_disk_recovers_everything() {
         .append_all("o", (1..=12).map(|n| json!({"n": n})).collect())
         .unwrap();
     assert_eq!(
-        state(second.replay("snap", "o", json!(0), step).unwrap()),
+        state(
+            second
+                .replay("snap", "o", json!(0), persist::owned_step(step))
+                .unwrap()
+        ),
         state(uncompacted.project("o", json!(0), step).unwrap())
     );
     // Compaction after the restart, then another restart: seq continues.
-    second.compact("snap", "o", json!(0), step).unwrap();
+    second
+        .compact("snap", "o", json!(0), persist::owned_step(step))
+        .unwrap();
     drop(second);
     let third = mock_durable(&disk);
     assert_eq!(third.read("o", 0, None).unwrap(), vec![]);
@@ -428,7 +451,8 @@ fn malformed_requests_get_errors_and_change_nothing() {
     let s = mock_durable(&disk);
     s.append_all("s", vec![json!(1), json!(2)]).unwrap();
     s.kv_put("s", json!("kept")).unwrap();
-    s.checkpoint("x", "s", json!(0), step).unwrap();
+    s.checkpoint("x", "s", json!(0), persist::owned_step(step))
+        .unwrap();
     let before = dump(disk.backend());
 
     let mut bad: Vec<(String, Value)> = vec![
@@ -521,7 +545,8 @@ fn populated() -> Store {
     let s = Store::mem();
     s.append_all("orders", (1..=20).map(|n| json!({"n": n})).collect())
         .unwrap();
-    s.compact("orders", "orders", json!(0), step).unwrap();
+    s.compact("orders", "orders", json!(0), persist::owned_step(step))
+        .unwrap();
     s.append_all("orders", (21..=25).map(|n| json!({"n": n})).collect())
         .unwrap();
     s.append_all(
@@ -568,8 +593,8 @@ fn migrate_to_durable_answers_like_the_original() {
         );
         assert_eq!(res(a, state), res(b, state), "{stream}");
         let (a, b) = (
-            from.replay(stream, stream, json!(0), step),
-            to.replay(stream, stream, json!(0), step),
+            from.replay(stream, stream, json!(0), persist::owned_step(step)),
+            to.replay(stream, stream, json!(0), persist::owned_step(step)),
         );
         assert_eq!(res(a, state), res(b, state), "{stream}");
         for expected in [0, 1, 20, 25] {

@@ -15,23 +15,40 @@ pub fn payload(i: usize) -> String {
     s
 }
 
-/// One-at-a-time durable appends: a 200-byte write + fdatasync loop.
-/// Returns appends/s: the physical limit for acknowledged single appends.
-pub fn raw_fdatasync(dir: &Path, n: usize) -> f64 {
-    let path = dir.join("raw-fdatasync");
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .expect("open raw file");
-    let (secs, ()) = time(|| {
-        for i in 0..n {
-            f.write_all(payload(i).as_bytes()).expect("write");
-            f.sync_data().expect("fdatasync");
-        }
-    });
-    let _ = fs::remove_file(path);
-    n as f64 / secs
+/// One-at-a-time durable appends at the disk's limit: 200-byte write +
+/// fdatasync per append, on a file kept open between rounds.
+pub struct RawAppender {
+    file: File,
+    path: std::path::PathBuf,
+}
+
+impl RawAppender {
+    pub fn new(dir: &Path) -> Self {
+        let path = dir.join("raw-fdatasync");
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .expect("open raw file");
+        RawAppender { file, path }
+    }
+
+    /// Seconds for `n` appends.
+    pub fn run(&mut self, n: usize) -> f64 {
+        time(|| {
+            for i in 0..n {
+                self.file.write_all(payload(i).as_bytes()).expect("write");
+                self.file.sync_data().expect("fdatasync");
+            }
+        })
+        .0
+    }
+}
+
+impl Drop for RawAppender {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 /// Sequential write bandwidth with a final fsync, in bytes/s.
@@ -50,6 +67,23 @@ pub fn seq_write(dir: &Path, bytes: usize) -> f64 {
     });
     let _ = fs::remove_file(path);
     bytes as f64 / secs
+}
+
+/// Durable batches at the disk's limit: `batches` writes of `batch_bytes`,
+/// each followed by fdatasync (what one acknowledged `append_all` at a time
+/// must at least do). Returns bytes/s.
+pub fn batch_fdatasync(dir: &Path, batches: usize, batch_bytes: usize) -> f64 {
+    let path = dir.join("raw-batches");
+    let chunk = vec![7u8; batch_bytes];
+    let mut f = File::create(&path).expect("create batch file");
+    let (secs, ()) = time(|| {
+        for _ in 0..batches {
+            f.write_all(&chunk).expect("write");
+            f.sync_data().expect("fdatasync");
+        }
+    });
+    let _ = fs::remove_file(path);
+    (batches * batch_bytes) as f64 / secs
 }
 
 /// Seconds to read every file under `dir` with a plain read loop.
@@ -82,19 +116,37 @@ fn sqlite(dir: &Path) -> rusqlite::Connection {
     c
 }
 
-/// SQLite (WAL, synchronous=FULL), one insert per transaction: inserts/s.
-pub fn sqlite_single(dir: &Path, n: usize) -> f64 {
-    let c = sqlite(dir);
-    let mut ins = c
-        .prepare("INSERT INTO events VALUES ('bench', ?1, ?2, ?3)")
-        .expect("prepare");
-    let (secs, ()) = time(|| {
-        for i in 0..n {
-            ins.execute((i as i64 + 1, 0i64, payload(i)))
-                .expect("insert");
+/// SQLite (WAL, synchronous=FULL), one insert per transaction.
+pub struct SqliteAppender {
+    conn: rusqlite::Connection,
+    next: i64,
+}
+
+impl SqliteAppender {
+    pub fn new(dir: &Path) -> Self {
+        SqliteAppender {
+            conn: sqlite(dir),
+            next: 1,
         }
-    });
-    n as f64 / secs
+    }
+
+    /// Seconds for `n` single-insert transactions.
+    pub fn run(&mut self, n: usize) -> f64 {
+        let mut ins = self
+            .conn
+            .prepare_cached("INSERT INTO events VALUES ('bench', ?1, ?2, ?3)")
+            .expect("prepare");
+        let start = self.next;
+        let secs = time(|| {
+            for i in 0..n {
+                ins.execute((start + i as i64, 0i64, payload(i)))
+                    .expect("insert");
+            }
+        })
+        .0;
+        self.next += n as i64;
+        secs
+    }
 }
 
 /// SQLite, `batches` transactions of `size` inserts: events/s.

@@ -170,6 +170,14 @@ pub fn fold(dir: &Path, n: usize) -> Vec<Figure> {
         "rhai fold gave a wrong total"
     );
     let (empty_s, _) = time(|| eval(&engine, &mut scope, "call_n(|acc, r| acc, n)"));
+    // The same fold with an empty step: what the kernel adds per record.
+    let (bare_s, _) = time(|| {
+        eval(
+            &engine,
+            &mut scope,
+            r#"s.project("orders", 0, |acc, r| acc)"#,
+        )
+    });
     exec(&engine, &mut scope, "s.close()");
     let rate = |secs: f64| n as f64 / secs;
     vec![
@@ -188,6 +196,14 @@ pub fn fold(dir: &Path, n: usize) -> Vec<Figure> {
             "an empty Rhai closure called n times",
             rate(empty_s),
             ">= 0.5",
+        ),
+        Figure::rate(
+            "Rhai fold on disk, empty step |acc, r| acc",
+            rate(bare_s),
+            "events/s",
+            "an empty Rhai closure called n times",
+            rate(empty_s),
+            "report",
         ),
     ]
 }

@@ -65,7 +65,6 @@ impl Hub {
     pub fn publish(&self, stream: &str, event: Value) -> Result<u64> {
         crate::value::check_name("publish", "stream", stream)?;
         let seq = self.store.append(stream, event)?;
-        let record = self.store.read(stream, seq - 1, Some(1))?.pop();
         let subs: Vec<Rc<Sub>> = self
             .subs
             .borrow()
@@ -73,6 +72,11 @@ impl Hub {
             .filter(|s| s.stream == stream)
             .cloned()
             .collect();
+        // Live subscribers get the record as stored (with its `at`).
+        let record = match subs.iter().any(|s| s.follow.is_none()) {
+            true => self.store.read(stream, seq - 1, Some(1))?.pop(),
+            false => None,
+        };
         let mut first_error = None;
         for sub in subs {
             if !self.is_subscribed(sub.id) {
@@ -224,5 +228,65 @@ impl CatchUpError {
                 msg: e.to_string(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::cell::RefCell;
+
+    fn recorder(log: &Rc<RefCell<Vec<String>>>, tag: &'static str) -> Handler {
+        let log = log.clone();
+        Rc::new(move |r: &Record| {
+            log.borrow_mut().push(format!("{tag}{}", r.seq));
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn subscribers_run_in_subscription_order_and_only_for_their_stream() {
+        let hub = Hub::new(Rc::new(Store::mem()));
+        let log = Rc::new(RefCell::new(Vec::new()));
+        hub.subscribe("a", recorder(&log, "x")).unwrap();
+        hub.subscribe("b", recorder(&log, "other")).unwrap();
+        let y = hub.subscribe("a", recorder(&log, "y")).unwrap();
+        hub.publish("a", json!(1)).unwrap();
+        assert!(hub.unsubscribe(y));
+        hub.publish("a", json!(2)).unwrap();
+        assert_eq!(*log.borrow(), ["x1", "y1", "x2"]);
+    }
+
+    #[test]
+    fn a_failing_handler_keeps_the_append_and_the_other_subscribers() {
+        let hub = Hub::new(Rc::new(Store::mem()));
+        let log = Rc::new(RefCell::new(Vec::new()));
+        hub.subscribe("a", Rc::new(|_: &Record| Err("boom".to_string())))
+            .unwrap();
+        hub.follow("f", "a", recorder(&log, "f")).unwrap();
+        let err = hub.publish("a", json!(1)).unwrap_err().to_string();
+        assert!(
+            err.contains("subscription 1") && err.contains("boom") && err.contains("seq 1"),
+            "{err}"
+        );
+        assert_eq!(hub.store().last_seq("a").unwrap(), 1);
+        assert_eq!(*log.borrow(), ["f1"]);
+        assert_eq!(hub.position("f").unwrap(), 1);
+    }
+
+    #[test]
+    fn follow_catches_up_from_the_saved_position() {
+        let store = Rc::new(Store::mem());
+        store
+            .append_all("a", vec![json!(1), json!(2), json!(3)])
+            .unwrap();
+        store.kv_put(&position_key("f"), json!(1)).unwrap();
+        let hub = Hub::new(store);
+        let log = Rc::new(RefCell::new(Vec::new()));
+        hub.follow("f", "a", recorder(&log, "")).unwrap();
+        hub.publish("a", json!(4)).unwrap();
+        assert_eq!(*log.borrow(), ["2", "3", "4"]);
+        assert_eq!(hub.position("f").unwrap(), 4);
     }
 }

@@ -97,3 +97,50 @@ impl<A: Snapshotable + Clone> View<A> {
         Ok(state)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Value, owned_step};
+    use serde_json::json;
+
+    fn sum(acc: Value, r: crate::Record) -> Result<Value> {
+        Ok(json!(
+            acc.as_i64().unwrap_or(0) + r.data.as_i64().unwrap_or(0)
+        ))
+    }
+
+    #[test]
+    fn peek_holds_what_was_folded_and_value_is_never_stale() {
+        let store = Store::mem();
+        let v = View::new("v", "s", json!(0)).unwrap();
+        store.append_all("s", vec![json!(1), json!(2)]).unwrap();
+        v.load(&store, owned_step(sum)).unwrap();
+        assert_eq!(v.peek(), json!(3));
+        store.append("s", json!(10)).unwrap();
+        assert_eq!(v.peek(), json!(3), "peek reads no log");
+        assert_eq!(v.value(&store, owned_step(sum)).unwrap().value, json!(13));
+        assert_eq!(
+            v.state(),
+            State {
+                value: json!(13),
+                seq: 3
+            }
+        );
+    }
+
+    #[test]
+    fn refresh_saves_the_snapshot() {
+        let store = Store::mem();
+        let v = View::new("v", "s", json!(0)).unwrap();
+        store.append("s", json!(5)).unwrap();
+        v.refresh(&store, owned_step(sum)).unwrap();
+        assert_eq!(
+            store.snapshot("v").unwrap(),
+            Some(State {
+                value: json!(5),
+                seq: 1
+            })
+        );
+    }
+}

@@ -8,6 +8,32 @@
 //! (index checkpoint), `compact` (rewrite live records), `recover` (open),
 //! `verify` (read-only check), `fault` (I/O with a test hook), `json`
 //! (value encoding).
+//!
+//! Directory: `000000000001.log` ... (segments), `hint`, `LOCK`, and during
+//! compaction `<id>.compact` temps and the `compact` commit marker.
+//!
+//! Choices the spec leaves open:
+//! - Every call that changes anything is one batch, fsync'd before it
+//!   returns; concurrent callers share fsyncs (group commit).
+//! - Reads return only durable records: a read racing the fsync of the
+//!   records it asks for waits for it. `last_seq`, `streams` and `kv_keys`
+//!   already count a batch whose fsync is in flight (what `append_expect`
+//!   must see); if that fsync fails the store is poisoned.
+//! - A torn tail is told from damage by the `synced` field of later frames;
+//!   a damaged *last* batch of the last segment is indistinguishable from a
+//!   torn write and is cut (it was never acknowledged, or the disk lost
+//!   data that no later frame vouches for).
+//! - With a valid hint, open still checks every frame's checksum
+//!   (`Options::checksum_on_open`); every record also carries its own
+//!   checksum, checked on each read.
+//! - Compaction rewrites all live data (the whole log before a fresh
+//!   active segment), automatically once estimated dead bytes reach
+//!   `Options::compact_dead_bytes` and half of the log; the writer whose
+//!   call crosses the threshold runs it, other callers are blocked only
+//!   while it starts and while it swaps the new segments in.
+//! - After a failed write or fsync, batches past the last successful fsync
+//!   are cut from the file (best effort, never fsync'd), so a reopen shows
+//!   exactly what was acknowledged unless the disk itself lost data.
 
 mod batch;
 mod codec;

@@ -185,6 +185,20 @@ impl Inner {
         self.segs.iter().map(|(id, s)| (*id, s.r.clone())).collect()
     }
 
+    /// The segments holding `positions` (given in log order).
+    fn refs_for(&self, positions: &[Pos]) -> BTreeMap<u64, SegRef> {
+        let mut out = BTreeMap::new();
+        for &p in positions {
+            let id = index::seg_of(p);
+            if out.last_key_value().is_none_or(|(&last, _)| last != id)
+                && let Some(s) = self.segs.get(&id)
+            {
+                out.insert(id, s.r.clone());
+            }
+        }
+        out
+    }
+
     fn bytes(&self) -> u64 {
         self.segs.values().map(|s| s.r.len).sum()
     }
@@ -680,7 +694,7 @@ impl Backend for DiskLog {
         let n = (s.last - start + 1).min(limit as u64) as usize;
         let skip = (start - s.first) as usize;
         let positions: Vec<Pos> = s.pos.range(skip..skip + n).copied().collect();
-        let refs = g.refs();
+        let refs = g.refs_for(&positions);
         drop(g);
         if let Some(&p) = positions.last() {
             self.durable(p)?;
@@ -727,7 +741,7 @@ impl Backend for DiskLog {
         let Some(loc) = g.index.kv.get(key).copied() else {
             return Ok(None);
         };
-        let refs = g.refs();
+        let refs = g.refs_for(&[loc.pos]);
         drop(g);
         self.durable(loc.pos)?;
         let s = refs

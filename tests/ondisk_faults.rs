@@ -290,3 +290,39 @@ fn hint_plus_tail_scan_after_an_unclean_exit() {
         HintCheck::Consistent
     );
 }
+
+/// Damage confined to the last batch (overwritten with zeros, or a flipped
+/// bit) cannot be told from a torn write: it is cut and reported, the same
+/// way whether or not a hint covers it.
+#[test]
+fn damaged_last_batch_is_judged_the_same_with_or_without_the_hint() {
+    for zero in [true, false] {
+        for keep_hint in [true, false] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (starts, end) = build(dir.path());
+            let last = *starts.last().expect("batches");
+            let seg = dir.path().join(SEG);
+            if zero {
+                let mut b = std::fs::read(&seg).expect("read");
+                b[last as usize..].fill(0);
+                std::fs::write(&seg, b).expect("write");
+            } else {
+                flip_bit(&seg, end - 5);
+            }
+            if !keep_hint {
+                std::fs::remove_file(dir.path().join("hint")).expect("remove hint");
+            }
+            let case = format!("zero {zero}, hint {keep_hint}");
+            let (log, report) = DiskLog::open(dir.path()).expect(&case);
+            let torn = report.torn.expect(&case);
+            assert_eq!((torn.offset, torn.bytes_cut), (last, end - last), "{case}");
+            assert!(!report.hint_used, "{case}");
+            assert_eq!(log.last_seq("s").expect("last"), 12, "{case}");
+            assert_eq!(
+                log.kv_get("k").expect("get"),
+                Some(json!({"v": 1})),
+                "{case}"
+            );
+        }
+    }
+}

@@ -24,8 +24,10 @@
 //!   torn write and is cut (it was never acknowledged, or the disk lost
 //!   data that no later frame vouches for).
 //! - With a valid hint, open still checks every frame's checksum
-//!   (`Options::checksum_on_open`); every record also carries its own
-//!   checksum, checked on each read.
+//!   (`Options::checksum_on_open`); if one fails, the hint is set aside and
+//!   the log alone decides (torn tail or corruption), so the outcome never
+//!   depends on the hint. Every record also carries its own checksum,
+//!   checked on each read.
 //! - Compaction rewrites all live data (the whole log before a fresh
 //!   active segment), automatically once estimated dead bytes reach
 //!   `Options::compact_dead_bytes` and half of the log; the writer whose

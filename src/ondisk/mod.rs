@@ -358,15 +358,15 @@ impl DiskLog {
             self.roll(g)?;
         }
         let s = g.active()?;
+        // Records how far this segment was durable, for recovery's
+        // torn-or-corrupt judgement (see `segment::synced_past`).
         let (synced_seg, synced_off) = self.sync.synced();
-        frame::seal(
-            &mut fr,
-            if synced_seg == g.active {
-                synced_off
-            } else {
-                0
-            },
-        );
+        let synced = if synced_seg == g.active {
+            synced_off
+        } else {
+            0
+        };
+        frame::seal(&mut fr, synced);
         if let Err(e) = self.io.write_at(&s.file, &s.path, &fr, s.len) {
             return self.fail(g, e);
         }

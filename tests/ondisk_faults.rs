@@ -219,6 +219,21 @@ fn damaged_or_missing_hint_falls_back_to_a_scan() {
     let (log, report) = DiskLog::open(dir.path()).expect("open");
     assert!(report.hint_used);
     let want = dump(&log);
+    let stats = log.stats();
+    assert_eq!(stats.streams.len(), 1);
+    assert_eq!(
+        (
+            stats.streams[0].last_seq,
+            stats.streams[0].kept,
+            stats.kv_keys
+        ),
+        (14, 14, 1)
+    );
+    assert_eq!(
+        verify(dir.path()).expect("verify").stats,
+        stats,
+        "read-only stats differ"
+    );
     drop(log);
     assert_eq!(
         verify(dir.path()).expect("verify").hint,

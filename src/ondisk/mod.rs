@@ -138,6 +138,35 @@ pub struct Stats {
     pub dead_bytes: u64,
 }
 
+impl Stats {
+    /// The figures of an index over segments given as (id, length).
+    fn of(index: &Index, segs: impl Iterator<Item = (u64, u64)>) -> Stats {
+        let streams = index
+            .streams
+            .iter()
+            .map(|(name, s)| StreamStats {
+                name: name.clone(),
+                first_seq: s.first,
+                last_seq: s.last,
+                kept: s.pos.len() as u64,
+            })
+            .collect();
+        let (mut segments, mut bytes, mut dead_bytes) = (0, 0, 0);
+        for (id, len) in segs {
+            segments += 1;
+            bytes += len;
+            dead_bytes += index.dead_bytes(id, len, HEADER_LEN);
+        }
+        Stats {
+            streams,
+            kv_keys: index.kv.len(),
+            segments,
+            bytes,
+            dead_bytes,
+        }
+    }
+}
+
 /// What `compact_segments` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactReport {
@@ -274,24 +303,7 @@ impl DiskLog {
 
     pub fn stats(&self) -> Stats {
         let g = self.guard();
-        let streams = g
-            .index
-            .streams
-            .iter()
-            .map(|(name, s)| StreamStats {
-                name: name.clone(),
-                first_seq: s.first,
-                last_seq: s.last,
-                kept: s.pos.len() as u64,
-            })
-            .collect();
-        Stats {
-            streams,
-            kv_keys: g.index.kv.len(),
-            segments: g.segs.len(),
-            bytes: g.bytes(),
-            dead_bytes: g.dead_bytes(),
-        }
+        Stats::of(&g.index, g.segs.iter().map(|(&id, s)| (id, s.r.len)))
     }
 
     fn guard(&self) -> MutexGuard<'_, Inner> {

@@ -74,6 +74,15 @@ fn compaction_gives_space_back_and_keeps_answers() {
     assert!(after * 20 < before, "only {before} -> {after} bytes");
     assert!(rep.bytes_after * 20 < rep.bytes_before, "{rep:?}");
     check(&log);
+    let stats = log.stats();
+    let s = stats
+        .streams
+        .iter()
+        .find(|s| s.name == "s")
+        .expect("stream s");
+    assert_eq!((s.first_seq, s.last_seq, s.kept), (1991, 2000, 10));
+    assert_eq!((stats.kv_keys, stats.bytes), (1, rep.bytes_after));
+    assert_eq!(stats.dead_bytes, 0);
     assert_eq!(log.append("s", big(2001)).expect("append"), 2001);
     log.close().expect("close");
     let log = DiskLog::open_with(dir.path(), opts()).expect("reopen").0;

@@ -9,24 +9,35 @@ use persist::ondisk::DiskLog;
 use persist::{Appended, Backend};
 use serde_json::json;
 
+/// Runs `f(log, t)` on threads `t = 0..n`; returns their results in order.
+fn on_threads<R: Send + 'static>(
+    log: &Arc<DiskLog>,
+    n: u64,
+    f: impl Fn(&DiskLog, u64) -> R + Send + Sync + 'static,
+) -> Vec<R> {
+    let f = Arc::new(f);
+    let handles: Vec<_> = (0..n)
+        .map(|t| {
+            let (log, f) = (log.clone(), f.clone());
+            std::thread::spawn(move || f(&log, t))
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .collect()
+}
+
 #[test]
 fn concurrent_appends_get_distinct_gap_free_seqs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Arc::new(DiskLog::open(dir.path()).expect("open").0);
-    let handles: Vec<_> = (0..4u64)
-        .map(|t| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                (0..100u64)
-                    .map(|i| (log.append("shared", json!([t, i])).expect("append"), t, i))
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let mut told: Vec<(u64, u64, u64)> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("thread"))
-        .collect();
+    let mut told: Vec<(u64, u64, u64)> = on_threads(&log, 4, |log, t| {
+        (0..100u64)
+            .map(|i| (log.append("shared", json!([t, i])).expect("append"), t, i))
+            .collect::<Vec<_>>()
+    })
+    .concat();
     told.sort_unstable();
     let seqs: Vec<u64> = told.iter().map(|x| x.0).collect();
     assert_eq!(seqs, (1..=400).collect::<Vec<_>>());
@@ -50,32 +61,24 @@ fn concurrent_appends_get_distinct_gap_free_seqs() {
 fn exactly_one_writer_wins_each_expected_seq() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Arc::new(DiskLog::open(dir.path()).expect("open").0);
-    let handles: Vec<_> = (0..4u64)
-        .map(|t| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut wins = Vec::new();
-                while wins.len() < 25 {
-                    let e = log.last_seq("s").expect("last_seq");
-                    match log.append_expect("s", e, json!(t)).expect("append_expect") {
-                        Appended::Seq(seq) => {
-                            assert_eq!(seq, e + 1);
-                            wins.push(seq);
-                        }
-                        Appended::Conflict { expected, actual } => {
-                            assert_eq!(expected, e);
-                            assert!(actual > e, "conflict without a newer write");
-                        }
-                    }
+    let wins = on_threads(&log, 4, |log, t| {
+        let mut wins = Vec::new();
+        while wins.len() < 25 {
+            let e = log.last_seq("s").expect("last_seq");
+            match log.append_expect("s", e, json!(t)).expect("append_expect") {
+                Appended::Seq(seq) => {
+                    assert_eq!(seq, e + 1);
+                    wins.push(seq);
                 }
-                wins
-            })
-        })
-        .collect();
-    let wins: Vec<u64> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("thread"))
-        .collect();
+                Appended::Conflict { expected, actual } => {
+                    assert_eq!(expected, e);
+                    assert!(actual > e, "conflict without a newer write");
+                }
+            }
+        }
+        wins
+    })
+    .concat();
     let distinct: BTreeSet<u64> = wins.iter().copied().collect();
     assert_eq!(distinct.len(), wins.len(), "two writers won the same seq");
     assert_eq!(distinct, (1..=100).collect());
@@ -94,36 +97,6 @@ fn compaction_runs_alongside_writers() {
         ..Options::default()
     };
     let log = Arc::new(DiskLog::open_with(dir.path(), opts()).expect("open").0);
-    let writers: Vec<_> = (0..3u64)
-        .map(|t| {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let stream = format!("w{t}");
-                let key = format!("k{t}");
-                for i in 1..=400u64 {
-                    let pad = "p".repeat((i % 300) as usize);
-                    assert_eq!(
-                        log.append(&stream, json!({"i": i, "pad": pad}))
-                            .expect("append"),
-                        i
-                    );
-                    if i % 50 == 0 {
-                        let dropped = if i == 50 { 40 } else { 50 };
-                        assert_eq!(
-                            log.truncate_through(&stream, i - 10).expect("truncate"),
-                            dropped
-                        );
-                    }
-                    if i % 7 == 0 {
-                        log.kv_put(&key, json!(i)).expect("put");
-                    }
-                    if i % 91 == 0 {
-                        assert!(log.kv_del(&key).expect("del"));
-                    }
-                }
-            })
-        })
-        .collect();
     let compactor = {
         let log = log.clone();
         std::thread::spawn(move || {
@@ -132,9 +105,25 @@ fn compaction_runs_alongside_writers() {
             }
         })
     };
-    for h in writers {
-        h.join().expect("writer");
-    }
+    on_threads(&log, 3, |log, t| {
+        let (stream, key) = (format!("w{t}"), format!("k{t}"));
+        for i in 1..=400u64 {
+            let pad = "p".repeat((i % 300) as usize);
+            let seq = log.append(&stream, json!({"i": i, "pad": pad}));
+            assert_eq!(seq.expect("append"), i);
+            if i % 50 == 0 {
+                let dropped = if i == 50 { 40 } else { 50 };
+                let n = log.truncate_through(&stream, i - 10).expect("truncate");
+                assert_eq!(n, dropped);
+            }
+            if i % 7 == 0 {
+                log.kv_put(&key, json!(i)).expect("put");
+            }
+            if i % 91 == 0 {
+                assert!(log.kv_del(&key).expect("del"));
+            }
+        }
+    });
     compactor.join().expect("compactor");
     let check = |log: &DiskLog| {
         for t in 0..3u64 {

@@ -1,14 +1,15 @@
-//! Crash test (STORAGE "How it is tested"): a child process appends, writes
-//! kv values and truncates in a loop, printing each operation once it was
-//! acknowledged; the parent SIGKILLs it at random moments, reopens the store
-//! and checks that everything acknowledged is there, exactly.
+//! Crash test (STORAGE "How it is tested"): a child process with two writer
+//! threads appends, writes kv values and truncates in a loop (compacting
+//! automatically), printing each operation once it was acknowledged; the
+//! parent SIGKILLs it at varying moments, reopens the store and checks that
+//! everything acknowledged is there, exactly, and that appends continue.
 //!
 //! The child is this same test binary, re-run with `CHILD_DIR` set.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use persist::Backend;
@@ -32,39 +33,59 @@ fn payload(i: u64) -> Value {
     json!({"i": i, "pad": "p".repeat((i % 61) as usize)})
 }
 
-/// Runs until killed. Lines: `A stream seq i`, `K key i`, `T stream seq`.
+/// Runs until killed: two writer threads sharing group commits, each with
+/// its own streams and keys.
 fn child(dir: &str, round: u64) {
-    let log = DiskLog::open_with(dir, opts()).expect("child open").0;
-    let mut out = std::io::stdout().lock();
-    let mut i = round * 1_000_000;
+    let log = Arc::new(DiskLog::open_with(dir, opts()).expect("child open").0);
+    let writers: Vec<_> = ["", "t1-"]
+        .into_iter()
+        .enumerate()
+        .map(|(t, prefix)| {
+            let log = log.clone();
+            let first = round * 1_000_000 + t as u64 * 500_000;
+            std::thread::spawn(move || writer(&log, prefix, first))
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+}
+
+/// Lines: `A stream seq i`, `K key i`, `T stream seq`, printed once the
+/// operation returned.
+fn writer(log: &DiskLog, p: &str, mut i: u64) {
     loop {
         i += 1;
-        match i % 10 {
+        let lines = match i % 10 {
             0..=4 => {
-                let s = STREAMS[(i % 3) as usize];
-                let seq = log.append(s, payload(i)).expect("append");
-                writeln!(out, "A {s} {seq} {i}").expect("stdout");
+                let s = format!("{p}{}", STREAMS[(i % 3) as usize]);
+                let seq = log.append(&s, payload(i)).expect("append");
+                format!("A {s} {seq} {i}")
             }
             5 | 6 => {
                 let evs = vec![payload(i), payload(i + 1), payload(i + 2)];
-                let last = log.append_all("batch", evs).expect("append_all");
-                for k in 0..3 {
-                    writeln!(out, "A batch {} {}", last - 2 + k, i + k).expect("stdout");
-                }
+                let last = log
+                    .append_all(&format!("{p}batch"), evs)
+                    .expect("append_all");
+                let line = |k: u64| format!("A {p}batch {} {}", last - 2 + k, i + k);
+                let out = [line(0), line(1), line(2)].join("\n");
                 i += 2;
+                out
             }
             7 | 8 => {
-                let key = format!("k{}", i % 5);
+                let key = format!("{p}k{}", i % 5);
                 log.kv_put(&key, payload(i)).expect("kv_put");
-                writeln!(out, "K {key} {i}").expect("stdout");
+                format!("K {key} {i}")
             }
             _ => {
-                let s = ["s0", "s1", "s2", "batch"][(i / 10 % 4) as usize];
-                let through = log.last_seq(s).expect("last_seq").saturating_sub(20);
-                log.truncate_through(s, through).expect("truncate");
-                writeln!(out, "T {s} {through}").expect("stdout");
+                let s = format!("{p}{}", ["s0", "s1", "s2", "batch"][(i / 10 % 4) as usize]);
+                let through = log.last_seq(&s).expect("last_seq").saturating_sub(20);
+                log.truncate_through(&s, through).expect("truncate");
+                format!("T {s} {through}")
             }
-        }
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{lines}").expect("stdout");
         out.flush().expect("stdout");
     }
 }
@@ -202,14 +223,12 @@ fn sigkill_loses_no_acknowledged_write() {
         torn_reports += report.torn.is_some() as u32;
         acked.check(&log);
         // Appends continue after the highest seq ever acknowledged.
-        for s in STREAMS {
-            let max = acked
-                .events
-                .keys()
-                .filter(|(n, _)| n == s)
-                .map(|(_, q)| *q)
-                .max()
-                .unwrap_or(0);
+        let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
+        for (s, seq) in acked.events.keys() {
+            let h = highest.entry(s.as_str()).or_default();
+            *h = (*h).max(*seq);
+        }
+        for (s, max) in highest {
             assert!(
                 log.last_seq(s).expect("last_seq") >= max,
                 "{s} high-water mark went back"

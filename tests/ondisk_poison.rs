@@ -119,8 +119,41 @@ fn failed_group_commit_fails_every_waiter() {
     }
 }
 
+/// Opens the store named by `LOCK_PROBE_DIR` in this (child) process and
+/// prints what happened.
+fn lock_probe_child() -> bool {
+    let Ok(dir) = std::env::var("LOCK_PROBE_DIR") else {
+        return false;
+    };
+    match DiskLog::open(&dir) {
+        Err(Error::Locked { .. }) => println!("probe: locked"),
+        Err(e) => println!("probe: error {e}"),
+        Ok(_) => println!("probe: opened"),
+    }
+    true
+}
+
+/// What a second process gets when it opens `dir`.
+fn probe_from_another_process(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args([
+            "--exact",
+            "second_opener_is_locked_out_until_close",
+            "--nocapture",
+        ])
+        .env("LOCK_PROBE_DIR", dir)
+        .output()
+        .expect("run probe");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = stdout.lines().find(|l| l.starts_with("probe: "));
+    line.unwrap_or("probe: no answer").to_string()
+}
+
 #[test]
 fn second_opener_is_locked_out_until_close() {
+    if lock_probe_child() {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let (log, _) = DiskLog::open(dir.path()).expect("open");
     log.append("s", json!(1)).expect("append");
@@ -128,11 +161,143 @@ fn second_opener_is_locked_out_until_close() {
         Err(Error::Locked { path }) => assert_eq!(path, dir.path()),
         other => panic!("expected Locked, got {:?}", other.map(|_| ())),
     }
+    assert_eq!(probe_from_another_process(dir.path()), "probe: locked");
     log.close().expect("close");
     assert!(matches!(log.append("s", json!(2)), Err(Error::Closed)));
     assert!(log.close().is_ok(), "closing twice is a no-op");
+    assert_eq!(probe_from_another_process(dir.path()), "probe: opened");
     let (again, _) = DiskLog::open(dir.path()).expect("open after close");
     assert_eq!(again.last_seq("s").expect("last"), 1);
     drop(again);
     DiskLog::open(dir.path()).expect("open after drop");
+}
+
+mod any_fault {
+    //! Property: whichever single write or fsync fails (in a batch, a segment
+    //! roll, a compaction, the hint at close), every call after it is
+    //! refused, and a reopen holds exactly what was acknowledged.
+
+    use persist::mem::MemBackend;
+    use persist::ondisk::{DiskLog, IoPoint, Options, fail_nth};
+    use persist::{Backend, Error};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Append(u8, u16),
+        AppendAll(u8, u8),
+        Truncate(u8, u8),
+        Put(u8, u16),
+        Del(u8),
+        Compact,
+        Close,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..3u8, any::<u16>()).prop_map(|(s, v)| Op::Append(s, v)),
+            2 => (0..3u8, 1..6u8).prop_map(|(s, n)| Op::AppendAll(s, n)),
+            2 => (0..3u8, 0..20u8).prop_map(|(s, q)| Op::Truncate(s, q)),
+            3 => (0..3u8, any::<u16>()).prop_map(|(k, v)| Op::Put(k, v)),
+            1 => (0..3u8).prop_map(Op::Del),
+            1 => Just(Op::Compact),
+            1 => Just(Op::Close),
+        ]
+    }
+
+    fn ev(v: u64) -> serde_json::Value {
+        json!({"v": v, "pad": "q".repeat((v % 80) as usize)})
+    }
+
+    /// Applies `op` to `b`; `Err` means the call failed.
+    fn apply(b: &dyn Backend, log: Option<&DiskLog>, op: &Op) -> persist::Result<()> {
+        let s = |i: &u8| format!("s{i}");
+        let k = |i: &u8| format!("k{i}");
+        match op {
+            Op::Append(i, v) => b.append(&s(i), ev(*v as u64)).map(drop),
+            Op::AppendAll(i, n) => b
+                .append_all(&s(i), (0..*n as u64).map(ev).collect())
+                .map(drop),
+            Op::Truncate(i, q) => b.truncate_through(&s(i), *q as u64).map(drop),
+            Op::Put(i, v) => b.kv_put(&k(i), ev(*v as u64)),
+            Op::Del(i) => b.kv_del(&k(i)).map(drop),
+            Op::Compact => log.map_or(Ok(()), |l| l.compact_segments().map(drop)),
+            Op::Close => b.close(),
+        }
+    }
+
+    fn opts(faults: Option<persist::ondisk::FaultHook>) -> Options {
+        Options {
+            segment_bytes: 400,
+            compact_dead_bytes: Some(800),
+            faults,
+            ..Options::default()
+        }
+    }
+
+    fn run(ops: Vec<Op>, sync: bool, n: usize) -> Result<(), TestCaseError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let point = if sync { IoPoint::Sync } else { IoPoint::Write };
+        let model = MemBackend::new();
+        if let Ok((log, _)) = DiskLog::open_with(dir.path(), opts(Some(fail_nth(point, n)))) {
+            let (mut failed, mut closed) = (false, false);
+            for op in &ops {
+                let r = apply(&log, Some(&log), op);
+                if closed {
+                    // Closing twice is a no-op; anything else is refused.
+                    prop_assert!(
+                        matches!(op, Op::Close) || matches!(r, Err(Error::Closed)),
+                        "{:?} after close: {:?}",
+                        op,
+                        r
+                    );
+                } else if failed {
+                    prop_assert!(
+                        matches!(r, Err(Error::Poisoned { .. })),
+                        "{:?} after a fault: {:?}",
+                        op,
+                        r
+                    );
+                } else if r.is_ok() {
+                    apply(&model, None, op).expect("model");
+                } else {
+                    failed = true;
+                }
+                closed |= matches!(op, Op::Close);
+            }
+        }
+        let log = DiskLog::open_with(dir.path(), opts(None))
+            .expect("reopen")
+            .0;
+        prop_assert_eq!(log.streams().ok(), model.streams().ok());
+        for s in model.streams().expect("streams") {
+            let strip = |v: Vec<persist::Record>| {
+                v.into_iter().map(|r| (r.seq, r.data)).collect::<Vec<_>>()
+            };
+            prop_assert_eq!(
+                strip(log.read(&s, 0, 1000).expect("read")),
+                strip(model.read(&s, 0, 1000).expect("read"))
+            );
+            prop_assert_eq!(log.last_seq(&s).ok(), model.last_seq(&s).ok());
+        }
+        for k in model.kv_keys("").expect("keys") {
+            prop_assert_eq!(log.kv_get(&k).ok(), model.kv_get(&k).ok());
+        }
+        prop_assert_eq!(log.kv_keys("").ok(), model.kv_keys("").ok());
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        #[test]
+        fn reopen_holds_exactly_the_acknowledged(
+            ops in prop::collection::vec(op(), 1..40),
+            sync in any::<bool>(),
+            n in 0..80usize,
+        ) {
+            run(ops, sync, n)?;
+        }
+    }
 }

@@ -18,6 +18,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::batch;
 use super::codec::{Reader, put_u32, put_u64};
@@ -25,7 +26,9 @@ use super::fault::Io;
 use super::frame;
 use super::index::{Index, pack};
 use super::read::{SegRef, for_each_event, read_value};
+use super::recover::Seg;
 use super::segment;
+use super::{CompactReport, DiskLog, hint};
 use crate::{Error, Result};
 
 pub(crate) const MARKER: &str = "compact";
@@ -289,6 +292,105 @@ pub(crate) fn commit(io: &Io, dir: &Path, outputs: &[Output], prefix: &[u64]) ->
     };
     io.write_file_atomic(dir, MARKER_TMP, MARKER, &encode_marker(&m))?;
     finish(io, dir, &m)
+}
+
+impl DiskLog {
+    /// Rewrites every segment's live records into new segments and deletes
+    /// the old ones, giving back the space of truncated records and
+    /// overwritten or deleted kv values.
+    pub fn compact_segments(&self) -> Result<CompactReport> {
+        let _one = self.compacting.lock().unwrap_or_else(|e| e.into_inner());
+        self.compact()
+    }
+
+    /// Automatic compaction. A failure poisons the store (the next call
+    /// reports it); the batch that triggered it is already durable.
+    pub(super) fn maybe_compact(&self) {
+        let Some(threshold) = self.compact_dead_bytes else {
+            return;
+        };
+        let due = self.lock().is_ok_and(|g| {
+            let dead = g.dead_bytes();
+            dead >= threshold && dead.saturating_mul(2) >= g.bytes()
+        });
+        // Skipped when a compaction is already running.
+        if due && let Ok(_one) = self.compacting.try_lock() {
+            let _ = self.compact();
+        }
+    }
+
+    /// Compaction in three steps, so writers and readers wait only for the
+    /// first and last:
+    /// 1. under the lock: roll to a fresh active segment; everything before
+    ///    it (the prefix) is now immutable; snapshot the index;
+    /// 2. without the lock: rewrite the snapshot's live records of the
+    ///    prefix into fsync'd outputs (appends, truncations and kv writes
+    ///    meanwhile go to the new active segment);
+    /// 3. under the lock: commit, swap the outputs in, and rebase the index
+    ///    onto them.
+    ///
+    /// The caller holds `compacting`, so only one runs at a time and `close`
+    /// waits for it.
+    fn compact(&self) -> Result<CompactReport> {
+        let (prefix, refs, snapshot, before) = {
+            let mut g = self.lock()?;
+            let before = (g.segs.len(), g.bytes());
+            self.roll(&mut g)?;
+            let prefix: Vec<u64> = g.segs.range(..g.active).map(|(id, _)| *id).collect();
+            (prefix, g.refs(), g.index.clone(), before)
+        };
+        let written = write_outputs(
+            &self.io,
+            &self.dir,
+            self.segment_bytes,
+            &snapshot,
+            &refs,
+            &prefix,
+        );
+        drop(snapshot);
+        let mut g = self.lock()?;
+        let g = &mut *g;
+        let installed = written.and_then(|(outs, out_index)| {
+            hint::remove(&self.io, &self.dir)?;
+            commit(&self.io, &self.dir, &outs, &prefix)?;
+            Ok((outs, out_index))
+        });
+        let (outs, out_index) = match installed {
+            Ok(x) => x,
+            Err(e) => return self.fail(g, e),
+        };
+        let first_new = g.active;
+        if let Err(msg) = g.index.rebase(&out_index, first_new) {
+            let e = Error::Corrupt {
+                path: self.dir.clone(),
+                offset: 0,
+                msg: format!("compaction output does not match the index: {msg}"),
+            };
+            return self.fail(g, e);
+        }
+        for id in &prefix {
+            g.segs.remove(id);
+        }
+        for o in outs {
+            let r = SegRef {
+                file: Arc::new(o.file),
+                path: Arc::new(self.dir.join(segment::file_name(o.id))),
+                len: o.len,
+            };
+            g.segs.insert(o.id, Seg { r, nonce: o.nonce });
+        }
+        // A fresh hint spares a scan of the compacted log if the process
+        // dies later; it may only cover fsync'd data (rule 5).
+        if let Err(e) = self.sync_active(g).and_then(|()| self.write_hint(g)) {
+            return self.fail(g, e);
+        }
+        Ok(CompactReport {
+            segments_before: before.0,
+            segments_after: g.segs.len(),
+            bytes_before: before.1,
+            bytes_after: g.bytes(),
+        })
+    }
 }
 
 #[cfg(test)]

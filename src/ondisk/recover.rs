@@ -193,19 +193,21 @@ fn replay(
 }
 
 /// Checks the checksum of every frame the hint covers, without decoding
-/// them: damage there is in data that had been synced, so it is corruption.
-fn check_frames(metas: &[SegMeta], segs: &BTreeMap<u64, Seg>) -> Result<()> {
+/// them. Returns where the first bad one is: the hint is then not used, and
+/// the full scan decides, from the log alone, whether it is a torn tail or
+/// corruption, so the answer never depends on the hint.
+fn check_frames(metas: &[SegMeta], segs: &BTreeMap<u64, Seg>) -> Result<Option<String>> {
     for m in metas {
         let Some(seg) = segs.get(&m.id) else {
             continue;
         };
         let path = &seg.r.path;
         if let Some(bad) = segment::scan(&seg.r.file, path, HEADER_LEN, m.len, |_, _| Ok(()))? {
-            let msg = format!("{} (in data the hint shows was synced)", bad.msg);
-            return Err(corrupt(path, bad.off, msg));
+            let at = format!("{}: offset {}", path.display(), bad.off);
+            return Ok(Some(format!("{at}: {} under the hint", bad.msg)));
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Recovers the store in `dir` (already locked by the caller). With
@@ -224,10 +226,11 @@ pub(crate) fn recover(io: &Io, dir: &Path, check_hinted: bool) -> Result<Recover
         Some(Err(msg)) => report.hint_rejected = Some(msg),
         Some(Ok(h)) => match hint_matches(&h.segs, &seg_lens(&segs)) {
             Err(msg) => report.hint_rejected = Some(msg),
+            Ok(()) if check_hinted && let Some(msg) = check_frames(&h.segs, &segs)? => {
+                // Judged by the log alone, exactly as without a hint.
+                report.hint_rejected = Some(msg);
+            }
             Ok(()) => {
-                if check_hinted {
-                    check_frames(&h.segs, &segs)?;
-                }
                 if let Some(last) = h.segs.last() {
                     from = (last.id, last.len);
                 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use super::Stats;
 use super::batch;
 use super::compact;
 use super::frame;
@@ -64,6 +65,9 @@ pub struct VerifyReport {
     /// An incomplete last batch (a crash mid-write); the next open cuts it.
     pub torn: Option<Fault>,
     pub hint: HintCheck,
+    /// What the log holds, as far as it could be read: `persist inspect`
+    /// without opening (and so without repairing) the store.
+    pub stats: Stats,
     /// Work the next open will do (finish a compaction, remove temp files).
     pub notes: Vec<String>,
 }
@@ -100,6 +104,7 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         faults: Vec::new(),
         torn: None,
         hint: HintCheck::Missing,
+        stats: Stats::of(&Index::default(), std::iter::empty()),
         notes: pending_work(dir)?,
     };
     let hint = hint::load(dir);
@@ -165,6 +170,7 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
             Err(e) => return Err(e),
         }
     }
+    rep.stats = Stats::of(&index, metas.iter().map(|(&id, &(_, len))| (id, len)));
     rep.hint = match hint {
         None => HintCheck::Missing,
         Some(Err(msg)) => {

@@ -1,0 +1,104 @@
+//! Checking and encoding what callers pass in, before anything is written:
+//! bad input is an `Error::Invalid` naming the stream or key, and nothing is
+//! stored.
+
+use super::frame;
+use super::json;
+use crate::{Error, Result, Value};
+
+/// Largest encoded event or kv value.
+const MAX_VALUE: usize = frame::MAX_PAYLOAD as usize - (1 << 20);
+
+/// Stream names and keys: non-empty, and short enough for their `u16`
+/// length on disk.
+pub(super) fn check_name(op: &'static str, what: &str, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(op, format!("{what} name is empty")));
+    }
+    if name.len() > u16::MAX as usize {
+        let head: String = name.chars().take(40).collect();
+        return Err(Error::invalid(
+            op,
+            format!(
+                "{what} {head:?}... is {} bytes, over the 65535-byte limit",
+                name.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Appends the stored JSON of `v` to `buf`; `subject` names the stream or
+/// key for the error.
+pub(super) fn encode_into(
+    op: &'static str,
+    subject: &dyn Fn() -> String,
+    v: &Value,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    if v.is_null() {
+        return Err(Error::invalid(
+            op,
+            format!("{}: () cannot be stored", subject()),
+        ));
+    }
+    let start = buf.len();
+    json::write(buf, v);
+    let len = buf.len() - start;
+    if len > MAX_VALUE {
+        let msg = format!("{}: value of {len} bytes exceeds {MAX_VALUE}", subject());
+        return Err(Error::invalid(op, msg));
+    }
+    Ok(())
+}
+
+pub(super) fn encode(op: &'static str, subject: &dyn Fn() -> String, v: &Value) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    encode_into(op, subject, v, &mut buf)?;
+    Ok(buf)
+}
+
+/// Events encoded back to back: one allocation for a whole batch.
+pub(super) struct Encoded {
+    pub bytes: Vec<u8>,
+    /// Where each event's JSON ends in `bytes`; the next one starts there.
+    pub ends: Vec<usize>,
+}
+
+impl Encoded {
+    pub fn new(op: &'static str, stream: &str, events: &[Value]) -> Result<Self> {
+        let subject = || format!("stream {stream:?}");
+        let mut e = Encoded {
+            bytes: Vec::with_capacity(events.len() * 64),
+            ends: Vec::with_capacity(events.len()),
+        };
+        for v in events {
+            encode_into(op, &subject, v, &mut e.bytes)?;
+            e.ends.push(e.bytes.len());
+        }
+        Ok(e)
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        (0..self.ends.len()).map(|i| {
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            &self.bytes[start..self.ends[i]]
+        })
+    }
+}
+
+/// A batch must fit in one frame.
+pub(super) fn check_frame(op: &'static str, subject: &dyn Fn() -> String, fr: &[u8]) -> Result<()> {
+    let len = fr.len() - frame::HEADER;
+    if len > frame::MAX_PAYLOAD as usize {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "{}: batch of {len} bytes exceeds the {} byte limit",
+                subject(),
+                frame::MAX_PAYLOAD
+            ),
+        ));
+    }
+    Ok(())
+}

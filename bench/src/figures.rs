@@ -67,6 +67,7 @@ pub fn appends(dir: &Path, singles: usize, batches: usize) -> Vec<Figure> {
     store.close().expect("close");
     let n = (rounds * per_round) as f64;
     let (raw, sqlite, ours) = (n / raw_s, n / lite_s, n / ours_s);
+    let group = group_commit(&dir.join("group"), 8, singles);
 
     let batch: Vec<_> = (0..1000).map(|i| json!(payload(i))).collect();
     let event_bytes = serde_json::to_string(&batch[0]).map_or(0, |s| s.len());
@@ -102,6 +103,14 @@ pub fn appends(dir: &Path, singles: usize, batches: usize) -> Vec<Figure> {
             ">= 1.0",
         ),
         Figure::rate(
+            "8 writers, single appends (group commit)",
+            group,
+            "appends/s",
+            "one writer, single appends",
+            ours,
+            "report",
+        ),
+        Figure::rate(
             "append_all, 1,000-event batches",
             events,
             "events/s",
@@ -126,6 +135,32 @@ pub fn appends(dir: &Path, singles: usize, batches: usize) -> Vec<Figure> {
             "report",
         ),
     ]
+}
+
+/// Single appends from `threads` writers sharing one store: group commit
+/// lets one fsync acknowledge every writer waiting on it. Appends/s.
+fn group_commit(dir: &Path, threads: usize, total: usize) -> f64 {
+    use persist::Backend;
+    let log = std::sync::Arc::new(DiskLog::open(dir).expect("open").0);
+    let per = total.div_ceil(threads);
+    let (secs, ()) = time(|| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..per {
+                        log.append(&format!("w{t}"), json!(payload(i)))
+                            .expect("append");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().expect("writer");
+        }
+    });
+    log.close().expect("close");
+    (threads * per) as f64 / secs
 }
 
 /// Builds a store of `n` events with 200-byte payloads in `dir`.

@@ -152,6 +152,7 @@ impl SqliteAppender {
 /// SQLite, `batches` transactions of `size` inserts: events/s.
 pub fn sqlite_batched(dir: &Path, batches: usize, size: usize) -> f64 {
     let mut c = sqlite(dir);
+    let payloads: Vec<String> = (0..size).map(payload).collect();
     let (secs, ()) = time(|| {
         for b in 0..batches {
             let tx = c.transaction().expect("begin");
@@ -161,7 +162,7 @@ pub fn sqlite_batched(dir: &Path, batches: usize, size: usize) -> f64 {
                     .expect("prepare");
                 for i in 0..size {
                     let seq = (b * size + i) as i64 + 1;
-                    ins.execute((seq, 0i64, payload(i))).expect("insert");
+                    ins.execute((seq, 0i64, &payloads[i])).expect("insert");
                 }
             }
             tx.commit().expect("commit");

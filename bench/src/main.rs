@@ -10,6 +10,7 @@ use std::time::Instant;
 
 /// One measured figure and its baseline. `ratio` is always "higher is
 /// better": value / baseline for rates, baseline / value for times.
+#[derive(serde::Serialize)]
 pub struct Figure {
     pub figure: String,
     pub value: f64,
@@ -40,13 +41,9 @@ impl Figure {
         }
     }
 
+    /// One JSON line, fields in the documented order.
     fn json(&self) -> String {
-        serde_json::json!({
-            "figure": self.figure, "value": self.value, "unit": self.unit,
-            "baseline": self.baseline, "baseline_value": self.baseline_value,
-            "ratio": self.ratio, "aim": self.aim,
-        })
-        .to_string()
+        serde_json::to_string(self).unwrap_or_default()
     }
 }
 

@@ -122,8 +122,14 @@ pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
 pub fn verify(dir: &Path, out: &mut dyn Write) -> Result<i32> {
     existing(dir)?;
     let progress = Progress::new();
-    progress.show(&format!("verifying {} ...", dir.display()));
-    let report = ondisk::verify(dir)?;
+    let report = ondisk::verify_with(dir, &mut |done, total| {
+        progress.show(&format!(
+            "verifying {}: {} of {} MB",
+            dir.display(),
+            done >> 20,
+            total >> 20
+        ))
+    })?;
     progress.done();
     let w = |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(io_out);
     for f in &report.faults {

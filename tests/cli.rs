@@ -119,6 +119,7 @@ fn verify_exits_zero_on_a_good_store_and_one_with_file_and_offset_on_damage() {
     let dir = tmp.path().join("store");
     let ok = persist(&["verify", dir.to_str().unwrap()], None);
     assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stdout));
+    assert_eq!(text(&ok.stderr), "", "no progress when piped");
     let seg = fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -210,4 +211,25 @@ fn a_store_in_use_by_another_process_is_refused_clearly() {
             text(&out.stderr)
         );
     }
+}
+
+#[test]
+fn long_work_shows_progress_on_a_terminal() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_store(tmp.path());
+    let dir = tmp.path().join("store");
+    // python3's pty runs the command on a pseudo-terminal and copies what
+    // it writes there (stdout and stderr) to our pipe.
+    let out = Command::new("python3")
+        .args(["-c", "import pty, sys; pty.spawn(sys.argv[1:])"])
+        .arg(env!("CARGO_BIN_EXE_persist"))
+        .args(["verify", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("verifying ") && shown.contains(" MB"),
+        "{shown}"
+    );
+    assert!(shown.contains("ok: "), "{shown}");
 }

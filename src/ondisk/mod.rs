@@ -74,7 +74,7 @@ use segment::HEADER_LEN;
 
 pub use fault::{FaultHook, IoPoint, fail_nth};
 pub use recover::{OpenReport, TornTail};
-pub use verify::{Fault, HintCheck, VerifyReport, verify};
+pub use verify::{Fault, HintCheck, VerifyReport, verify, verify_with};
 
 /// The file whose exclusive lock marks the store as in use (rule 8).
 const LOCK_FILE: &str = "LOCK";

@@ -89,6 +89,15 @@ fn fault(path: &Path, offset: u64, msg: impl Into<String>) -> Fault {
 
 /// Checks the store in `dir` without modifying it.
 pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
+    verify_with(dir, &mut |_, _| {})
+}
+
+/// `verify`, telling `progress(bytes checked, bytes in all segments)` as it
+/// goes (a segment at a time), for a progress line on large stores.
+pub fn verify_with(
+    dir: impl AsRef<Path>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     if !dir.is_dir() {
         return Err(Error::io(
@@ -113,6 +122,11 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         _ => None,
     };
     let ids = segment::list(dir)?;
+    let total: u64 = ids
+        .iter()
+        .filter_map(|&id| std::fs::metadata(dir.join(segment::file_name(id))).ok())
+        .map(|m| m.len())
+        .sum();
     let mut index = Index::default();
     let mut at_hint: Option<Index> = None;
     let mut metas = BTreeMap::new();
@@ -124,6 +138,7 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
             .map_err(|e| Error::io(&path, "stat segment", e))?
             .len();
         let is_last = i + 1 == ids.len();
+        progress(rep.bytes, total);
         rep.segments += 1;
         rep.bytes += len;
         let nonce = match segment::read_header(&file, &path, id) {
@@ -170,6 +185,7 @@ pub fn verify(dir: impl AsRef<Path>) -> Result<VerifyReport> {
             Err(e) => return Err(e),
         }
     }
+    progress(rep.bytes, total);
     rep.stats = Stats::of(&index, metas.iter().map(|(&id, &(_, len))| (id, len)));
     rep.hint = match hint {
         None => HintCheck::Missing,

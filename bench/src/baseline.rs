@@ -160,9 +160,9 @@ pub fn sqlite_batched(dir: &Path, batches: usize, size: usize) -> f64 {
                 let mut ins = tx
                     .prepare_cached("INSERT INTO events VALUES ('bench', ?1, ?2, ?3)")
                     .expect("prepare");
-                for i in 0..size {
+                for (i, p) in payloads.iter().enumerate() {
                     let seq = (b * size + i) as i64 + 1;
-                    ins.execute((seq, 0i64, &payloads[i])).expect("insert");
+                    ins.execute((seq, 0i64, p)).expect("insert");
                 }
             }
             tx.commit().expect("commit");

@@ -179,6 +179,8 @@ fn sigkill_loses_no_acknowledged_write() {
     let mut acked = Acked::default();
     let mut delay = delays();
     let mut torn_reports = 0;
+    // Rounds whose killed store held preallocated free space past its log.
+    let mut free_space = 0;
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
             .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
@@ -219,6 +221,15 @@ fn sigkill_loses_no_acknowledged_write() {
             acked.record(l);
         }
 
+        let v = persist::ondisk::verify(dir.path()).expect("verify after kill");
+        assert!(v.is_ok(), "{v:?}");
+        let file_bytes: u64 = std::fs::read_dir(dir.path())
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+            .map(|e| e.metadata().map_or(0, |m| m.len()))
+            .sum::<u64>();
+        free_space += (v.torn.is_none() && file_bytes > v.bytes) as u32;
         let (log, report) = DiskLog::open_with(dir.path(), opts()).expect("reopen after kill");
         torn_reports += report.torn.is_some() as u32;
         acked.check(&log);
@@ -248,9 +259,11 @@ fn sigkill_loses_no_acknowledged_write() {
         "too few acknowledged writes to mean anything"
     );
     eprintln!(
-        "{} events acknowledged, {torn_reports} torn tails cut",
+        "{} events acknowledged, {torn_reports} torn tails cut, \
+         {free_space} kills left free space",
         acked.events.len()
     );
+    assert!(free_space > 0, "no kill left preallocated free space");
     // Compaction ran during the rounds: fewer segment files than ids used.
     let ids: Vec<u64> = std::fs::read_dir(dir.path())
         .expect("list")

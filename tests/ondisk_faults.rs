@@ -1,6 +1,7 @@
 //! Fault injection on a closed store (STORAGE rule 4 and 5): torn tails at
-//! every byte of the last batch, zero-filled tails, flipped bits, damaged or
-//! missing hints, torn segment creation, stray temp files.
+//! every byte of the last batch, zero-filled tails (free space at a frame
+//! boundary, torn otherwise), flipped bits, damaged or missing hints, torn
+//! segment creation, stray temp files.
 
 use std::path::{Path, PathBuf};
 
@@ -43,22 +44,31 @@ fn seg_len(dir: &Path) -> u64 {
     std::fs::metadata(dir.join(SEG)).expect("stat").len()
 }
 
+/// Where the frames of the (only) segment end. While the store is open its
+/// file is longer (preallocated free space); `close` trims it to this.
+fn frame_end(log: &DiskLog) -> u64 {
+    log.stats().bytes
+}
+
 /// A closed store of 12 single-event batches, a kv value and a final
 /// two-event batch; returns where each batch starts and where the last ends.
 fn build(dir: &Path) -> (Vec<u64>, u64) {
     let log = DiskLog::open(dir).expect("open").0;
     let mut starts = Vec::new();
     for i in 1..=12 {
-        starts.push(seg_len(dir));
+        starts.push(frame_end(&log));
         log.append("s", ev(i)).expect("append");
     }
-    starts.push(seg_len(dir));
+    starts.push(frame_end(&log));
     log.kv_put("k", json!({"v": 1})).expect("put");
-    starts.push(seg_len(dir));
+    starts.push(frame_end(&log));
     log.append_all("s", vec![ev(13), ev(14)])
         .expect("append_all");
+    let end = frame_end(&log);
+    assert!(seg_len(dir) > end, "no free space preallocated");
     log.close().expect("close");
-    (starts, seg_len(dir))
+    assert_eq!(seg_len(dir), end, "close trims the free space");
+    (starts, end)
 }
 
 #[test]
@@ -66,6 +76,7 @@ fn every_cut_inside_the_last_batch_is_a_clean_torn_tail() {
     let base = tempfile::tempdir().expect("tempdir");
     let (starts, end) = build(base.path());
     let last = *starts.last().expect("batches");
+    assert!(end - last > 100, "last batch {last}..{end}");
     for cut in last..end {
         let dir = tempfile::tempdir().expect("tempdir");
         copy_dir(base.path(), dir.path());
@@ -111,8 +122,12 @@ fn every_cut_inside_the_last_batch_is_a_clean_torn_tail() {
     }
 }
 
+/// Zeros from a frame boundary to the end of the last segment are free
+/// space (what preallocation leaves): not torn, nothing cut, and the next
+/// append goes right after the last frame. (Before preallocation this was
+/// reported as a torn tail of 4096 bytes and cut.)
 #[test]
-fn zero_filled_tail_is_cut() {
+fn zero_filled_tail_at_a_frame_boundary_is_free_space() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, end) = build(dir.path());
     let before = {
@@ -125,11 +140,91 @@ fn zero_filled_tail_is_cut() {
         .expect("open");
     f.set_len(end + 4096).expect("extend with zeros");
     drop(f);
+    let v = verify(dir.path()).expect("verify");
+    assert!(v.is_ok() && v.torn.is_none(), "{v:?}");
+    assert_eq!((v.bytes, v.stats.bytes), (end, end));
     let (log, report) = DiskLog::open(dir.path()).expect("open");
-    let torn = report.torn.expect("zero tail reported");
-    assert_eq!((torn.offset, torn.bytes_cut), (end, 4096));
+    assert!(report.torn.is_none(), "{report:?}");
     assert_eq!(dump(&log), before);
-    assert_eq!(seg_len(dir.path()), end);
+    assert_eq!(frame_end(&log), end);
+    assert_eq!(log.append("s", ev(15)).expect("append"), 15);
+    let after = frame_end(&log);
+    log.close().expect("close");
+    assert_eq!(seg_len(dir.path()), after);
+    let log = DiskLog::open(dir.path()).expect("reopen").0;
+    let recs = log.read("s", 14, 1).expect("read");
+    assert_eq!(recs.iter().map(|r| &r.data).collect::<Vec<_>>(), [&ev(15)]);
+}
+
+/// A store dropped without `close` (as after a crash once the last append
+/// returned) keeps its preallocated free space: reopening reports no torn
+/// tail, cuts nothing, and the next append goes right after the last frame.
+#[test]
+fn reopen_with_free_space_continues_after_the_last_frame() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = DiskLog::open(dir.path()).expect("open").0;
+    for i in 1..=5 {
+        log.append("s", ev(i)).expect("append");
+    }
+    let end = frame_end(&log);
+    let file = seg_len(dir.path());
+    assert!(
+        file > end,
+        "no free space: file {file}, frames end at {end}"
+    );
+    drop(log);
+
+    let v = verify(dir.path()).expect("verify");
+    assert!(v.is_ok() && v.torn.is_none(), "{v:?}");
+    assert_eq!((v.batches, v.bytes, v.stats.bytes), (5, end, end));
+    let (log, report) = DiskLog::open(dir.path()).expect("reopen");
+    assert!(report.torn.is_none(), "{report:?}");
+    assert_eq!(frame_end(&log), end);
+    assert_eq!(seg_len(dir.path()), file, "free space was cut");
+    assert_eq!(log.append("s", ev(6)).expect("append"), 6);
+    let end2 = frame_end(&log);
+    drop(log);
+
+    let b = std::fs::read(dir.path().join(SEG)).expect("read");
+    assert!(b[end as usize..end2 as usize].iter().any(|&x| x != 0));
+    assert!(b[end2 as usize..].iter().all(|&x| x == 0));
+    let (log, report) = DiskLog::open(dir.path()).expect("reopen");
+    assert!(report.torn.is_none(), "{report:?}");
+    assert_eq!(frame_end(&log), end2);
+    let recs = log.read("s", 0, usize::MAX).expect("read");
+    let want: Vec<Value> = (1..=6).map(ev).collect();
+    assert_eq!(recs.into_iter().map(|r| r.data).collect::<Vec<_>>(), want);
+}
+
+/// Zeros after part of a frame (a write torn inside the last batch, then
+/// zeros to the end of the file) are still a torn tail: the bytes at the
+/// frame boundary are not zero.
+#[test]
+fn zero_filled_tail_after_a_partial_frame_is_torn() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let (starts, end) = build(base.path());
+    let last = *starts.last().expect("batches");
+    for cut in [last + 1, last + 23, last + 24, last + 30, end - 1] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_dir(base.path(), dir.path());
+        let seg = dir.path().join(SEG);
+        let mut b = std::fs::read(&seg).expect("read");
+        b[cut as usize..].fill(0);
+        b.resize(b.len() + 4096, 0);
+        std::fs::write(&seg, &b).expect("write");
+        // The hint covers the damaged batch; verify would (rightly) flag
+        // it too. Here only the torn judgement is checked.
+        std::fs::remove_file(dir.path().join("hint")).expect("remove hint");
+        let total = b.len() as u64;
+        let v = verify(dir.path()).expect("verify");
+        assert!(v.is_ok(), "cut at {cut}: {v:?}");
+        assert_eq!(v.torn.map(|t| t.offset), Some(last), "cut at {cut}");
+        let (log, report) = DiskLog::open(dir.path()).expect("open");
+        let torn = report.torn.expect("torn");
+        assert_eq!((torn.offset, torn.bytes_cut), (last, total - last));
+        assert_eq!(log.last_seq("s").expect("last"), 12, "cut at {cut}");
+        assert_eq!(seg_len(dir.path()), last);
+    }
 }
 
 fn flip_bit(path: &Path, offset: u64) {
@@ -306,9 +401,12 @@ fn hint_plus_tail_scan_after_an_unclean_exit() {
     );
 }
 
-/// Damage confined to the last batch (overwritten with zeros, or a flipped
-/// bit) cannot be told from a torn write: it is cut and reported, the same
-/// way whether or not a hint covers it.
+/// Damage confined to the last batch cannot be told from a torn write: a
+/// flipped bit is cut and reported, the same way whether or not a hint
+/// covers it. A last batch overwritten with zeros all the way to the end of
+/// the file cannot be told from preallocated free space: it is not reported
+/// as torn (it was before preallocation), the log ends before it, and a
+/// hint that covers it is rejected.
 #[test]
 fn damaged_last_batch_is_judged_the_same_with_or_without_the_hint() {
     for zero in [true, false] {
@@ -329,8 +427,14 @@ fn damaged_last_batch_is_judged_the_same_with_or_without_the_hint() {
             }
             let case = format!("zero {zero}, hint {keep_hint}");
             let (log, report) = DiskLog::open(dir.path()).expect(&case);
-            let torn = report.torn.expect(&case);
-            assert_eq!((torn.offset, torn.bytes_cut), (last, end - last), "{case}");
+            if zero {
+                assert!(report.torn.is_none(), "{case}: {report:?}");
+                assert_eq!(report.hint_rejected.is_some(), keep_hint, "{case}");
+                assert_eq!(frame_end(&log), last, "{case}");
+            } else {
+                let torn = report.torn.expect(&case);
+                assert_eq!((torn.offset, torn.bytes_cut), (last, end - last), "{case}");
+            }
             assert!(!report.hint_used, "{case}");
             assert_eq!(log.last_seq("s").expect("last"), 12, "{case}");
             assert_eq!(

@@ -12,7 +12,8 @@ use crate::{Error, Result};
 /// The kinds of I/O a fault hook can fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IoPoint {
-    /// Any write: a batch, a segment header, a hint or compaction output.
+    /// Any write: a batch, a segment header, a hint or compaction output,
+    /// and setting a segment's length (preallocation, trimming).
     Write,
     /// Any fsync: of a segment, a hint, a compaction output or the directory.
     Sync,
@@ -45,6 +46,14 @@ impl Io {
         self.injected(IoPoint::Write)
             .and_then(|()| file.write_all_at(buf, off))
             .map_err(|e| Error::io(path, "write", e))
+    }
+
+    /// Sets the file's length (extends with a hole, or cuts); a fault hook
+    /// sees it as a write.
+    pub fn set_len(&self, file: &File, path: &Path, len: u64) -> Result<()> {
+        self.injected(IoPoint::Write)
+            .and_then(|()| file.set_len(len))
+            .map_err(|e| Error::io(path, "set length", e))
     }
 
     /// `fdatasync`: never retried after a failure (the store is poisoned).

@@ -268,8 +268,9 @@ impl Backend for DiskLog {
         Ok(())
     }
 
-    /// Syncs, writes the hint and releases the lock. Later calls fail with
-    /// `Closed`; closing twice is a no-op.
+    /// Trims the active segment's free space, syncs, writes the hint and
+    /// releases the lock. Later calls fail with `Closed`; closing twice is
+    /// a no-op.
     fn close(&self) -> Result<()> {
         let _no_compaction = self.compacting.lock().unwrap_or_else(|e| e.into_inner());
         let mut g = self.guard();
@@ -278,7 +279,7 @@ impl Backend for DiskLog {
         }
         g.closed = true;
         let r = self.sync.check().and_then(|()| {
-            if let Err(e) = self.sync_active(&g) {
+            if let Err(e) = self.trim_active(&mut g).and_then(|()| self.sync_active(&g)) {
                 return self.fail(&mut g, e);
             }
             self.write_hint(&g)

@@ -3,7 +3,9 @@
 //! Order: finish or discard an interrupted compaction and delete temp files;
 //! check segment headers; load the hint if it matches the segments; scan
 //! what the hint does not cover, applying whole batches; cut a torn tail of
-//! the last segment; refuse to open on damage anywhere else.
+//! the last segment; refuse to open on damage anywhere else. Zeros from a
+//! frame boundary to the end of the last segment are free space left by
+//! preallocation, not a torn tail (see `replay`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,7 +147,8 @@ fn seg_lens(segs: &BTreeMap<u64, Seg>) -> BTreeMap<u64, (u64, u64)> {
 }
 
 /// Replays frames of segment `id` from `start`, cutting a torn tail if it is
-/// the last segment. Updates the segment's length.
+/// the last segment. Sets the segment's length to where its frames end (the
+/// file may be longer: preallocated zeros are left in place).
 fn replay(
     io: &Io,
     index: &mut Index,
@@ -165,6 +168,18 @@ fn replay(
     };
     if !is_last {
         return Err(corrupt(&path, bad.off, bad.msg));
+    }
+    // Free space: the active segment is extended ahead of its writes
+    // (`DiskLog::preallocate`), so its file may end in zeros. Zeros from a
+    // frame boundary to the end of the file hold no frame (rule 1) and no
+    // part of one: the log ends at `bad.off` and the next append goes
+    // there; nothing is cut or reported. Any non-zero byte after the last
+    // valid frame is judged as before (torn tail or corruption). Sealed
+    // segments never end in zeros (trimmed when rolled), so this applies
+    // to the last segment only.
+    if segment::zeros_to_end(&seg.r.file, &path, bad.off, seg.r.len)? {
+        seg.r.len = bad.off;
+        return Ok(None);
     }
     if segment::synced_past(&seg.r.file, &path, bad.off, seg.r.len)? {
         return Err(corrupt(

@@ -200,6 +200,23 @@ pub(crate) fn synced_past(file: &File, path: &Path, bad: u64, end: u64) -> Resul
     Ok(false)
 }
 
+/// Whether every byte of `from..end` is zero: free space preallocated past
+/// the last frame (`DiskLog::preallocate`), not a torn write.
+pub(crate) fn zeros_to_end(file: &File, path: &Path, from: u64, end: u64) -> Result<bool> {
+    let mut buf = vec![0u8; CHUNK];
+    let mut off = from;
+    while off < end {
+        let n = (end - off).min(CHUNK as u64) as usize;
+        file.read_exact_at(&mut buf[..n], off)
+            .map_err(|e| Error::io(path, "read segment", e))?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        off += n as u64;
+    }
+    Ok(true)
+}
+
 /// Opens an existing segment for reading and appending.
 pub(crate) fn open(path: &Path) -> Result<File> {
     OpenOptions::new()
@@ -219,6 +236,27 @@ mod tests {
         assert_eq!(parse_name("000000000042.log"), Some(42));
         assert_eq!(parse_name("42.log"), None);
         assert_eq!(parse_name("000000000042.log.tmp"), None);
+    }
+
+    #[test]
+    fn zeros_to_end_reads_sparse_and_written_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("f");
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .expect("create");
+        f.write_all_at(b"frame", 0).expect("write");
+        let len = 3 * CHUNK as u64 + 7;
+        f.set_len(len).expect("extend (a hole)");
+        assert!(zeros_to_end(&f, &path, 5, len).expect("read"));
+        assert!(zeros_to_end(&f, &path, len, len).expect("read"));
+        assert!(!zeros_to_end(&f, &path, 4, len).expect("read"));
+        f.write_all_at(&[1], len - 1).expect("write");
+        assert!(!zeros_to_end(&f, &path, 5, len).expect("read"));
+        assert!(zeros_to_end(&f, &path, 5, len - 1).expect("read"));
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! batch (so ops that contradict the log are found too) and compares the
 //! hint with the index the log itself gives at the position the hint covers.
 //! Nothing is modified and no lock is taken: a torn tail is reported, not
-//! cut.
+//! cut. Zeros from a frame boundary to the end of the last segment are free
+//! space left by preallocation (as in recovery): neither torn nor counted
+//! as log bytes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -58,7 +60,8 @@ pub struct VerifyReport {
     pub segments: usize,
     /// Valid batch frames read.
     pub batches: u64,
-    /// Bytes in segment files.
+    /// Bytes of the log in segment files (up to the end of each segment's
+    /// frames: preallocated free space is not counted).
     pub bytes: u64,
     /// Damage: checksum failures, bad headers, inconsistent ops or hint.
     pub faults: Vec<Fault>,
@@ -130,6 +133,10 @@ pub fn verify_with(
     let mut index = Index::default();
     let mut at_hint: Option<Index> = None;
     let mut metas = BTreeMap::new();
+    // (id, frame end) of each segment with a valid header, for the stats.
+    let mut ends = BTreeMap::new();
+    // File bytes looked at so far, for `progress`.
+    let mut done = 0;
     for (i, &id) in ids.iter().enumerate() {
         let path = dir.join(segment::file_name(id));
         let file = File::open(&path).map_err(|e| Error::io(&path, "open segment", e))?;
@@ -138,12 +145,13 @@ pub fn verify_with(
             .map_err(|e| Error::io(&path, "stat segment", e))?
             .len();
         let is_last = i + 1 == ids.len();
-        progress(rep.bytes, total);
+        progress(done, total);
+        done += len;
         rep.segments += 1;
-        rep.bytes += len;
         let nonce = match segment::read_header(&file, &path, id) {
             Ok(n) => n,
             Err(e) => {
+                rep.bytes += len;
                 let f = fault(&path, 0, e.to_string());
                 if is_last && len <= HEADER_LEN {
                     rep.torn = Some(f);
@@ -167,9 +175,17 @@ pub fn verify_with(
                     msg,
                 })
         });
+        let mut data_end = len;
         match scanned {
             Ok(None) => {
                 if hint_pos == Some((id, len)) {
+                    at_hint = Some(index.clone());
+                }
+            }
+            Ok(Some(bad)) if is_last && segment::zeros_to_end(&file, &path, bad.off, len)? => {
+                // Free space (see `recover::replay`): the log ends here.
+                data_end = bad.off;
+                if hint_pos == Some((id, bad.off)) {
                     at_hint = Some(index.clone());
                 }
             }
@@ -184,9 +200,11 @@ pub fn verify_with(
             Err(Error::Corrupt { path, offset, msg }) => rep.faults.push(fault(&path, offset, msg)),
             Err(e) => return Err(e),
         }
+        rep.bytes += data_end;
+        ends.insert(id, data_end);
     }
-    progress(rep.bytes, total);
-    rep.stats = Stats::of(&index, metas.iter().map(|(&id, &(_, len))| (id, len)));
+    progress(done, total);
+    rep.stats = Stats::of(&index, ends.into_iter());
     rep.hint = match hint {
         None => HintCheck::Missing,
         Some(Err(msg)) => {

@@ -73,6 +73,33 @@ fn failed_write_poisons_and_reopen_holds_exactly_the_acknowledged() {
     poisoning(IoPoint::Write);
 }
 
+/// The first append into a new segment extends its file (preallocation):
+/// a failed extension, or a failed fsync of it, poisons the store like any
+/// write or fsync, and nothing of the failed call survives a reopen.
+#[test]
+fn failed_preallocation_poisons() {
+    // Before the first append: the segment header (write 0), its fsync and
+    // the directory's (syncs 0 and 1). Then the extension and its fsync.
+    for (point, n) in [(IoPoint::Write, 1), (IoPoint::Sync, 2)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let opts = Options {
+            faults: Some(persist::ondisk::fail_nth(point, n)),
+            ..Options::default()
+        };
+        let log = DiskLog::open_with(dir.path(), opts).expect("open").0;
+        match log.append("s", json!(1)) {
+            Err(Error::Io { .. }) => {}
+            other => panic!("{point:?}: expected the I/O error, got {other:?}"),
+        }
+        assert_poisoned(log.append("s", json!(2)));
+        drop(log);
+        let (log, report) = DiskLog::open(dir.path()).expect("reopen");
+        assert!(report.torn.is_none(), "{point:?}: {report:?}");
+        assert!(log.streams().expect("streams").is_empty(), "{point:?}");
+        assert_eq!(log.append("s", json!(1)).expect("append"), 1);
+    }
+}
+
 /// Many writers sharing group commits; one fsync fails. Whatever was
 /// acknowledged before survives, every writer in the failed group errors,
 /// and nothing unacknowledged appears after reopen.

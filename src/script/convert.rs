@@ -184,43 +184,25 @@ pub fn record_ref_to_dynamic(r: RecordRef<'_>, stream: &ImmutableString) -> Resu
             )
         })?,
     };
-    let mut m = Map::new();
-    m.insert("stream".into(), stream.clone().into());
-    m.insert("seq".into(), (r.seq as INT).into());
-    m.insert("at".into(), (r.at as INT).into());
-    m.insert("data".into(), data);
-    Ok(Dynamic::from_map(m))
+    Ok(record_map(stream, r.seq, r.at, data))
 }
 
 pub fn to_dynamic(v: Value) -> Dynamic {
-    match v {
-        Value::Null => Dynamic::UNIT,
-        Value::Bool(b) => b.into(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => (i as INT).into(),
-            None => (n.as_f64().unwrap_or(f64::NAN) as FLOAT).into(),
-        },
-        Value::String(s) => s.into(),
-        Value::Array(a) => Dynamic::from_array(a.into_iter().map(to_dynamic).collect()),
-        Value::Object(m) => {
-            // Inserting beats `collect`, which sorts and dedups first.
-            let mut out = Map::new();
-            for (k, v) in m {
-                out.insert(k.into(), to_dynamic(v));
-            }
-            Dynamic::from_map(out)
-        }
-    }
+    to_dynamic_ref(&v)
 }
 
 /// `#{stream, seq, at, data}`; `stream` is passed in so a fold shares one
 /// string instead of allocating one per record.
-pub fn record_to_dynamic(r: Record, stream: &ImmutableString) -> Dynamic {
+pub fn record_to_dynamic(r: &Record, stream: &ImmutableString) -> Dynamic {
+    record_map(stream, r.seq, r.at, to_dynamic_ref(&r.data))
+}
+
+fn record_map(stream: &ImmutableString, seq: u64, at: i64, data: Dynamic) -> Dynamic {
     let mut m = Map::new();
     m.insert("stream".into(), stream.clone().into());
-    m.insert("seq".into(), (r.seq as INT).into());
-    m.insert("at".into(), (r.at as INT).into());
-    m.insert("data".into(), to_dynamic(r.data));
+    m.insert("seq".into(), (seq as INT).into());
+    m.insert("at".into(), (at as INT).into());
+    m.insert("data".into(), data);
     Dynamic::from_map(m)
 }
 
@@ -232,7 +214,7 @@ pub fn records_to_array(records: Vec<Record>) -> Array {
             if stream.as_str() != r.stream {
                 stream = r.stream.clone().into();
             }
-            record_to_dynamic(r, &stream)
+            record_to_dynamic(&r, &stream)
         })
         .collect()
 }

@@ -44,7 +44,7 @@ impl CustomType for ViewHandle {
 fn script_handler(f: FnPtr) -> Handler {
     Rc::new(move |rec| {
         let stream = ImmutableString::from(rec.stream.as_str());
-        context::call(&f, [record_to_dynamic(rec.clone(), &stream)])
+        context::call(&f, [record_to_dynamic(rec, &stream)])
             .map(|_| ())
             .map_err(|e| crate::script::error_message(&e))
     })

@@ -64,6 +64,7 @@ mod hint;
 mod index;
 mod input;
 mod json;
+mod manifest;
 mod ops;
 mod read;
 mod recover;
@@ -73,6 +74,7 @@ mod verify;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::value::now_millis;
@@ -83,8 +85,9 @@ use fault::Io;
 use hint::SegMeta;
 use index::{Index, MAX_OFFSET, MAX_SEGMENT_ID, Pos, pack};
 use input::check_frame;
+use manifest::{Entry, Manifest};
 use read::SegRef;
-use recover::Seg;
+use recover::{Mode, Plan, Seg};
 use segment::HEADER_LEN;
 
 pub use fault::{FaultHook, IoPoint, fail_nth};
@@ -204,10 +207,16 @@ pub struct DiskLog {
     io: Io,
     inner: Mutex<Inner>,
     sync: Syncer,
-    /// Held locked from open to close (rule 8).
-    lock: File,
+    /// Held locked from open to close (rule 8): exclusively by a writer,
+    /// shared by a read-only opener; `None` for a read-only opener of a
+    /// directory no writer ever locked.
+    lock: Option<File>,
+    /// Opened by `open_read_only`: every write is refused.
+    read_only: bool,
     /// Held while a compaction runs: one at a time, and `close` waits.
     compacting: Mutex<()>,
+    /// Dead bytes an automatic compaction waits for after one failed.
+    compact_retry_at: AtomicU64,
     report: OpenReport,
 }
 
@@ -269,6 +278,25 @@ impl Inner {
     }
 }
 
+/// Takes the store's lock shared, for a reader that must not race a
+/// writer; the lock is released when the file is dropped. `None` when no
+/// writer ever opened `dir` (a writer creates the lock file).
+pub(crate) fn lock_shared(dir: &Path) -> Result<Option<File>> {
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = match File::open(&lock_path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&lock_path, "open lock file", e)),
+    };
+    match lock.try_lock_shared() {
+        Ok(()) => Ok(Some(lock)),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked {
+            path: dir.to_path_buf(),
+        }),
+        Err(TryLockError::Error(e)) => Err(Error::io(&lock_path, "lock", e)),
+    }
+}
+
 impl DiskLog {
     /// Opens (creating if missing) the store in `dir` with default options.
     pub fn open(dir: impl AsRef<Path>) -> Result<(DiskLog, OpenReport)> {
@@ -277,6 +305,9 @@ impl DiskLog {
 
     pub fn open_with(dir: impl AsRef<Path>, opts: Options) -> Result<(DiskLog, OpenReport)> {
         let dir = dir.as_ref().to_path_buf();
+        if dir.as_os_str().is_empty() {
+            return Err(Error::invalid("open", "the store directory path is empty"));
+        }
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
@@ -290,12 +321,45 @@ impl DiskLog {
             Err(TryLockError::WouldBlock) => return Err(Error::Locked { path: dir }),
             Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, "lock", e)),
         }
+        Self::recovered(dir, opts, Some(lock), Mode::Repair)
+    }
+
+    /// Opens the store in `dir` for reading only (the tools): nothing in
+    /// `dir` is created, repaired or changed; the report says what a
+    /// writing open would repair, and reads see the store as that open
+    /// would. Refused while a writer holds the store, so the view is
+    /// consistent; a directory without segments is "not a persist store".
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<(DiskLog, OpenReport)> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(Error::io(
+                &dir,
+                "open store",
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such store directory"),
+            ));
+        }
+        let lock = lock_shared(&dir)?;
+        Self::recovered(dir, Options::default(), lock, Mode::ReadOnly)
+    }
+
+    fn recovered(
+        dir: PathBuf,
+        opts: Options,
+        lock: Option<File>,
+        mode: Mode,
+    ) -> Result<(DiskLog, OpenReport)> {
         let io = Io { hook: opts.faults };
-        let rec = recover::recover(&io, &dir, opts.checksum_on_open)?;
+        let plan = Plan {
+            mode,
+            use_hint: true,
+            check_hinted: opts.checksum_on_open,
+            capture: None,
+        };
+        let rec = recover::recover(&io, &dir, plan, &mut |_, _| {})?;
         let (&active, seg) = rec
             .segs
             .last_key_value()
-            .ok_or_else(|| Error::invalid("open", "no segment after recovery"))?;
+            .ok_or_else(|| recover::not_a_store(&dir))?;
         let sync = Syncer::new(dir.clone(), (active, seg.r.len));
         // Recovery left only zeros past the frame end of the last segment,
         // and fsync'd it.
@@ -321,10 +385,21 @@ impl DiskLog {
             }),
             sync,
             lock,
+            read_only: mode == Mode::ReadOnly,
             compacting: Mutex::new(()),
+            compact_retry_at: AtomicU64::new(0),
             report: rec.report.clone(),
         };
         Ok((log, rec.report))
+    }
+
+    /// Refuses `op` on a store opened read-only.
+    fn writable(&self, op: &'static str) -> Result<()> {
+        if self.read_only {
+            let msg = format!("store {} is open read-only", self.dir.display());
+            return Err(Error::invalid(op, msg));
+        }
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -373,6 +448,11 @@ impl DiskLog {
     /// Seals the active segment (trimmed to its frame end, fsync'd whole)
     /// and starts the next (rule 3). The trim is durable before the next
     /// segment exists, so only the last segment can end in free space.
+    ///
+    /// The manifest listing the old segment as sealed (at its trimmed
+    /// length) and the new one as active is written before the new file is
+    /// created, so every segment that holds data is listed, and a listed
+    /// empty active segment that is missing was never written to.
     fn roll(&self, g: &mut Inner) -> Result<()> {
         let old = g.active()?;
         let sealed = self
@@ -387,8 +467,17 @@ impl DiskLog {
             return self.fail(g, Error::invalid("write", "segment ids exhausted"));
         }
         let name = segment::file_name(id);
-        let (file, nonce) = match segment::create(&self.io, &self.dir, &name, id) {
-            Ok(x) => x,
+        let nonce = segment::new_nonce();
+        let mut m = self.manifest(g);
+        m.segs.push(Entry {
+            id,
+            nonce,
+            len: HEADER_LEN,
+        });
+        let created = manifest::write(&self.io, &self.dir, &m)
+            .and_then(|()| segment::create(&self.io, &self.dir, &name, id, nonce));
+        let file = match created {
+            Ok(f) => f,
             Err(e) => return self.fail(g, e),
         };
         let r = SegRef {
@@ -444,6 +533,7 @@ impl DiskLog {
     /// Writes a frame (built on `frame::begin`) to the active segment and
     /// applies it to the index; returns the mark that must become durable.
     fn write(&self, g: &mut Inner, mut fr: Vec<u8>) -> Result<Mark> {
+        self.writable("write")?;
         let written = g.active()?.len;
         if written > HEADER_LEN && written + fr.len() as u64 > self.segment_bytes {
             self.roll(g)?;
@@ -533,6 +623,29 @@ impl DiskLog {
             })
             .collect();
         hint::write(&self.io, &self.dir, &metas, &g.index)
+    }
+
+    /// The manifest of the current segments: each sealed one with its
+    /// length, the active one with how far it is known durable.
+    fn manifest(&self, g: &Inner) -> Manifest {
+        let (synced_seg, synced_off) = self.sync.synced();
+        let segs = g
+            .segs
+            .iter()
+            .map(|(&id, s)| {
+                let len = match id == g.active {
+                    false => s.r.len,
+                    true if synced_seg == id => synced_off.min(s.r.len),
+                    true => HEADER_LEN,
+                };
+                Entry {
+                    id,
+                    nonce: s.nonce,
+                    len,
+                }
+            })
+            .collect();
+        Manifest { segs }
     }
 
     /// Fsyncs the active segment while no one can write to it.

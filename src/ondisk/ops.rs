@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::index::Pos;
 use super::input::{Encoded, check_frame, check_name, encode};
 use super::read::{SegRef, for_each_event, parse_json, read_value};
-use super::{DiskLog, batch, frame, index};
+use super::{DiskLog, batch, frame, index, manifest};
 use crate::backend::{Appended, Backend, check_restore};
 use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, Result, Value};
@@ -278,13 +278,24 @@ impl Backend for DiskLog {
             return Ok(());
         }
         g.closed = true;
+        if self.read_only {
+            if let Some(lock) = &self.lock {
+                let _ = lock.unlock();
+            }
+            return Ok(());
+        }
         let r = self.sync.check().and_then(|()| {
             if let Err(e) = self.trim_active(&mut g).and_then(|()| self.sync_active(&g)) {
                 return self.fail(&mut g, e);
             }
+            // The clean-close record: the active segment's whole length is
+            // durable, so recovery refuses to lose any of it.
+            manifest::write(&self.io, &self.dir, &self.manifest(&g))?;
             self.write_hint(&g)
         });
-        let _ = self.lock.unlock();
+        if let Some(lock) = &self.lock {
+            let _ = lock.unlock();
+        }
         r
     }
 }

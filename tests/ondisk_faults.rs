@@ -390,18 +390,18 @@ fn damaged_or_missing_hint_falls_back_to_a_scan() {
     );
 }
 
-/// A crash while a roll creates segment 2 (listed in the manifest, its
-/// header never written): the empty file is removed and reported as torn,
-/// and the segment is created afresh. Stray temp files are removed.
+/// A crash while a roll creates segment 2 (its header never written, not
+/// yet listed in the manifest): the empty file is removed and reported as
+/// torn, and the next roll creates it afresh. Stray temp files are removed.
 #[test]
 fn torn_segment_creation_and_stray_temps_are_cleaned_up() {
     let dir = tempfile::tempdir().expect("tempdir");
     build(dir.path());
     let want = dump(&DiskLog::open(dir.path()).expect("open").0);
-    // Writes of the next append: the manifest temp, then the header.
+    // The first write of the next append: the new segment's header.
     let o = Options {
         segment_bytes: 64,
-        faults: Some(persist::ondisk::fail_nth(persist::ondisk::IoPoint::Write, 1)),
+        faults: Some(persist::ondisk::fail_nth(persist::ondisk::IoPoint::Write, 0)),
         ..Options::default()
     };
     let log = DiskLog::open_with(dir.path(), o).expect("open").0;
@@ -420,7 +420,6 @@ fn torn_segment_creation_and_stray_temps_are_cleaned_up() {
     assert!(!dir.path().join("hint.tmp").exists());
     assert!(!dir.path().join("000000000007.compact").exists());
     assert_eq!(log.append("s", ev(15)).expect("append"), 15);
-    assert!(std::fs::metadata(&second).expect("stat").len() > 32);
 }
 
 #[test]

@@ -449,10 +449,11 @@ impl DiskLog {
     /// and starts the next (rule 3). The trim is durable before the next
     /// segment exists, so only the last segment can end in free space.
     ///
-    /// The manifest listing the old segment as sealed (at its trimmed
-    /// length) and the new one as active is written before the new file is
-    /// created, so every segment that holds data is listed, and a listed
-    /// empty active segment that is missing was never written to.
+    /// The new segment is created (header fsync'd) before the manifest that
+    /// lists the old one as sealed (at its trimmed length) and the new one
+    /// as active, and nothing is written to it before that: so a listed
+    /// segment that is missing is lost data, and an unlisted segment after
+    /// the last listed one holds at most a header (a crash mid-roll).
     fn roll(&self, g: &mut Inner) -> Result<()> {
         let old = g.active()?;
         let sealed = self
@@ -474,8 +475,8 @@ impl DiskLog {
             nonce,
             len: HEADER_LEN,
         });
-        let created = manifest::write(&self.io, &self.dir, &m)
-            .and_then(|()| segment::create(&self.io, &self.dir, &name, id, nonce));
+        let created = segment::create(&self.io, &self.dir, &name, id, nonce)
+            .and_then(|f| manifest::write(&self.io, &self.dir, &m).map(|()| f));
         let file = match created {
             Ok(f) => f,
             Err(e) => return self.fail(g, e),

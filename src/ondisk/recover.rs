@@ -244,19 +244,6 @@ fn open_listed(
                             (t.file, t.len, tmp)
                         }
                     }
-                    _ if is_last && e.len <= HEADER_LEN => {
-                        // Listed before it was created (see `DiskLog::roll`):
-                        // nothing was acknowledged in it.
-                        match found {
-                            Some(f) if f.len <= HEADER_LEN && f.header.is_err() => {
-                                drop(f.file);
-                                torn_creation(io, dir, &path, f.len, mode, report)?;
-                            }
-                            Some(f) => return Err(not_listed_file(&path, e, f.header)),
-                            None => {}
-                        }
-                        continue;
-                    }
                     _ => {
                         return Err(match found {
                             None => corrupt(
@@ -287,6 +274,15 @@ fn open_listed(
         }
         let path = dir.join(segment::file_name(id));
         if id > last_id {
+            // Created by a roll that crashed before listing it (see
+            // `DiskLog::roll`): nothing was written to it past its header.
+            let len = std::fs::metadata(&path)
+                .map_err(|e| Error::io(&path, "stat segment", e))?
+                .len();
+            if id == last_id + 1 && len <= HEADER_LEN {
+                torn_creation(io, dir, &path, len, mode, report)?;
+                continue;
+            }
             let msg = format!("segment {id} is not listed in the manifest (last listed: {last_id})");
             return Err(corrupt(&path, 0, msg));
         }
@@ -537,12 +533,9 @@ fn settle(
         // What a killed process left in the page cache may never have been
         // fsync'd; the store treats everything it recovered as durable.
         io.sync(&last.r.file, &last.r.path)?;
-    }
-    // A new store, or a last listed segment never created (see
-    // `open_listed`): start it.
-    let want = listed.and_then(|m| m.last()).map_or(1, |e| e.id);
-    if segs.keys().next_back().is_none_or(|&id| id < want) {
-        let id = want;
+    } else {
+        // A new store, or one whose only segment was a torn creation.
+        let id = 1;
         let name = segment::file_name(id);
         let nonce = segment::new_nonce();
         let file = segment::create(io, dir, &name, id, nonce)?;

@@ -91,11 +91,15 @@ fn import_names_the_malformed_line_and_refuses_a_used_store() {
         "{}",
         text(&out.stderr)
     );
-    let dump = persist(&["export", dir.to_str().unwrap()], None);
+    assert!(!dir.exists(), "a failed import left a store behind");
+    fs::create_dir(&dir).unwrap();
+    let out = persist(&["import", dir.to_str().unwrap()], Some(bad));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "the empty target changed");
     assert_eq!(
-        text(&dump.stdout),
-        "",
-        "nothing imported from a dump with a bad line in its only stream"
+        fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "temporary directories left beside the target"
     );
     let good = &bad[..bad.len() - 6];
     assert!(
@@ -232,4 +236,92 @@ fn long_work_shows_progress_on_a_terminal() {
         "{shown}"
     );
     assert!(shown.contains("ok: "), "{shown}");
+}
+
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let bytes = if e.path().is_file() { fs::read(e.path()).unwrap() } else { Vec::new() };
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn read_only_tools_on_a_directory_that_is_not_a_store_say_so_and_create_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let unrelated = tmp.path().join("unrelated");
+    fs::create_dir(&unrelated).unwrap();
+    fs::write(unrelated.join("notes.txt"), "mine").unwrap();
+    for dir in [empty.as_path(), unrelated.as_path(), Path::new("/")] {
+        let before = listing(dir);
+        for cmd in ["inspect", "verify", "export"] {
+            let out = persist(&[cmd, dir.to_str().unwrap()], None);
+            assert_eq!(out.status.code(), Some(1), "{cmd} {}", dir.display());
+            assert!(
+                text(&out.stderr).contains("not a persist store: no segments"),
+                "{cmd} {}: {}",
+                dir.display(),
+                text(&out.stderr)
+            );
+        }
+        assert_eq!(listing(dir), before, "{} changed", dir.display());
+    }
+}
+
+#[test]
+fn read_only_tools_report_a_torn_tail_without_cutting_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_store(tmp.path());
+    let dir = tmp.path().join("store");
+    let last = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .max()
+        .unwrap();
+    // Bytes after the durable end of the last segment, as a torn write
+    // after a reopen would leave them.
+    let mut bytes = fs::read(&last).unwrap();
+    bytes.extend_from_slice(b"\x07torn write");
+    fs::write(&last, bytes).unwrap();
+    let before = listing(&dir);
+    for cmd in ["inspect", "export", "verify"] {
+        let out = persist(&[cmd, dir.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out.stderr));
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(all.contains("torn tail"), "{cmd}: {all}");
+        assert_eq!(listing(&dir), before, "{cmd} changed the store");
+    }
+}
+
+#[test]
+fn import_refuses_a_directory_that_is_not_empty_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("keep.txt"), "mine").unwrap();
+    let good = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n";
+    let out = persist(&["import", dir.to_str().unwrap()], Some(good));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not empty"), "{}", text(&out.stderr));
+    assert_eq!(listing(&dir), vec![("keep.txt".to_string(), b"mine".to_vec())]);
+}
+
+#[test]
+fn open_with_an_empty_path_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("empty.rhai");
+    fs::write(&script, "persist::open(\"\");").unwrap();
+    let out = persist(&["run", script.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("empty"), "{}", text(&out.stderr));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
 }

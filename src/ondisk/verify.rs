@@ -110,7 +110,7 @@ pub fn verify_with(
             std::io::Error::new(std::io::ErrorKind::NotFound, "not a store directory"),
         ));
     }
-    let _shared = super::lock_shared(dir)?;
+    let _shared = super::open::lock_shared(dir)?;
     let hint = hint::load(dir);
     let plan = Plan {
         mode: Mode::ReadOnly,

@@ -75,13 +75,6 @@ fn decode_marker(b: &[u8]) -> Result<Marker, String> {
     Ok(Marker { outputs, replaced })
 }
 
-fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, "remove", e)),
-        _ => Ok(()),
-    }
-}
-
 /// Puts a committed compaction's outputs in place and deletes the segments
 /// they replaced. Idempotent, so a crash part-way through is finished by
 /// the next open.
@@ -89,12 +82,11 @@ fn install(io: &Io, dir: &Path, outputs: &[u64], replaced: &[u64]) -> Result<()>
     for &id in outputs {
         let tmp = dir.join(tmp_name(id));
         if tmp.exists() {
-            let dst = dir.join(segment::file_name(id));
-            std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, "rename", e))?;
+            io.rename(&tmp, &dir.join(segment::file_name(id)))?;
         }
     }
     for id in replaced.iter().filter(|id| !outputs.contains(id)) {
-        remove_if_present(&dir.join(segment::file_name(*id)))?;
+        io.remove(&dir.join(segment::file_name(*id)))?;
     }
     io.sync_dir(dir)
 }
@@ -120,7 +112,7 @@ pub(crate) fn recover_legacy(io: &Io, dir: &Path) -> Result<Vec<String>> {
         return Ok(Vec::new());
     };
     install(io, dir, &m.outputs, &m.replaced)?;
-    remove_if_present(&dir.join(MARKER))?;
+    io.remove(&dir.join(MARKER))?;
     io.sync_dir(dir)?;
     Ok(vec![format!(
         "finished an interrupted compaction of segments {:?}",
@@ -302,7 +294,7 @@ pub(crate) fn commit(
 /// (best effort: recovery removes stray temps too).
 fn discard(io: &Io, dir: &Path, prefix: &[u64]) {
     for &id in prefix {
-        let _ = remove_if_present(&dir.join(tmp_name(id)));
+        let _ = io.remove(&dir.join(tmp_name(id)));
     }
     let _ = io.sync_dir(dir);
 }

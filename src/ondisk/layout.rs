@@ -30,13 +30,6 @@ fn file_len(file: &File, path: &Path) -> Result<u64> {
         .len())
 }
 
-fn remove(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, "remove", e)),
-        _ => Ok(()),
-    }
-}
-
 /// A file in the directory, if it exists: opened, with its length and what
 /// its segment header says (the nonce, or why it is not valid).
 struct Found {
@@ -102,7 +95,7 @@ fn torn_creation(
     report: &mut OpenReport,
 ) -> Result<()> {
     if mode == Mode::Repair {
-        remove(path)?;
+        io.remove(path)?;
         io.sync_dir(dir)?;
     }
     report.torn = Some(TornTail {
@@ -142,8 +135,7 @@ pub(super) fn open_listed(
                         changed |= mode == Mode::Repair;
                         report.notes.push(finish_note(e.id, mode));
                         if mode == Mode::Repair {
-                            std::fs::rename(&tmp, &path)
-                                .map_err(|err| Error::io(&path, "rename", err))?;
+                            io.rename(&tmp, &path)?;
                             (t.file, t.len, path)
                         } else {
                             (t.file, t.len, tmp)
@@ -193,7 +185,7 @@ pub(super) fn open_listed(
         }
         // Replaced by a committed compaction; nothing in it is live.
         if mode == Mode::Repair {
-            remove(&path)?;
+            io.remove(&path)?;
             changed = true;
             report.notes.push(format!("removed segment {id}, replaced by a compaction"));
         } else {
@@ -265,7 +257,7 @@ pub(super) fn stray_temps(io: &Io, dir: &Path, mode: Mode, report: &mut OpenRepo
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(".compact") || name.ends_with(".tmp") {
             if mode == Mode::Repair {
-                remove(&entry.path())?;
+                io.remove(&entry.path())?;
                 removed = true;
                 report.notes.push(format!("removed stray temp file {name}"));
             } else {

@@ -132,7 +132,7 @@ use read::SegRef;
 use recover::Seg;
 use segment::HEADER_LEN;
 
-pub use fault::{FaultHook, IoPoint, fail_nth};
+pub use fault::{FaultHook, IoEvent, IoPoint, TraceHook, fail_nth};
 pub use recover::{OpenReport, TornTail};
 pub use verify::{Fault, HintCheck, VerifyReport, verify, verify_with};
 
@@ -151,6 +151,8 @@ pub struct Options {
     pub compact_dead_bytes: Option<u64>,
     /// Fault injection: called before every write and fsync.
     pub faults: Option<FaultHook>,
+    /// Called after every file operation (power-loss simulation in tests).
+    pub trace: Option<TraceHook>,
     /// Check every frame's checksum on open, also where a valid hint makes
     /// scanning unnecessary, so damage anywhere stops the open (SPEC 5).
     /// Costs one sequential read of the log; with `false` a hinted reopen
@@ -164,6 +166,7 @@ impl Default for Options {
             segment_bytes: 64 << 20,
             compact_dead_bytes: Some(64 << 20),
             faults: None,
+            trace: None,
             checksum_on_open: true,
         }
     }
@@ -175,6 +178,7 @@ impl std::fmt::Debug for Options {
             .field("segment_bytes", &self.segment_bytes)
             .field("compact_dead_bytes", &self.compact_dead_bytes)
             .field("faults", &self.faults.as_ref().map(|_| "hook"))
+            .field("trace", &self.trace.as_ref().map(|_| "hook"))
             .field("checksum_on_open", &self.checksum_on_open)
             .finish()
     }

@@ -85,7 +85,10 @@ impl DiskLog {
         lock: Option<File>,
         mode: Mode,
     ) -> Result<(DiskLog, OpenReport)> {
-        let io = Io { hook: opts.faults };
+        let io = Io {
+            hook: opts.faults,
+            trace: opts.trace,
+        };
         let plan = Plan {
             mode,
             use_hint: true,

@@ -373,10 +373,7 @@ impl Replay<'_> {
         }
         // A torn write: nothing from `bad.off` on was acknowledged.
         if self.mode == Mode::Repair {
-            seg.r
-                .file
-                .set_len(bad.off)
-                .map_err(|e| Error::io(&*path, "cut torn tail", e))?;
+            self.io.set_len(&seg.r.file, &path, bad.off)?;
             self.io.sync(&seg.r.file, &path)?;
         }
         let torn = TornTail {

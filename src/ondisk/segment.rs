@@ -99,12 +99,7 @@ pub(crate) fn new_nonce() -> u64 {
 /// list the segment before it exists.
 pub(crate) fn create(io: &Io, dir: &Path, name: &str, id: u64, nonce: u64) -> Result<File> {
     let path = dir.join(name);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, "create segment", e))?;
+    let file = io.create_new(&path)?;
     io.write_at(&file, &path, &encode_header(id, nonce), 0)?;
     io.sync(&file, &path)?;
     io.sync_dir(dir)?;

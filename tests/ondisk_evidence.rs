@@ -92,7 +92,12 @@ fn zeroed_tail_of_a_closed_store_is_refused() {
     b[starts[0] as usize..].fill(0);
     std::fs::write(&path, b).expect("write");
     let msg = refused(dir.path(), &path, starts[0]);
-    assert!(msg.contains(&format!("durable up to offset {end}")), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "durable up to offset {end} with 5 records and kv values, 0 of them before this offset"
+        )),
+        "{msg}"
+    );
 }
 
 /// Item 2: cut at every frame boundary, down to its header.
@@ -114,6 +119,7 @@ fn truncating_a_closed_store_at_a_frame_boundary_is_refused() {
         drop(f);
         let msg = refused(dir.path(), &path, cut);
         assert!(msg.contains(&format!("{} bytes", end - cut)), "{msg}");
+        assert!(msg.contains("with 4 records and kv values"), "{msg}");
     }
 }
 
@@ -160,6 +166,7 @@ fn deleting_the_first_or_the_last_segment_is_refused() {
         std::fs::remove_file(&path).expect("remove");
         let msg = refused(dir.path(), &path, 0);
         assert!(msg.contains("missing"), "{which}: {msg}");
+        assert!(msg.contains("records and kv values"), "{which}: {msg}");
     }
 }
 

@@ -393,6 +393,7 @@ impl DiskLog {
             id: o.id,
             nonce: o.nonce,
             len: o.len,
+            items: out_index.counts.get(&o.id).map_or(0, |c| c.items),
         }));
         m.segs.sort_by_key(|e| e.id);
         let installed = hint::remove(&self.io, &self.dir)

@@ -147,8 +147,10 @@ pub(super) fn open_listed(
                                 &path,
                                 0,
                                 format!(
-                                    "segment {} is missing; the manifest lists it with {} bytes",
-                                    e.id, e.len
+                                    "segment {} is missing; the manifest lists it with {} bytes{}",
+                                    e.id,
+                                    e.len,
+                                    e.holding()
                                 ),
                             ),
                             Some(f) => not_listed_file(&path, e, f.header),
@@ -229,10 +231,11 @@ fn not_listed_file(path: &Path, e: &Entry, header: Result<u64>) -> Error {
 fn check_len(path: &Path, e: &Entry, len: u64, is_last: bool) -> Result<()> {
     if len < e.len {
         let msg = format!(
-            "segment {} ends at {len}, but the manifest records {} bytes as durable: \
+            "segment {} ends at {len}, but the manifest records {} bytes{} as durable: \
              {} bytes of acknowledged batches are missing",
             e.id,
             e.len,
+            e.holding(),
             e.len - len
         );
         return Err(corrupt(path, len, msg));

@@ -11,6 +11,10 @@
 //!   known durable when the manifest was written (on open, roll, compaction
 //!   and close). It grows past that between manifest writes.
 //!
+//! Each entry also counts the records and kv values in the segment up to
+//! that length (0 when not known), so a refusal can say how many were
+//! expected.
+//!
 //! It is also the commit point of a compaction: a listed segment whose file
 //! still has another nonce, next to a `<id>.compact` temp with the listed
 //! one, is a committed output not yet renamed into place.
@@ -18,7 +22,7 @@
 //! Written via temp file, fsync, rename, directory fsync (STORAGE rule 5).
 //!
 //! ```text
-//! "PRSTMAN1", count u32, count x (id, nonce, len: u64), crc32c (u32)
+//! "PRSTMAN1", count u32, count x (id, nonce, len, items: u64), crc32c (u32)
 //! ```
 
 use std::path::Path;
@@ -38,6 +42,18 @@ pub(crate) struct Entry {
     pub nonce: u64,
     /// Exact for a sealed segment; a durable lower bound for the last.
     pub len: u64,
+    /// Records and kv values in `..len` (0: not recorded).
+    pub items: u64,
+}
+
+impl Entry {
+    /// " with N records and kv values" when counted, for messages.
+    pub fn holding(&self) -> String {
+        match self.items {
+            0 => String::new(),
+            n => format!(" with {n} records and kv values"),
+        }
+    }
 }
 
 /// Invariant: entries are in ascending id order and there is at least one.
@@ -57,11 +73,11 @@ impl Manifest {
 }
 
 pub(crate) fn encode(m: &Manifest) -> Vec<u8> {
-    let mut b = Vec::with_capacity(16 + m.segs.len() * 24);
+    let mut b = Vec::with_capacity(16 + m.segs.len() * 32);
     b.extend_from_slice(MAGIC);
     put_u32(&mut b, m.segs.len() as u32);
     for e in &m.segs {
-        for v in [e.id, e.nonce, e.len] {
+        for v in [e.id, e.nonce, e.len, e.items] {
             put_u64(&mut b, v);
         }
     }
@@ -87,6 +103,7 @@ pub(crate) fn decode(b: &[u8]) -> Result<Manifest, String> {
             id: r.u64()?,
             nonce: r.u64()?,
             len: r.u64()?,
+            items: r.u64()?,
         };
         if segs.last().is_some_and(|p| p.id >= e.id) {
             return Err(format!("segment {} listed out of order", e.id));
@@ -135,11 +152,13 @@ mod tests {
                     id: 1,
                     nonce: 9,
                     len: 300,
+                    items: 5,
                 },
                 Entry {
                     id: 3,
                     nonce: 4,
                     len: 32,
+                    items: 0,
                 },
             ],
         };

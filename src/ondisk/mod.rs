@@ -397,6 +397,7 @@ impl DiskLog {
             id,
             nonce,
             len: HEADER_LEN,
+            items: 0,
         });
         let created = segment::create(&self.io, &self.dir, &name, id, nonce)
             .and_then(|f| manifest::write(&self.io, &self.dir, &m).map(|()| f));
@@ -550,7 +551,8 @@ impl DiskLog {
     }
 
     /// The manifest of the current segments: each sealed one with its
-    /// length, the active one with how far it is known durable.
+    /// length, the active one with how far it is known durable (its item
+    /// count only when that is all of it).
     fn manifest(&self, g: &Inner) -> Manifest {
         let (synced_seg, synced_off) = self.sync.synced();
         let segs = g
@@ -562,10 +564,15 @@ impl DiskLog {
                     true if synced_seg == id => synced_off.min(s.r.len),
                     true => HEADER_LEN,
                 };
+                let items = match len == s.r.len {
+                    true => g.index.counts.get(&id).map_or(0, |c| c.items),
+                    false => 0,
+                };
                 Entry {
                     id,
                     nonce: s.nonce,
                     len,
+                    items,
                 }
             })
             .collect();

@@ -239,7 +239,13 @@ pub(crate) fn recover(
         let durable = listed
             .as_ref()
             .and_then(|m| m.get(id))
-            .map_or(HEADER_LEN, |e| e.len);
+            .copied()
+            .unwrap_or(Entry {
+                id,
+                nonce: seg.nonce,
+                len: HEADER_LEN,
+                items: 0,
+            });
         let tail = (Some(id) == last_id).then_some(durable);
         if let Some(t) = replay.segment(id, seg, start, tail)? {
             report.torn = Some(t);
@@ -247,7 +253,7 @@ pub(crate) fn recover(
     }
     progress(total, total);
     if mode == Mode::Repair {
-        settle(io, dir, &mut segs, listed.as_ref())?;
+        settle(io, dir, &mut segs, &replay.index, listed.as_ref())?;
     }
     Ok(Recovered {
         index: replay.index,
@@ -264,6 +270,7 @@ fn settle(
     io: &Io,
     dir: &Path,
     segs: &mut BTreeMap<u64, Seg>,
+    index: &Index,
     listed: Option<&Manifest>,
 ) -> Result<()> {
     if let Some(last) = segs.values().next_back() {
@@ -290,6 +297,7 @@ fn settle(
                 id,
                 nonce: s.nonce,
                 len: s.r.len,
+                items: index.counts.get(&id).map_or(0, |c| c.items),
             })
             .collect(),
     };
@@ -326,7 +334,7 @@ impl Replay<'_> {
         id: u64,
         seg: &mut Seg,
         start: u64,
-        durable: Option<u64>,
+        durable: Option<Entry>,
     ) -> Result<Option<TornTail>> {
         let path = seg.r.path.clone();
         let stop = segment::scan(&seg.r.file, &path, start, seg.r.len, |off, fr| {
@@ -343,12 +351,21 @@ impl Replay<'_> {
         let Some(durable) = durable else {
             return Err(corrupt(&path, bad.off, bad.msg));
         };
-        if bad.off < durable {
+        if bad.off < durable.len {
+            let found = match durable.items {
+                0 => String::new(),
+                _ => {
+                    let n = self.index.counts.get(&id).map_or(0, |c| c.items);
+                    format!(", {n} of them before this offset")
+                }
+            };
             let msg = format!(
-                "{}; the manifest records this segment as durable up to offset {durable}, \
+                "{}; the manifest records this segment as durable up to offset {}{}{found}, \
                  so {} bytes of acknowledged batches from here are damaged",
                 bad.msg,
-                durable - bad.off
+                durable.len,
+                durable.holding(),
+                durable.len - bad.off
             );
             return Err(corrupt(&path, bad.off, msg));
         }

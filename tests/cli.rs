@@ -95,7 +95,11 @@ fn import_names_the_malformed_line_and_refuses_a_used_store() {
     fs::create_dir(&dir).unwrap();
     let out = persist(&["import", dir.to_str().unwrap()], Some(bad));
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "the empty target changed");
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "the empty target changed"
+    );
     assert_eq!(
         fs::read_dir(tmp.path()).unwrap().count(),
         1,
@@ -243,7 +247,11 @@ fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .flatten()
         .map(|e| {
-            let bytes = if e.path().is_file() { fs::read(e.path()).unwrap() } else { Vec::new() };
+            let bytes = if e.path().is_file() {
+                fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
             (e.file_name().to_string_lossy().into_owned(), bytes)
         })
         .collect();
@@ -311,8 +319,15 @@ fn import_refuses_a_directory_that_is_not_empty_and_changes_nothing() {
     let good = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n";
     let out = persist(&["import", dir.to_str().unwrap()], Some(good));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("not empty"), "{}", text(&out.stderr));
-    assert_eq!(listing(&dir), vec![("keep.txt".to_string(), b"mine".to_vec())]);
+    assert!(
+        text(&out.stderr).contains("not empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        listing(&dir),
+        vec![("keep.txt".to_string(), b"mine".to_vec())]
+    );
 }
 
 #[test]

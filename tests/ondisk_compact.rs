@@ -189,12 +189,21 @@ fn compaction_interrupted_after_commit_is_finished_on_open() {
     };
     let log = DiskLog::open_with(dir.path(), o).expect("open").0;
     fill(&log);
-    assert!(log.compact_segments().is_err(), "injected fault not reported");
+    assert!(
+        log.compact_segments().is_err(),
+        "injected fault not reported"
+    );
     drop(log);
     assert!(has_temp(dir.path()), "outputs already installed");
     let v = verify(dir.path()).expect("verify");
-    assert!(v.is_ok(), "leftovers of a committed compaction are not damage: {v:?}");
-    assert!(v.notes.iter().any(|n| n.contains("will be finished")), "{v:?}");
+    assert!(
+        v.is_ok(),
+        "leftovers of a committed compaction are not damage: {v:?}"
+    );
+    assert!(
+        v.notes.iter().any(|n| n.contains("will be finished")),
+        "{v:?}"
+    );
     assert_eq!(v.stats.streams.len(), 2);
 
     let (log, report) = DiskLog::open_with(dir.path(), opts()).expect("reopen");

@@ -17,11 +17,13 @@ use serde_json::{Value, json};
 
 type Files = BTreeMap<String, Vec<u8>>;
 
-/// What a reader sees: each stream's records (seq, at, data) and last seq,
-/// and each key's value.
+/// A stream's name, last seq and records (seq, at, data).
+type Stream = (String, u64, Vec<(u64, i64, Value)>);
+
+/// What a reader sees: each stream and each key's value.
 #[derive(Debug, PartialEq)]
 struct View {
-    streams: Vec<(String, u64, Vec<(u64, i64, Value)>)>,
+    streams: Vec<Stream>,
     kv: Vec<(String, Option<Value>)>,
 }
 
@@ -57,7 +59,8 @@ fn ev(s: u64, i: u64) -> Value {
 fn build(dir: &Path) -> (Files, View) {
     let log = DiskLog::open_with(dir, opts()).expect("open").0;
     for i in 1..=10 {
-        log.append(&format!("s{}", i % 2), ev(i % 2, i)).expect("append");
+        log.append(&format!("s{}", i % 2), ev(i % 2, i))
+            .expect("append");
         if i % 3 == 0 {
             log.kv_put(&format!("k{}", i % 4), json!(i)).expect("put");
         }
@@ -66,9 +69,11 @@ fn build(dir: &Path) -> (Files, View) {
     log.kv_del("k1").expect("del");
     log.compact_segments().expect("compact");
     for i in 11..=16 {
-        log.append(&format!("s{}", i % 2), ev(i % 2, i)).expect("append");
+        log.append(&format!("s{}", i % 2), ev(i % 2, i))
+            .expect("append");
     }
-    log.kv_put("k2", json!({"after": "compaction"})).expect("put");
+    log.kv_put("k2", json!({"after": "compaction"}))
+        .expect("put");
     log.append_all("s1", vec![ev(1, 17), ev(1, 18)])
         .expect("append_all");
     assert!(log.stats().segments >= 3, "{:?}", log.stats());
@@ -134,7 +139,11 @@ fn judge(dir: &Path, case: &str, want: &View, prefix: Option<&View>, t: &mut Tal
             t.refused += 1;
         }
         Ok((log, report)) => {
-            assert!(hint_only, "{case}: open passed, verify found {:?}", v.faults);
+            assert!(
+                hint_only,
+                "{case}: open passed, verify found {:?}",
+                v.faults
+            );
             let got = view(&log).unwrap_or_else(|e| panic!("{case}: read failed after open: {e}"));
             if &got == want {
                 t.unchanged += 1;
@@ -177,7 +186,13 @@ fn every_flip_cut_and_deletion_of_a_closed_store_is_refused_or_harmless() {
             let mut fs = base.clone();
             fs.get_mut(name).expect("file").truncate(cut);
             restore(work.path(), &fs);
-            judge(work.path(), &format!("cut {name} at {cut}"), &want, None, &mut t);
+            judge(
+                work.path(),
+                &format!("cut {name} at {cut}"),
+                &want,
+                None,
+                &mut t,
+            );
         }
     }
     eprintln!("closed store: {t:?}");

@@ -63,12 +63,21 @@ fn refused(dir: &Path, file: &Path, offset: u64) -> String {
         "{v:?}"
     );
     assert_eq!(snapshot(dir), before, "verify changed the directory");
-    assert!(DiskLog::open_read_only(dir).is_err(), "read-only open passed");
-    assert_eq!(snapshot(dir), before, "read-only open changed the directory");
+    assert!(
+        DiskLog::open_read_only(dir).is_err(),
+        "read-only open passed"
+    );
+    assert_eq!(
+        snapshot(dir),
+        before,
+        "read-only open changed the directory"
+    );
     let e = DiskLog::open(dir).err().expect("open must refuse");
     let msg = e.to_string();
     match e {
-        Error::Corrupt { path, offset: at, .. } => {
+        Error::Corrupt {
+            path, offset: at, ..
+        } => {
             assert_eq!((path.as_path(), at), (file, offset), "{msg}")
         }
         other => panic!("expected Corrupt, got {other:?}"),
@@ -225,7 +234,10 @@ fn after_a_crash_only_batches_past_the_last_close_can_be_torn() {
     let mut b = std::fs::read(&path).expect("read");
     b[end as usize - 3] ^= 0x20; // inside batch 3, durable at the close
     std::fs::write(&path, &b).expect("write");
-    assert!(DiskLog::open(dir.path()).is_err(), "damage before the durable end was cut");
+    assert!(
+        DiskLog::open(dir.path()).is_err(),
+        "damage before the durable end was cut"
+    );
     b[end as usize - 3] ^= 0x20;
     b[end as usize + 30] ^= 0x20; // inside batch 4, after the close
     std::fs::write(&path, &b).expect("write");
@@ -241,8 +253,13 @@ fn after_a_crash_only_batches_past_the_last_close_can_be_torn() {
 #[test]
 fn read_only_open_changes_nothing() {
     let empty = tempfile::tempdir().expect("tempdir");
-    let e = DiskLog::open_read_only(empty.path()).err().expect("no store");
-    assert!(e.to_string().contains("not a persist store: no segments"), "{e}");
+    let e = DiskLog::open_read_only(empty.path())
+        .err()
+        .expect("no store");
+    assert!(
+        e.to_string().contains("not a persist store: no segments"),
+        "{e}"
+    );
     assert!(verify(empty.path()).is_err());
     assert!(snapshot(empty.path()).is_empty(), "created files");
 
@@ -258,16 +275,30 @@ fn read_only_open_changes_nothing() {
     std::fs::write(&path, &b).expect("write");
     let before = snapshot(dir.path());
     let (log, report) = DiskLog::open_read_only(dir.path()).expect("read-only open");
-    assert_eq!(report.torn.as_ref().map(|t| t.offset), Some(end), "{report:?}");
-    assert!(report.notes.iter().any(|n| n.contains("hint.tmp")), "{report:?}");
+    assert_eq!(
+        report.torn.as_ref().map(|t| t.offset),
+        Some(end),
+        "{report:?}"
+    );
+    assert!(
+        report.notes.iter().any(|n| n.contains("hint.tmp")),
+        "{report:?}"
+    );
     assert_eq!(log.last_seq("s").expect("last"), 3);
-    assert!(log.append("s", ev(5)).is_err(), "read-only store accepted a write");
+    assert!(
+        log.append("s", ev(5)).is_err(),
+        "read-only store accepted a write"
+    );
     assert!(
         matches!(DiskLog::open(dir.path()), Err(Error::Locked { .. })),
         "a writer opened a store being read"
     );
     log.close().expect("close");
-    assert_eq!(snapshot(dir.path()), before, "read-only open changed the directory");
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "read-only open changed the directory"
+    );
     let v = verify(dir.path()).expect("verify");
     assert!(v.is_ok() && v.torn.is_some(), "{v:?}");
     assert_eq!(snapshot(dir.path()), before, "verify changed the directory");
@@ -338,7 +369,11 @@ fn a_failed_automatic_compaction_does_not_poison_or_litter() {
         let log = DiskLog::open_with(dir.path(), o.clone()).expect("reopen").0;
         log.kv_put("k", big(1000)).expect("put");
         log.close().expect("close");
-        assert!(empty(dir.path()) <= 1, "empty segments: {:?}", names(dir.path()));
+        assert!(
+            empty(dir.path()) <= 1,
+            "empty segments: {:?}",
+            names(dir.path())
+        );
     }
     let log = DiskLog::open(dir.path()).expect("open without faults").0;
     log.compact_segments().expect("compact");

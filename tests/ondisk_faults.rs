@@ -127,7 +127,10 @@ fn every_cut_inside_the_last_batch_is_a_clean_torn_tail() {
             }
             None => assert_eq!(cut, last),
         }
-        assert!(report.hint_used, "the hint of the batches before was not used");
+        assert!(
+            report.hint_used,
+            "the hint of the batches before was not used"
+        );
         let recs = log.read("s", 0, usize::MAX).expect("read");
         let want: Vec<Value> = (1..=12).map(ev).collect();
         assert_eq!(
@@ -401,11 +404,17 @@ fn torn_segment_creation_and_stray_temps_are_cleaned_up() {
     // The first write of the next append: the new segment's header.
     let o = Options {
         segment_bytes: 64,
-        faults: Some(persist::ondisk::fail_nth(persist::ondisk::IoPoint::Write, 0)),
+        faults: Some(persist::ondisk::fail_nth(
+            persist::ondisk::IoPoint::Write,
+            0,
+        )),
         ..Options::default()
     };
     let log = DiskLog::open_with(dir.path(), o).expect("open").0;
-    assert!(log.append("s", ev(15)).is_err(), "injected fault not reported");
+    assert!(
+        log.append("s", ev(15)).is_err(),
+        "injected fault not reported"
+    );
     drop(log);
     let second = dir.path().join("000000000002.log");
     assert_eq!(std::fs::metadata(&second).expect("stat").len(), 0);
@@ -414,7 +423,10 @@ fn torn_segment_creation_and_stray_temps_are_cleaned_up() {
     assert!(!verify(dir.path()).expect("verify").notes.is_empty());
     let (log, report) = DiskLog::open(dir.path()).expect("open");
     let torn = report.torn.expect("torn header reported");
-    assert_eq!((torn.path.ends_with("000000000002.log"), torn.bytes_cut), (true, 0));
+    assert_eq!(
+        (torn.path.ends_with("000000000002.log"), torn.bytes_cut),
+        (true, 0)
+    );
     assert_eq!(report.notes.len(), 2, "{:?}", report.notes);
     assert_eq!(dump(&log), want);
     assert!(!dir.path().join("hint.tmp").exists());

@@ -50,7 +50,10 @@ struct Fs {
 }
 
 fn name(p: &Path) -> String {
-    p.file_name().expect("file name").to_string_lossy().into_owned()
+    p.file_name()
+        .expect("file name")
+        .to_string_lossy()
+        .into_owned()
 }
 
 impl Fs {
@@ -136,7 +139,10 @@ impl Fs {
     }
 }
 
-type View = (Vec<(String, u64, Vec<(u64, Value)>)>, Vec<(String, Option<Value>)>);
+type View = (
+    Vec<(String, u64, Vec<(u64, Value)>)>,
+    Vec<(String, Option<Value>)>,
+);
 
 fn view(b: &dyn Backend) -> View {
     let mut streams = Vec::new();
@@ -176,7 +182,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let model = MemBackend::new();
     let mut views = vec![view(&model)];
     let mut spans = Vec::new();
-    let mut log = DiskLog::open_with(dir.path(), opts(Some(trace.clone()))).expect("open").0;
+    let mut log = DiskLog::open_with(dir.path(), opts(Some(trace.clone())))
+        .expect("open")
+        .0;
     for op in &ops {
         let start = count();
         match op {

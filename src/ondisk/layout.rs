@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::compact;
@@ -119,86 +119,107 @@ pub(super) fn open_listed(
     mode: Mode,
     report: &mut OpenReport,
 ) -> Result<BTreeMap<u64, Seg>> {
+    let last_id = m.last().map_or(0, |e| e.id);
     let mut segs = BTreeMap::new();
     let mut changed = false;
-    let last_id = m.last().map_or(0, |e| e.id);
     for e in &m.segs {
-        let is_last = e.id == last_id;
-        let path = dir.join(segment::file_name(e.id));
-        let found = find(&path, e.id, mode)?;
-        let (file, len, used) = match found {
-            Some(f) if f.header.as_ref().is_ok_and(|&n| n == e.nonce) => (f.file, f.len, path),
-            found => {
-                let tmp = dir.join(compact::tmp_name(e.id));
-                match find(&tmp, e.id, mode)? {
-                    Some(t) if t.header.as_ref().is_ok_and(|&n| n == e.nonce) => {
-                        changed |= mode == Mode::Repair;
-                        report.notes.push(finish_note(e.id, mode));
-                        if mode == Mode::Repair {
-                            io.rename(&tmp, &path)?;
-                            (t.file, t.len, path)
-                        } else {
-                            (t.file, t.len, tmp)
-                        }
-                    }
-                    _ => {
-                        return Err(match found {
-                            None => corrupt(
-                                &path,
-                                0,
-                                format!(
-                                    "segment {} is missing; the manifest lists it with {} bytes{}",
-                                    e.id,
-                                    e.len,
-                                    e.holding()
-                                ),
-                            ),
-                            Some(f) => not_listed_file(&path, e, f.header),
-                        });
-                    }
-                }
-            }
-        };
-        check_len(&used, e, len, is_last)?;
+        let (file, len, path, installed) = open_entry(io, dir, e, mode, report)?;
+        changed |= installed;
+        check_len(&path, e, len, e.id == last_id)?;
         let r = SegRef {
             file: Arc::new(file),
-            path: Arc::new(used),
+            path: Arc::new(path),
             len,
         };
         segs.insert(e.id, Seg { r, nonce: e.nonce });
     }
     for id in segment::list(dir)? {
-        if m.get(id).is_some() {
-            continue;
-        }
-        let path = dir.join(segment::file_name(id));
-        if id > last_id {
-            // Created by a roll that crashed before listing it (see
-            // `DiskLog::roll`): nothing was written to it past its header.
-            let len = std::fs::metadata(&path)
-                .map_err(|e| Error::io(&path, "stat segment", e))?
-                .len();
-            if id == last_id + 1 && len <= HEADER_LEN {
-                torn_creation(io, dir, &path, len, mode, report)?;
-                continue;
-            }
-            let msg = format!("segment {id} is not listed in the manifest (last listed: {last_id})");
-            return Err(corrupt(&path, 0, msg));
-        }
-        // Replaced by a committed compaction; nothing in it is live.
-        if mode == Mode::Repair {
-            io.remove(&path)?;
-            changed = true;
-            report.notes.push(format!("removed segment {id}, replaced by a compaction"));
-        } else {
-            let note = format!("segment {id} was replaced by a compaction and will be removed on open");
-            report.notes.push(note);
+        if m.get(id).is_none() {
+            changed |= unlisted(io, dir, id, last_id, mode, report)?;
         }
     }
     if changed {
         io.sync_dir(dir)?;
     }
     Ok(segs)
+}
+
+/// The file of listed segment `e`: its own, or a committed compaction
+/// output still under its temp name. Returns the file, its length and
+/// path, and whether it was renamed into place.
+fn open_entry(
+    io: &Io,
+    dir: &Path,
+    e: &Entry,
+    mode: Mode,
+    report: &mut OpenReport,
+) -> Result<(File, u64, PathBuf, bool)> {
+    let listed = |f: &Found| f.header.as_ref().is_ok_and(|&n| n == e.nonce);
+    let path = dir.join(segment::file_name(e.id));
+    let found = match find(&path, e.id, mode)? {
+        Some(f) if listed(&f) => return Ok((f.file, f.len, path, false)),
+        other => other,
+    };
+    let tmp = dir.join(compact::tmp_name(e.id));
+    match find(&tmp, e.id, mode)? {
+        Some(t) if listed(&t) => {
+            report.notes.push(finish_note(e.id, mode));
+            if mode == Mode::ReadOnly {
+                return Ok((t.file, t.len, tmp, false));
+            }
+            io.rename(&tmp, &path)?;
+            Ok((t.file, t.len, path, true))
+        }
+        _ => Err(match found {
+            None => {
+                let msg = format!(
+                    "segment {} is missing; the manifest lists it with {} bytes{}",
+                    e.id,
+                    e.len,
+                    e.holding()
+                );
+                corrupt(&path, 0, msg)
+            }
+            Some(f) => not_listed_file(&path, e, f.header),
+        }),
+    }
+}
+
+/// A segment file the manifest does not list: below its last, one that a
+/// committed compaction replaced (nothing in it is live): removed. Just
+/// after its last, one a roll created but crashed before listing (nothing
+/// was written to it past its header): removed as a torn creation.
+/// Anything else is damage. Returns whether it was removed.
+fn unlisted(
+    io: &Io,
+    dir: &Path,
+    id: u64,
+    last_id: u64,
+    mode: Mode,
+    report: &mut OpenReport,
+) -> Result<bool> {
+    let path = dir.join(segment::file_name(id));
+    if id > last_id {
+        let len = std::fs::metadata(&path)
+            .map_err(|e| Error::io(&path, "stat segment", e))?
+            .len();
+        if id == last_id + 1 && len <= HEADER_LEN {
+            torn_creation(io, dir, &path, len, mode, report)?;
+            return Ok(false);
+        }
+        let msg = format!("segment {id} is not listed in the manifest (last listed: {last_id})");
+        return Err(corrupt(&path, 0, msg));
+    }
+    if mode == Mode::ReadOnly {
+        let note = format!("segment {id} was replaced by a compaction and will be removed on open");
+        report.notes.push(note);
+        return Ok(false);
+    }
+    io.remove(&path)?;
+    report
+        .notes
+        .push(format!("removed segment {id}, replaced by a compaction"));
+    Ok(true)
 }
 
 fn finish_note(id: u64, mode: Mode) -> String {
@@ -264,7 +285,9 @@ pub(super) fn stray_temps(io: &Io, dir: &Path, mode: Mode, report: &mut OpenRepo
                 removed = true;
                 report.notes.push(format!("removed stray temp file {name}"));
             } else {
-                report.notes.push(format!("temp file {name} will be removed on open"));
+                report
+                    .notes
+                    .push(format!("temp file {name} will be removed on open"));
             }
         }
     }

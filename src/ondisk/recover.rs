@@ -205,7 +205,10 @@ pub(crate) fn recover(
             Some(Err(msg)) => report.hint_rejected = Some(msg),
             Some(Ok(h)) => match hint_matches(&h.segs, &seg_lens(&segs)) {
                 Err(msg) => report.hint_rejected = Some(msg),
-                Ok(()) if plan.check_hinted && let Some(msg) = check_frames(&h.segs, &segs)? => {
+                Ok(())
+                    if plan.check_hinted
+                        && let Some(msg) = check_frames(&h.segs, &segs)? =>
+                {
                     // Judged by the log alone, exactly as without a hint.
                     report.hint_rejected = Some(msg);
                 }

@@ -165,7 +165,12 @@ pub fn verify_with(
         }
         Some(Ok(h)) => match hint_matches(&h.segs, &ends) {
             Err(msg) => HintCheck::Stale(msg),
-            Ok(()) if rec.captured.as_ref().is_some_and(|log| agrees(log, &h.index)) => {
+            Ok(())
+                if rec
+                    .captured
+                    .as_ref()
+                    .is_some_and(|log| agrees(log, &h.index)) =>
+            {
                 HintCheck::Consistent
             }
             Ok(()) => {

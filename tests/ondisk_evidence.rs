@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use persist::ondisk::{DiskLog, IoPoint, Options, verify};
 use persist::{Backend, Error};
@@ -329,14 +330,20 @@ fn an_empty_path_is_not_a_store_directory() {
 fn a_failed_automatic_compaction_does_not_poison_or_litter() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().to_path_buf();
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let failed = attempts.clone();
     let full = move |p| {
-        p == IoPoint::Write
+        let hit = p == IoPoint::Write
             && std::fs::read_dir(&path).expect("list").any(|e| {
                 e.expect("entry")
                     .file_name()
                     .to_string_lossy()
                     .ends_with(".compact")
-            })
+            });
+        if hit {
+            failed.fetch_add(1, Ordering::SeqCst);
+        }
+        hit
     };
     let o = Options {
         segment_bytes: 16 << 10,
@@ -350,6 +357,8 @@ fn a_failed_automatic_compaction_does_not_poison_or_litter() {
         log.kv_put("k", big(i)).expect("put while compaction fails");
     }
     assert_eq!(log.kv_get("k").expect("get"), Some(big(399)));
+    let n = attempts.load(Ordering::SeqCst);
+    assert!((2..20).contains(&n), "{n} compaction attempts");
     log.close().expect("close");
     let names = |d: &Path| {
         let mut v: Vec<String> = snapshot(d).into_keys().collect();

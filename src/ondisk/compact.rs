@@ -327,9 +327,11 @@ impl DiskLog {
         // Skipped when a compaction is already running.
         if dead > 0
             && let Ok(_one) = self.compacting.try_lock()
-            && self.compact().is_err()
         {
-            let next = dead.saturating_add(threshold);
+            let next = match self.compact() {
+                Ok(_) => 0,
+                Err(_) => dead.saturating_add(threshold),
+            };
             self.compact_retry_at.store(next, Ordering::Relaxed);
         }
     }

@@ -356,8 +356,9 @@ impl DiskLog {
     }
 
     /// Poisons the store (rule 7) and returns `e`. Unacknowledged batches
-    /// past the durable mark are cut (best effort, never fsync'd), so a
-    /// reopen sees what was acknowledged.
+    /// past the durable mark are cut (best effort, never fsync'd, and not
+    /// through `Io`: neither fault-injected nor traced), so a reopen sees
+    /// what was acknowledged.
     fn fail<T>(&self, g: &mut Inner, e: Error) -> Result<T> {
         self.sync.poison(e.to_string());
         let (seg, off) = self.sync.synced();

@@ -110,6 +110,21 @@ fn zeroed_tail_of_a_closed_store_is_refused() {
     );
 }
 
+/// A store without a manifest (written before it existed) has the hint as
+/// evidence of how much of its last segment was durable.
+#[test]
+fn without_a_manifest_the_hint_is_the_evidence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (starts, _) = closed(dir.path(), 5);
+    std::fs::remove_file(dir.path().join("manifest")).expect("remove manifest");
+    let path = seg(dir.path(), 1);
+    let mut b = std::fs::read(&path).expect("read");
+    b[starts[3] as usize..].fill(0);
+    std::fs::write(&path, b).expect("write");
+    let msg = refused(dir.path(), &path, starts[3]);
+    assert!(msg.contains("the hint records"), "{msg}");
+}
+
 /// Item 2: cut at every frame boundary, down to its header.
 #[test]
 fn truncating_a_closed_store_at_a_frame_boundary_is_refused() {

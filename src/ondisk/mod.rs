@@ -48,9 +48,11 @@
 //! is the one loss no durable evidence can show: recording every append's
 //! end durably would cost the fsync that preallocation saves.
 //!
-//! The manifest is also the compaction's commit point (see `compact`), and
-//! a store without one (new, or written before it existed) is judged by
-//! its segment files alone and gets one on open.
+//! The manifest is also the compaction's commit point (see `compact`). A
+//! store without one (new, or written before it existed) is judged by its
+//! segment files and, for its last segment's durable length, by a hint
+//! that names that segment as it is (a hint only covers fsync'd data); it
+//! gets a manifest on open.
 //!
 //! Read-only opens (`open_read_only`, `verify`) run the same recovery in
 //! `recover::Mode::ReadOnly`: they change nothing, report what a writing

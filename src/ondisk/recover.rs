@@ -197,10 +197,26 @@ pub(crate) fn recover(
     if segs.is_empty() && mode == Mode::ReadOnly {
         return Err(not_a_store(dir));
     }
+    let hint = hint::load(dir);
+    // Without a manifest (a store written before it), a hint that names the
+    // last segment as it is (same nonce) is the evidence of its durable
+    // length: a hint only ever covers fsync'd data (rule 5).
+    let floor = match (&listed, &hint) {
+        (None, Some(Ok(h))) => h.segs.last().and_then(|m| {
+            let same = segs.get(&m.id).is_some_and(|s| s.nonce == m.nonce);
+            same.then_some(Entry {
+                id: m.id,
+                nonce: m.nonce,
+                len: m.len,
+                items: 0,
+            })
+        }),
+        _ => None,
+    };
     let mut index = Index::default();
     let mut from = (0, 0);
     if plan.use_hint {
-        match hint::load(dir) {
+        match hint {
             None => {}
             Some(Err(msg)) => report.hint_rejected = Some(msg),
             Some(Ok(h)) => match hint_matches(&h.segs, &seg_lens(&segs)) {
@@ -239,17 +255,20 @@ pub(crate) fn recover(
         let start = if id == from.0 { from.1 } else { HEADER_LEN };
         // Only the last segment can have a torn tail, and only past what
         // the manifest records as durable in it (a sealed one: all of it).
-        let durable = listed
-            .as_ref()
-            .and_then(|m| m.get(id))
-            .copied()
-            .unwrap_or(Entry {
+        let durable = match (&listed, &floor) {
+            (Some(m), _) => m.get(id).map(|e| (*e, "the manifest")),
+            (None, Some(e)) if e.id == id => Some((*e, "the hint")),
+            _ => None,
+        };
+        let tail = (Some(id) == last_id).then_some(durable.unwrap_or((
+            Entry {
                 id,
                 nonce: seg.nonce,
                 len: HEADER_LEN,
                 items: 0,
-            });
-        let tail = (Some(id) == last_id).then_some(durable);
+            },
+            "nothing",
+        )));
         if let Some(t) = replay.segment(id, seg, start, tail)? {
             report.torn = Some(t);
         }
@@ -328,8 +347,8 @@ impl Replay<'_> {
     }
 
     /// Replays frames of segment `id` from `start`. `durable` is given for
-    /// the last segment: up to there its data was durable, past it a torn
-    /// tail is cut (read-only: reported). Sets the segment's length to
+    /// the last segment, with what says so: up to there its data was
+    /// durable, past it a torn tail is cut (read-only: reported). Sets the segment's length to
     /// where its frames end (the file may be longer: preallocated zeros are
     /// left in place).
     fn segment(
@@ -337,7 +356,7 @@ impl Replay<'_> {
         id: u64,
         seg: &mut Seg,
         start: u64,
-        durable: Option<Entry>,
+        durable: Option<(Entry, &str)>,
     ) -> Result<Option<TornTail>> {
         let path = seg.r.path.clone();
         let stop = segment::scan(&seg.r.file, &path, start, seg.r.len, |off, fr| {
@@ -351,7 +370,7 @@ impl Replay<'_> {
             self.capture_at(id, seg.r.len);
             return Ok(None);
         };
-        let Some(durable) = durable else {
+        let Some((durable, source)) = durable else {
             return Err(corrupt(&path, bad.off, bad.msg));
         };
         if bad.off < durable.len {
@@ -363,7 +382,7 @@ impl Replay<'_> {
                 }
             };
             let msg = format!(
-                "{}; the manifest records this segment as durable up to offset {}{}{found}, \
+                "{}; {source} records this segment as durable up to offset {}{}{found}, \
                  so {} bytes of acknowledged batches from here are damaged",
                 bad.msg,
                 durable.len,

@@ -167,7 +167,9 @@ fn tool(result: crate::Result<i32>) -> i32 {
 fn tool_or(result: crate::Result<i32>, failed: i32) -> i32 {
     match result {
         Ok(code) => code,
-        Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            0
+        }
         Err(e) => {
             eprintln!("persist: {e}");
             failed
@@ -203,7 +205,10 @@ fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {
                 _ => name.to_string(),
             };
             let message = script::error_message(&e);
-            eprintln!("{}: {message}", at(persist_repl::innermost_position(&e), true));
+            eprintln!(
+                "{}: {message}",
+                at(persist_repl::innermost_position(&e), true)
+            );
             if let Some(chain) = persist_repl::call_chain(&e, &source, &at) {
                 eprintln!("  {chain}");
             }

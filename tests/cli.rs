@@ -133,7 +133,10 @@ fn verify_exits_zero_on_a_good_store_and_one_with_file_and_offset_on_damage() {
     let bad = persist(&["verify", dir.to_str().unwrap()], None);
     assert_eq!(bad.status.code(), Some(1));
     let report = text(&bad.stdout);
-    assert!(report.contains("DAMAGED: ") && report.contains(", 1 fault\n"), "{report}");
+    assert!(
+        report.contains("DAMAGED: ") && report.contains(", 1 fault\n"),
+        "{report}"
+    );
     assert!(
         report.contains(seg.file_name().unwrap().to_str().unwrap()) && report.contains("offset"),
         "{report}"
@@ -250,13 +253,22 @@ fn run_script(dir: &Path, name: &str, script: &str, store: Option<&Path>) -> Out
 #[test]
 fn help_tells_a_person_what_each_command_takes_and_the_exit_codes() {
     let top = text(&persist(&["--help"], None).stdout);
-    assert!(top.contains("Exit codes:") && top.contains("could not check"), "{top}");
+    assert!(
+        top.contains("Exit codes:") && top.contains("could not check"),
+        "{top}"
+    );
     let run = text(&persist(&["run", "--help"], None).stdout);
     for want in ["The .rhai script to run", "in memory", "created if missing"] {
         assert!(run.contains(want), "run --help lacks {want:?}:\n{run}");
     }
     let repl = text(&persist(&["repl", "--help"], None).stdout);
-    for want in ["PERSIST_HISTORY", ":load FILE", ":set limit N", ":quit", "...>"] {
+    for want in [
+        "PERSIST_HISTORY",
+        ":load FILE",
+        ":set limit N",
+        ":quit",
+        "...>",
+    ] {
         assert!(repl.contains(want), "repl --help lacks {want:?}:\n{repl}");
     }
     let import = text(&persist(&["import", "--help"], None).stdout);
@@ -354,7 +366,10 @@ fn import_reads_stdin_for_a_dash_and_names_one_line_number() {
     let again = persist(&["export", dir.to_str().unwrap()], None);
     assert_eq!(text(&again.stdout), dump);
     let bad = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n{\"type\":\"record\" \"stream\":\"a\"}\n";
-    let out = persist(&["import", tmp.path().join("t").to_str().unwrap(), "-"], Some(bad));
+    let out = persist(
+        &["import", tmp.path().join("t").to_str().unwrap(), "-"],
+        Some(bad),
+    );
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
     assert!(err.contains("line 2, column 18: malformed: "), "{err}");

@@ -133,7 +133,9 @@ fn a_session_at_the_terminal() {
     let saved = std::fs::read_to_string(&history).unwrap();
     assert!(saved.contains("fn f(x) {"), "history file:\n{saved}");
     assert!(
-        !saved.lines().any(|l| l.starts_with("store.append") && !l.contains('(')),
+        !saved
+            .lines()
+            .any(|l| l.starts_with("store.append") && !l.contains('(')),
         "a cancelled input is not history:\n{saved}"
     );
 
@@ -240,7 +242,11 @@ fn piped_input_runs_and_leaves_no_history() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.lines().any(|l| l.ends_with("42")), "{stdout}");
     assert!(!history.exists(), "piped input wrote the history file");
 }

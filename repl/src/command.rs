@@ -82,6 +82,10 @@ mod tests {
         assert_eq!(parse("set limit 25"), Ok(Command::Limit(25)));
         assert_eq!(parse("set"), Ok(Command::Settings));
         assert!(parse("set limit lots").unwrap_err().contains("not a count"));
-        assert!(parse("set colour on").unwrap_err().contains("unknown setting"));
+        assert!(
+            parse("set colour on")
+                .unwrap_err()
+                .contains("unknown setting")
+        );
     }
 }

@@ -19,6 +19,10 @@ const KEYWORDS: &[&str] = &[
     "this", "print", "debug",
 ];
 
+/// Functions a type registers for `print`, `debug` and string
+/// interpolation, not to be called by name.
+const CONVERSIONS: &[&str] = &["to_string", "to_debug"];
+
 /// A name callable as `value.name(...)` (or a property `value.name`).
 struct Method {
     name: String,
@@ -48,8 +52,9 @@ struct Session {
 pub struct Names {
     /// Unqualified engine functions, keywords and `module::` prefixes.
     plain: BTreeSet<String>,
-    /// `module::name` for the functions of static modules that are called
-    /// that way (not the methods a module exposes globally).
+    /// `module::name` for the functions of static modules, methods
+    /// included (`persist::append(s, ...)` is `s.append(...)`), but not
+    /// the `to_string`/`to_debug` hooks that `print` and `debug` call.
     qualified: BTreeSet<String>,
     methods: Vec<Method>,
     session: RefCell<Session>,
@@ -114,7 +119,7 @@ impl Names {
         match module {
             Some(module) => {
                 self.plain.insert(format!("{module}::"));
-                if !global {
+                if !CONVERSIONS.contains(&name.as_str()) {
                     self.qualified.insert(format!("{module}::{name}"));
                 }
             }

@@ -62,7 +62,8 @@ impl Repl {
     /// when Ctrl-C is pressed.
     pub fn new(mut engine: Engine, scope: Scope<'static>) -> Self {
         engine.on_progress(|_| {
-            interrupt::pending().then(|| Dynamic::from(rhai::ImmutableString::from(interrupt::TOKEN)))
+            interrupt::pending()
+                .then(|| Dynamic::from(rhai::ImmutableString::from(interrupt::TOKEN)))
         });
         let names = Names::of_engine(&engine);
         let ast = AST::empty();
@@ -83,7 +84,8 @@ impl Repl {
         }
     }
 
-    /// Keeps history in `path` between sessions (none by default).
+    /// Keeps history in `path` between interactive sessions (none by
+    /// default; piped input is never recorded).
     pub fn history_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.history = Some(path.into());
         self
@@ -204,10 +206,12 @@ impl Repl {
     fn load(&mut self, file: &Path) -> Result<(), Box<EvalAltResult>> {
         let source = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        self.eval(&source).map(drop).map_err(|e| match is_interrupt(&e) {
-            true => e,
-            false => format!("{}: {}", file.display(), describe(&e, &source)).into(),
-        })
+        self.eval(&source)
+            .map(drop)
+            .map_err(|e| match is_interrupt(&e) {
+                true => e,
+                false => format!("{}: {}", file.display(), describe(&e, &source)).into(),
+            })
     }
 
     /// Compiles `source`, adds its functions to the session's, and runs its

@@ -88,7 +88,7 @@ pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -139,7 +139,9 @@ impl<'a> Writer<'a> {
                 return;
             }
             self.out.push('[');
-            self.items(a.iter(), a.len(), self.limit.items(), |w, item| w.value(item, depth + 1));
+            self.items(a.iter(), a.len(), self.limit.items(), |w, item| {
+                w.value(item, depth + 1)
+            });
             self.out.push(']');
         } else if let Some(m) = d.read_lock::<Map>() {
             if depth >= self.limit.depth() && !m.is_empty() {
@@ -164,7 +166,12 @@ impl<'a> Writer<'a> {
             Some((cut, _)) => {
                 let rest = s[cut..].chars().count();
                 let unit = if rest == 1 { "char" } else { "chars" };
-                let _ = write!(self.out, "{:?} ... {} more {unit}", &s[..cut], thousands(rest));
+                let _ = write!(
+                    self.out,
+                    "{:?} ... {} more {unit}",
+                    &s[..cut],
+                    thousands(rest)
+                );
             }
         }
     }

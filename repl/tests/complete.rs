@@ -27,11 +27,17 @@ fn repl() -> Repl {
     method("append_all", &shop_n).set_into_module(&mut module, |_: &mut Shop, _: INT| 2 as INT);
     method("append_expect", &["s: &mut Shop", "e: INT", "n: INT"])
         .set_into_module(&mut module, |_: &mut Shop, _: INT, _: INT| 3 as INT);
+    method("to_string", &["s: &mut Shop"])
+        .set_into_module(&mut module, |_: &mut Shop| "Shop".to_string());
+    method("get$size", &["s: &mut Shop"]).set_into_module(&mut module, |_: &mut Shop| 3 as INT);
     engine.register_static_module("persist", module.into());
     let mut scope = Scope::new();
     scope.push("store", Shop);
     scope.push("n", 5 as INT);
-    scope.push("order", rhai::Map::from_iter([("amount".into(), (3 as INT).into())]));
+    scope.push(
+        "order",
+        rhai::Map::from_iter([("amount".into(), (3 as INT).into())]),
+    );
     Repl::new(engine, scope)
 }
 
@@ -43,8 +49,15 @@ fn complete(r: &Repl, line: &str) -> (usize, Vec<String>) {
 fn module_functions_complete_by_prefix() {
     let r = repl();
     assert_eq!(
-        complete(&r, "let s = persist::"),
-        (8, vec!["persist::open".into(), "persist::store".into()])
+        complete(&r, "let n = persist::app"),
+        (
+            8,
+            vec![
+                "persist::append".into(),
+                "persist::append_all".into(),
+                "persist::append_expect".into()
+            ]
+        )
     );
     assert_eq!(
         complete(&r, "persist::st").1,
@@ -54,13 +67,21 @@ fn module_functions_complete_by_prefix() {
 }
 
 #[test]
-fn module_methods_are_not_offered_as_module_functions() {
-    // `persist::append("a", 1)` is not a call that works: append is a
-    // method of a Shop.
+fn a_module_offers_only_what_is_called_by_name() {
+    // `to_string` is what `print` calls, and `size` is a property.
     let r = repl();
-    assert_eq!(complete(&r, "persist::app").1, Vec::<String>::new());
+    assert_eq!(
+        complete(&r, "persist::").1,
+        vec![
+            "persist::append",
+            "persist::append_all",
+            "persist::append_expect",
+            "persist::open",
+            "persist::store"
+        ]
+    );
+    assert!(complete(&r, "store.s").1.contains(&"size".to_string()));
 }
-
 #[test]
 fn after_a_variable_and_a_dot_come_the_methods_of_its_type() {
     let r = repl();
@@ -103,7 +124,11 @@ fn session_names_complete_but_never_closures() {
         Outcome::Quiet
     );
     assert_eq!(complete(&r, "cou").1, vec!["count_up", "counter"]);
-    assert!(complete(&r, "counter.count").1.contains(&"count_up".to_string()));
+    assert!(
+        complete(&r, "counter.count")
+            .1
+            .contains(&"count_up".to_string())
+    );
     // A closure's function is named `anon$...`: never offered anywhere.
     for line in ["an", "store.an", "counter.", "step."] {
         let names = complete(&r, line).1;

@@ -197,7 +197,10 @@ fn many_records_print_ten_lines_and_a_count() {
     let Outcome::Print(text) = r.eval_line("rs") else {
         panic!("no result")
     };
-    assert!(text.contains("seq: 2, at: 5, data: 2},\n  ... 1,998 more\n]"), "{text}");
+    assert!(
+        text.contains("seq: 2, at: 5, data: 2},\n  ... 1,998 more\n]"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -219,34 +219,3 @@ fn a_large_result_is_cut_to_the_limit() {
         ],
     );
 }
-
-/// Piped input runs like typed input, but is not a person's history.
-#[test]
-fn piped_input_runs_and_leaves_no_history() {
-    use std::io::Write;
-    let dir = tempfile::tempdir().unwrap();
-    let history = dir.path().join("history");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_persist"))
-        .arg("repl")
-        .env("PERSIST_HISTORY", &history)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"fn f(x) {\n  x * 2\n}\nf(21)\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.lines().any(|l| l.ends_with("42")), "{stdout}");
-    assert!(!history.exists(), "piped input wrote the history file");
-}

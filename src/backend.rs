@@ -72,6 +72,11 @@ pub trait Backend {
     fn close(&self) -> Result<()> {
         Ok(())
     }
+    /// What kind of storage this is and where, for a person: `mem`,
+    /// `disk: /var/lib/shop`. Shown when a script prints a Store.
+    fn describe(&self) -> String {
+        "custom".into()
+    }
 }
 
 /// What `Backend::restore` accepts: a stream not yet appended to, and kept

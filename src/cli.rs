@@ -8,11 +8,20 @@ use clap::{Parser, Subcommand};
 use crate::script::{self, BackendKind, Config};
 use crate::{repl, runner, tools};
 
+/// The exit codes, as `--help` lists them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (for `test`: every test passed and at least one ran)
+  1  failed: a script error, a failing test, a tool's error, a damaged store
+  2  `verify` could not check the store (missing, in use, unreadable)
+A closed output pipe (`persist export DIR | head`) ends quietly with 0.";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "persist",
     version,
-    about = "An event-sourced persistence kernel, scriptable in Rhai"
+    about = "An event-sourced persistence kernel, scriptable in Rhai",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -35,16 +44,38 @@ pub enum Command {
         #[arg(long, default_value_t = runner::MAX_OPERATIONS)]
         max_operations: u64,
     },
-    /// Run a script.
+    /// Run a Rhai script. persist::store() is a fresh store in memory,
+    /// gone when the script ends, unless --store names a directory.
+    #[command(after_help = "\
+On an error the script stops: the message, where it was raised and the calls
+that led there go to stderr, and the exit code is 1.")]
     Run {
+        /// The .rhai script to run.
         file: PathBuf,
-        /// Make persist::store() open the on-disk store in DIR.
+        /// Make persist::store() open the on-disk store in DIR (created if
+        /// missing), so what the script stores survives the run.
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
     },
-    /// An interactive session with `store` bound to persist::store().
+    /// An interactive session with `store` bound to persist::store() (in
+    /// memory unless --store names a directory).
+    #[command(after_help = "\
+Type Rhai and press Enter; an open bracket, brace or string continues on the
+next line under a `...>` prompt. Variables and functions stay defined. Tab
+completes names (after `name.` the methods of that value's type), Ctrl-C
+drops the input being typed or stops the one running, Ctrl-D leaves.
+
+Commands:
+  :help         help
+  :load FILE    run FILE in the session
+  :set limit N  print the first N items of results (default 10, 0 = all)
+  :quit         leave
+
+History is kept in $PERSIST_HISTORY, else ~/.persist_history, and only for
+an interactive session (piped input is not recorded).")]
     Repl {
-        /// Make persist::store() open the on-disk store in DIR.
+        /// Make persist::store() open the on-disk store in DIR (created if
+        /// missing).
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
     },
@@ -55,7 +86,7 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Check every frame's checksum and the indexes; exit 1 with the file
-    /// and offset of each fault when damaged.
+    /// and offset of each fault when damaged, 2 when it could not check.
     Verify {
         /// The store directory.
         dir: PathBuf,
@@ -73,7 +104,7 @@ pub enum Command {
     Import {
         /// The store directory (created if missing; must be empty).
         dir: PathBuf,
-        /// The dump; standard input when absent.
+        /// The dump made by `export`; standard input when absent or `-`.
         file: Option<PathBuf>,
     },
 }
@@ -109,13 +140,14 @@ pub fn main(cli: Cli) -> i32 {
         Command::Run { file, store } => run_script(&file, store),
         Command::Repl { store } => repl::run(store),
         Command::Inspect { dir } => tool(tools::inspect(&dir, &mut std::io::stdout().lock())),
-        Command::Verify { dir } => tool(tools::verify(&dir, &mut std::io::stdout().lock())),
+        // 2, not 1, when the check itself could not be made.
+        Command::Verify { dir } => tool_or(tools::verify(&dir, &mut std::io::stdout().lock()), 2),
         Command::Export { dir, stream } => tool(tools::export(
             &dir,
             stream.as_deref(),
             &mut std::io::stdout().lock(),
         )),
-        Command::Import { dir, file } => tool(match file {
+        Command::Import { dir, file } => tool(match file.filter(|f| f.as_os_str() != "-") {
             Some(f) => std::fs::File::open(&f)
                 .map_err(|e| crate::Error::io(&f, "open dump", e))
                 .and_then(|h| tools::import(&dir, &mut std::io::BufReader::new(h))),
@@ -126,30 +158,60 @@ pub fn main(cli: Cli) -> i32 {
 
 /// A tool's exit code, or its error on stderr and exit 1.
 fn tool(result: crate::Result<i32>) -> i32 {
-    result.unwrap_or_else(|e| {
-        eprintln!("persist: {e}");
-        1
-    })
+    tool_or(result, 1)
 }
 
+/// A tool's exit code, or its error on stderr and `failed`. A closed
+/// output pipe (`persist export DIR | head`) is not an error: the reader
+/// had what it wanted.
+fn tool_or(result: crate::Result<i32>, failed: i32) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            0
+        }
+        Err(e) => {
+            eprintln!("persist: {e}");
+            failed
+        }
+    }
+}
+
+/// Runs `file`; on an error prints `FILE:LINE:COLUMN: message` where it was
+/// raised, then the calls that led there.
 fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {
+    let source = match std::fs::read_to_string(file) {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!("persist: cannot read {}: {e}", file.display());
+            return 1;
+        }
+    };
     let cfg = Config {
         backend: BackendKind::Mem,
         store_dir: store,
         max_operations: 0,
     };
     let (engine, session) = script::engine(&cfg);
-    let result = engine.run_file(file.to_path_buf());
+    let result = engine.run(&source);
     session.reset();
     match result {
         Ok(()) => 0,
         Err(e) => {
-            let line = e
-                .position()
-                .line()
-                .map(|l| format!(":{l}"))
-                .unwrap_or_default();
-            eprintln!("{}{line}: {}", file.display(), script::error_message(&e));
+            let name = file.display();
+            let at = |p: rhai::Position, column: bool| match (p.line(), p.position()) {
+                (Some(l), Some(c)) if column => format!("{name}:{l}:{c}"),
+                (Some(l), _) => format!("{name}:{l}"),
+                _ => name.to_string(),
+            };
+            let message = script::error_message(&e);
+            eprintln!(
+                "{}: {message}",
+                at(persist_repl::innermost_position(&e), true)
+            );
+            if let Some(chain) = persist_repl::call_chain(&e, &source, &at) {
+                eprintln!("  {chain}");
+            }
             1
         }
     }

@@ -92,6 +92,10 @@ impl Inner {
 }
 
 impl Backend for MemBackend {
+    fn describe(&self) -> String {
+        "mem".into()
+    }
+
     fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         let mut g = self.lock();
         if events.is_empty() {

@@ -57,6 +57,14 @@ impl Store {
         self.closed.get()
     }
 
+    /// The backend's kind and place (`mem`, `disk: DIR`), `closed` once closed.
+    pub fn describe(&self) -> String {
+        match self.closed.get() {
+            true => format!("{}, closed", self.backend.describe()),
+            false => self.backend.describe(),
+        }
+    }
+
     pub fn append(&self, stream: &str, event: Value) -> Result<u64> {
         check_name("append", "stream", stream)?;
         check_event("append", stream, &event)?;

@@ -1,6 +1,9 @@
 //! The store tools behind `persist inspect|verify|export|import` (SPEC 6).
 //! Each writes its report to `out` and returns the exit code; progress goes
 //! to stderr, and only when stderr is a terminal.
+//!
+//! Exit codes, as ripgrep has them: 0 done, 1 the store is damaged (verify)
+//! or the tool failed, 2 `verify` could not check (see `cli::EXIT_CODES`).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -143,25 +146,47 @@ pub fn verify(dir: &Path, out: &mut dyn Write) -> Result<i32> {
     for n in &report.notes {
         w(out, format!("note: {n}"))?;
     }
-    w(out, format!("hint: {:?}", report.hint))?;
+    w(out, format!("hint: {}", hint_text(&report.hint)))?;
     w(
         out,
         format!(
-            "{}: {} segments, {} batches, {} bytes, {} faults",
+            "{}: {}, {}, {}, {}",
             if report.is_ok() { "ok" } else { "DAMAGED" },
-            report.segments,
-            report.batches,
-            report.bytes,
-            report.faults.len()
+            plural(report.segments as u64, "segment"),
+            plural(report.batches, "batch"),
+            plural(report.bytes, "byte"),
+            plural(report.faults.len() as u64, "fault")
         ),
     )?;
     Ok(if report.is_ok() { 0 } else { 1 })
 }
 
+/// What `verify` found of the hint file, in words.
+fn hint_text(hint: &ondisk::HintCheck) -> String {
+    match hint {
+        ondisk::HintCheck::Consistent => "consistent".into(),
+        ondisk::HintCheck::Missing => "none (the next open scans the log)".into(),
+        ondisk::HintCheck::Stale(why) => format!("stale, the next open ignores it ({why})"),
+        ondisk::HintCheck::Unchecked => "not checked (the log has faults)".into(),
+    }
+}
+
+/// `1 fault`, `2 faults`, `1 batch`, `3 batches`.
+pub fn plural(n: u64, noun: &str) -> String {
+    let suffix = match (n, noun.ends_with(['s', 'x', 'h'])) {
+        (1, _) => "",
+        (_, true) => "es",
+        (_, false) => "s",
+    };
+    format!("{n} {noun}{suffix}")
+}
+
 fn counts_line(verb: &str, c: Counts) -> String {
     format!(
-        "{verb} {} streams, {} records, {} keys",
-        c.streams, c.records, c.keys
+        "{verb} {}, {}, {}",
+        plural(c.streams, "stream"),
+        plural(c.records, "record"),
+        plural(c.keys, "key")
     )
 }
 

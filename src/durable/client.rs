@@ -153,6 +153,10 @@ fn as_records(stream: &str, after: u64, limit: usize, v: Value) -> Result<Vec<Re
 }
 
 impl<T: Transport> Backend for DurableBackend<T> {
+    fn describe(&self) -> String {
+        "durable".into()
+    }
+
     fn append(&self, stream: &str, event: Value) -> Result<u64> {
         as_u64(op::APPEND, self.call(Request::append(stream, event))?)
     }

@@ -59,6 +59,10 @@ impl DiskLog {
 }
 
 impl Backend for DiskLog {
+    fn describe(&self) -> String {
+        format!("disk: {}", self.dir.display())
+    }
+
     fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
         let jsons = Encoded::new("append_all", stream, &events)?;

@@ -34,6 +34,25 @@ pub enum Command {
         /// Operation budget per test (0 = unlimited).
         #[arg(long, default_value_t = runner::MAX_OPERATIONS)]
         max_operations: u64,
+        /// Wall-clock limit per test, in seconds (0 = none).
+        #[arg(long, value_name = "SECONDS", default_value_t = runner::TIMEOUT.as_secs_f64())]
+        timeout: f64,
+        /// Also write the results as JUnit XML to PATH.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// What standard output shows: text, or json (one object per test,
+        /// then a summary object).
+        #[arg(long, default_value = "text")]
+        format: runner::Format,
+        /// Print the tests that would run, without running them.
+        #[arg(long)]
+        list: bool,
+        /// Stop at the first failure.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Show each test's time.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Run a script.
     Run {
@@ -86,7 +105,21 @@ pub fn main(cli: Cli) -> i32 {
             filter,
             backend,
             max_operations,
+            timeout,
+            junit,
+            format,
+            list,
+            fail_fast,
+            verbose,
         } => {
+            let timeout = match timeout {
+                t if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+                t if t == 0.0 => None,
+                t => {
+                    eprintln!("persist test: --timeout must be a number of seconds >= 0, got {t}");
+                    return 2;
+                }
+            };
             let opts = runner::Options {
                 paths: if paths.is_empty() {
                     vec![PathBuf::from("scripts")]
@@ -95,10 +128,21 @@ pub fn main(cli: Cli) -> i32 {
                 },
                 filter,
                 backend,
-                max_operations,
+                limits: runner::Limits {
+                    max_operations,
+                    timeout,
+                    ..runner::Limits::default()
+                },
+                format,
+                verbose,
+                fail_fast,
+                junit,
             };
-            let stdout = std::io::stdout();
-            match runner::run(&opts, &mut stdout.lock()) {
+            if list {
+                return list_tests(&opts);
+            }
+            runner::install_ctrl_c();
+            match runner::run(&opts, &mut std::io::stdout()) {
                 Ok(summary) => summary.exit_code(),
                 Err(e) => {
                     eprintln!("persist test: {e}");
@@ -132,17 +176,45 @@ fn tool(result: crate::Result<i32>) -> i32 {
     })
 }
 
+/// `persist test --list`: the tests' names on stdout, files that do not
+/// parse on stderr (exit 1 if any).
+fn list_tests(opts: &runner::Options) -> i32 {
+    match runner::list(opts) {
+        Ok((names, broken)) => {
+            for name in &names {
+                println!("{name}");
+            }
+            for f in &broken {
+                eprintln!("{}: {} (at {})", f.name, f.message, f.location);
+            }
+            i32::from(!broken.is_empty())
+        }
+        Err(e) => {
+            eprintln!("persist test: {e}");
+            1
+        }
+    }
+}
+
 fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {
     let cfg = Config {
         backend: BackendKind::Mem,
         store_dir: store,
         max_operations: 0,
     };
-    let (engine, session) = script::engine(&cfg);
+    let (mut engine, session) = script::engine(&cfg);
+    runner::install_ctrl_c();
+    runner::stop_on_ctrl_c(&mut engine);
     let result = engine.run_file(file.to_path_buf());
+    // Closes the store (releasing its lock) and removes temporary
+    // directories, however the script ended.
     session.reset();
     match result {
         Ok(()) => 0,
+        Err(e) if runner::stopped(&e, &runner::Limits::default()) == Some(runner::Stopped::Interrupted) => {
+            eprintln!("{}: interrupted (Ctrl-C)", file.display());
+            130
+        }
         Err(e) => {
             let line = e
                 .position()

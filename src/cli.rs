@@ -211,7 +211,7 @@ fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {
     session.reset();
     match result {
         Ok(()) => 0,
-        Err(e) if runner::stopped(&e, &runner::Limits::default()) == Some(runner::Stopped::Interrupted) => {
+        Err(e) if runner::was_interrupted(&e) => {
             eprintln!("{}: interrupted (Ctrl-C)", file.display());
             130
         }

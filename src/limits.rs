@@ -112,7 +112,12 @@ pub fn check_batch(op: &'static str, stream: &str, events: &[Value]) -> Result<(
 /// What `restore` writes (`migrate`, `persist import`): the stream's last
 /// seq within `MAX_SEQ` and every kept record a valid event. A restore is
 /// not one batch (the disk splits it), so only each record is limited.
-pub fn check_records(op: &'static str, stream: &str, last_seq: u64, records: &[Record]) -> Result<()> {
+pub fn check_records(
+    op: &'static str,
+    stream: &str,
+    last_seq: u64,
+    records: &[Record],
+) -> Result<()> {
     if last_seq > MAX_SEQ {
         return Err(Error::invalid(
             op,
@@ -122,7 +127,10 @@ pub fn check_records(op: &'static str, stream: &str, last_seq: u64, records: &[R
     for r in records {
         let subject = || format!("stream {stream:?} seq {}", r.seq);
         if r.data.is_null() {
-            return Err(Error::invalid(op, format!("{}: () is not an event", subject())));
+            return Err(Error::invalid(
+                op,
+                format!("{}: () is not an event", subject()),
+            ));
         }
         check_value(op, &subject, &r.data)?;
     }
@@ -246,7 +254,11 @@ mod tests {
     /// A value nested `levels` deep: arrays and maps alternating.
     fn nested(levels: usize) -> Value {
         (0..levels).fold(json!(1), |v, i| {
-            if i % 2 == 0 { json!([v]) } else { json!({"a": v}) }
+            if i % 2 == 0 {
+                json!([v])
+            } else {
+                json!({"a": v})
+            }
         })
     }
 
@@ -265,7 +277,11 @@ mod tests {
         assert!(check_name("append", "stream", &"n".repeat(MAX_NAME)).is_ok());
         let e = check_name("append", "stream", &"n".repeat(MAX_NAME + 1)).unwrap_err();
         assert!(e.to_string().starts_with("append: stream \"nnn"), "{e}");
-        assert!(e.to_string().contains("65536 bytes, over the 65535-byte limit"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("65536 bytes, over the 65535-byte limit"),
+            "{e}"
+        );
     }
 
     #[test]

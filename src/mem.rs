@@ -107,7 +107,8 @@ impl Backend for MemBackend {
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        g.push("append_expect", stream, vec![event]).map(Appended::Seq)
+        g.push("append_expect", stream, vec![event])
+            .map(Appended::Seq)
     }
 
     fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>> {

@@ -31,7 +31,10 @@ impl Store {
     ) -> Result<State<A>, E> {
         crate::value::check_name("project", "stream", stream)?;
         if state.seq > crate::limits::MAX_SEQ {
-            let msg = format!("stream {stream:?}: state seq {} is past the largest seq", state.seq);
+            let msg = format!(
+                "stream {stream:?}: state seq {} is past the largest seq",
+                state.seq
+            );
             return Err(Error::invalid("project", msg).into());
         }
         let b = self.backend()?;

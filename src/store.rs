@@ -8,8 +8,8 @@
 use std::cell::Cell;
 
 use crate::backend::Backend;
-use crate::mem::MemBackend;
 use crate::limits::{check_batch, check_event, check_kv, check_name, check_records};
+use crate::mem::MemBackend;
 use crate::{Error, Record, Result, Value};
 
 /// How many records a fold or an unbounded read asks the backend for at a

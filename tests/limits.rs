@@ -23,7 +23,11 @@ fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
 /// `levels` arrays and maps nested, alternating, around `1`.
 fn nested(levels: usize) -> Value {
     (0..levels).fold(json!(1), |v, i| {
-        if i % 2 == 0 { json!([v]) } else { json!({"a": v}) }
+        if i % 2 == 0 {
+            json!([v])
+        } else {
+            json!({"a": v})
+        }
     })
 }
 
@@ -38,11 +42,18 @@ fn values_nested_to_the_limit_are_kept_and_read_back_on_every_backend() {
         assert_eq!(s.append("d", deep.clone()).unwrap(), 1, "{name}");
         s.append_all("d", vec![deep.clone(), json!(2)]).unwrap();
         s.kv_put("k", deep.clone()).unwrap();
-        let back: Vec<Value> = s.read("d", 0, None).unwrap().into_iter().map(|r| r.data).collect();
+        let back: Vec<Value> = s
+            .read("d", 0, None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.data)
+            .collect();
         assert_eq!(back, vec![deep.clone(), deep.clone(), json!(2)], "{name}");
         assert_eq!(s.kv_get("k").unwrap(), Some(deep.clone()), "{name}");
         let folded = s
-            .project("d", json!(0), |n, r| Ok::<_, persist::Error>(json!(n.as_i64().unwrap() + i64::from(r.data == deep))))
+            .project("d", json!(0), |n, r| {
+                Ok::<_, persist::Error>(json!(n.as_i64().unwrap() + i64::from(r.data == deep)))
+            })
             .unwrap();
         assert_eq!(folded.value, json!(2), "{name}");
     }
@@ -54,8 +65,14 @@ fn values_nested_past_the_limit_are_refused_on_every_backend_and_nothing_is_stor
         let too_deep = nested(MAX_DEPTH + 1);
         let cases = [
             ("append", err(s.append("d", too_deep.clone()))),
-            ("append_all", err(s.append_all("d", vec![json!(1), too_deep.clone()]))),
-            ("append_expect", err(s.append_expect("d", 0, too_deep.clone()))),
+            (
+                "append_all",
+                err(s.append_all("d", vec![json!(1), too_deep.clone()])),
+            ),
+            (
+                "append_expect",
+                err(s.append_expect("d", 0, too_deep.clone())),
+            ),
             ("kv_put", err(s.kv_put("k", too_deep.clone()))),
         ];
         for (op, e) in cases {
@@ -83,7 +100,10 @@ fn names_over_the_limit_are_refused_naming_the_op_called() {
         ];
         for (op, e) in cases {
             assert!(e.starts_with(&format!("{op}: ")), "{name}: {e}");
-            assert!(e.contains("65536 bytes, over the 65535-byte limit"), "{name}: {e}");
+            assert!(
+                e.contains("65536 bytes, over the 65535-byte limit"),
+                "{name}: {e}"
+            );
         }
         assert_eq!(s.streams().unwrap(), vec![ok], "{name}");
     }
@@ -96,13 +116,19 @@ fn an_event_or_batch_over_the_size_limit_is_refused_before_any_backend() {
     let just_over = json!("x".repeat(MAX_VALUE - 2 + 1));
     let e = err(s.append("big", just_over));
     assert!(e.starts_with("append: stream \"big\": the value is"), "{e}");
-    assert!(e.contains(&format!("over the {MAX_VALUE}-byte limit")), "{e}");
+    assert!(
+        e.contains(&format!("over the {MAX_VALUE}-byte limit")),
+        "{e}"
+    );
     let e = err(s.kv_put("big", json!({"v": "x".repeat(MAX_VALUE)})));
     assert!(e.starts_with("kv_put: key \"big\""), "{e}");
     // Two events of half the batch each: each fits, the batch does not.
     let half = json!("y".repeat(MAX_BATCH / 2));
     let e = err(s.append_all("big", vec![half.clone(), half]));
-    assert!(e.starts_with("append_all: stream \"big\": a batch of 2 events"), "{e}");
+    assert!(
+        e.starts_with("append_all: stream \"big\": a batch of 2 events"),
+        "{e}"
+    );
     assert_eq!(s.last_seq("big").unwrap(), 0);
     assert_eq!(s.kv_get("big").unwrap(), None);
 }
@@ -135,7 +161,10 @@ fn no_append_passes_the_largest_seq_on_any_backend() {
             err(s.append_all("s", vec![json!(1)])),
             err(s.append_expect("s", MAX_SEQ, json!(1))),
         ] {
-            assert!(e.contains("would pass the largest seq, 9223372036854775807"), "{name}: {e}");
+            assert!(
+                e.contains("would pass the largest seq, 9223372036854775807"),
+                "{name}: {e}"
+            );
         }
         assert_eq!(s.last_seq("s").unwrap(), MAX_SEQ, "{name}");
         assert_eq!(s.read("s", 0, None).unwrap(), vec![rec(MAX_SEQ)], "{name}");
@@ -158,7 +187,10 @@ fn migrate_checks_everything_before_it_writes() {
     let from = Store::new(mem);
     for (name, to, _dir) in backends() {
         let e = err(persist::durable::migrate(&from, &to));
-        assert!(e.starts_with("migrate: stream \"b\" seq 2: the value is nested"), "{name}: {e}");
+        assert!(
+            e.starts_with("migrate: stream \"b\" seq 2: the value is nested"),
+            "{name}: {e}"
+        );
         assert!(e.ends_with("nothing was copied"), "{name}: {e}");
         assert_eq!(to.streams().unwrap(), Vec::<String>::new(), "{name}");
     }
@@ -185,11 +217,17 @@ fn requests_over_the_limits_are_refused_by_serve() {
     ] {
         let got = req(op, args);
         let msg = got["error"].as_str().unwrap_or_default();
-        assert!(msg.starts_with(&format!("{op}: ")) && msg.contains("limit"), "{op}: {got}");
+        assert!(
+            msg.starts_with(&format!("{op}: ")) && msg.contains("limit"),
+            "{op}: {got}"
+        );
     }
     assert_eq!(b.streams().unwrap(), Vec::<String>::new());
     assert_eq!(b.kv_keys("").unwrap(), Vec::<String>::new());
-    assert_eq!(req("persist/append", json!(["s", nested(MAX_DEPTH)])), json!(1));
+    assert_eq!(
+        req("persist/append", json!(["s", nested(MAX_DEPTH)])),
+        json!(1)
+    );
 }
 
 #[test]
@@ -205,10 +243,18 @@ fn a_dump_round_trips_values_at_the_limit_and_refuses_deeper_ones() {
     assert_eq!(to.read("d", 0, None).unwrap()[0].data, nested(MAX_DEPTH));
     assert_eq!(to.kv_get("k").unwrap(), Some(nested(MAX_DEPTH)));
 
-    let line = json!({"type": "record", "stream": "d", "seq": 1, "at": 1, "data": nested(MAX_DEPTH + 1)});
-    let text = format!("{}\n{line}\n", json!({"type": "stream", "stream": "d", "last_seq": 1}));
+    let line =
+        json!({"type": "record", "stream": "d", "seq": 1, "at": 1, "data": nested(MAX_DEPTH + 1)});
+    let text = format!(
+        "{}\n{line}\n",
+        json!({"type": "stream", "stream": "d", "last_seq": 1})
+    );
     let to = Store::mem();
-    let e = err(persist::dump::import(&to, &mut text.as_bytes(), &mut |_| {}));
+    let e = err(persist::dump::import(
+        &to,
+        &mut text.as_bytes(),
+        &mut |_| {},
+    ));
     assert!(e.contains("nested more than 64 levels"), "{e}");
     assert_eq!(to.streams().unwrap(), Vec::<String>::new());
 }
@@ -216,7 +262,8 @@ fn a_dump_round_trips_values_at_the_limit_and_refuses_deeper_ones() {
 #[test]
 fn a_fold_over_dropped_records_names_them() {
     let s = Store::mem();
-    s.append_all("s", vec![json!(1), json!(2), json!(3)]).unwrap();
+    s.append_all("s", vec![json!(1), json!(2), json!(3)])
+        .unwrap();
     s.truncate_through("s", 2).unwrap();
     let e = err(s.project("s", json!(0), |a, _| Ok::<_, persist::Error>(a)));
     assert_eq!(
@@ -225,7 +272,13 @@ fn a_fold_over_dropped_records_names_them() {
          the first retained seq is 3; fold from a snapshot instead"
     );
     s.truncate_through("s", 3).unwrap();
-    let state = persist::State { value: json!(0), seq: 2 };
+    let state = persist::State {
+        value: json!(0),
+        seq: 2,
+    };
     let e = err(s.fold("s", state, |a, _| Ok::<_, persist::Error>(a)));
-    assert!(e.contains("record 3 was dropped (truncated or compacted); the first retained seq is 4"), "{e}");
+    assert!(
+        e.contains("record 3 was dropped (truncated or compacted); the first retained seq is 4"),
+        "{e}"
+    );
 }

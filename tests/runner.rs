@@ -177,7 +177,12 @@ fn failures(summary: &Summary) -> Vec<(String, String)> {
     summary
         .failures
         .iter()
-        .map(|f| (f.name.rsplit("::").next().unwrap().to_string(), f.message.clone()))
+        .map(|f| {
+            (
+                f.name.rsplit("::").next().unwrap().to_string(),
+                f.message.clone(),
+            )
+        })
         .collect()
 }
 
@@ -193,7 +198,7 @@ fn runaway_allocations_fail_their_own_test_naming_the_limit() {
     "#;
     let opts = Options {
         limits: Limits {
-            max_map: 2_000,
+            max_map: 500,
             ..Limits::default()
         },
         ..Options::default()
@@ -201,10 +206,19 @@ fn runaway_allocations_fail_their_own_test_naming_the_limit() {
     let (summary, out) = run_with(&[("abuse.rhai", text)], opts);
     let got = failures(&summary);
     let want = [
-        ("test_map_nested_a_million_deep", "a map grew past the size limit of 2000 entries"),
-        ("test_pad", "an array grew past the size limit of 1000000 items"),
+        (
+            "test_map_nested_a_million_deep",
+            "a map grew past the size limit of 500 entries",
+        ),
+        (
+            "test_pad",
+            "an array grew past the size limit of 1000000 items",
+        ),
         ("test_recursion", "exceeded the call depth limit of 64"),
-        ("test_string_doubling", "a string grew past the size limit of 67108864 bytes"),
+        (
+            "test_string_doubling",
+            "a string grew past the size limit of 67108864 bytes",
+        ),
     ];
     assert_eq!(got.len(), want.len(), "{out}");
     for ((name, msg), (want_name, want_msg)) in got.iter().zip(want) {
@@ -269,7 +283,10 @@ const MIXED: [(&str, &str); 3] = [
         "fn test_pass() {}\nfn test_fail() {\n  assert_eq(\"<a & b>\", \"'c'\");\n}",
     ),
     ("b/c.rhai", "fn test_x( {\n"),
-    ("d.rhai", "fn test_one() {}\nfn test_two() { throw \"bad \\u0001 char\"; }"),
+    (
+        "d.rhai",
+        "fn test_one() {}\nfn test_two() { throw \"bad \\u0001 char\"; }",
+    ),
 ];
 
 /// `N passed, N failed` from the last line.
@@ -300,17 +317,29 @@ fn junit_report_is_well_formed_and_matches_the_summary() {
     let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
-    let cases: Vec<_> = root.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let cases: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
     let failing: Vec<_> = cases
         .iter()
         .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
         .collect();
     assert_eq!(cases.len(), passed + failed, "{xml}");
     assert_eq!(failing.len(), failed, "{xml}");
-    assert_eq!(root.attribute("tests"), Some((passed + failed).to_string().as_str()));
-    assert_eq!(root.attribute("failures"), Some(failed.to_string().as_str()));
+    assert_eq!(
+        root.attribute("tests"),
+        Some((passed + failed).to_string().as_str())
+    );
+    assert_eq!(
+        root.attribute("failures"),
+        Some(failed.to_string().as_str())
+    );
     for suite in root.children().filter(|n| n.has_tag_name("testsuite")) {
-        let n = suite.children().filter(|n| n.has_tag_name("testcase")).count();
+        let n = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .count();
         assert_eq!(suite.attribute("tests"), Some(n.to_string().as_str()));
     }
     for c in &cases {
@@ -320,9 +349,15 @@ fn junit_report_is_well_formed_and_matches_the_summary() {
         assert!(c.attribute("time").unwrap().parse::<f64>().is_ok());
     }
     let message = |name: &str| {
-        let case = cases.iter().find(|c| c.attribute("name") == Some(name)).unwrap();
+        let case = cases
+            .iter()
+            .find(|c| c.attribute("name") == Some(name))
+            .unwrap();
         let f = case.children().find(|n| n.has_tag_name("failure")).unwrap();
-        (f.attribute("message").unwrap().to_string(), f.text().unwrap().to_string())
+        (
+            f.attribute("message").unwrap().to_string(),
+            f.text().unwrap().to_string(),
+        )
     };
     let (attr, text) = message("test_fail");
     assert!(attr.contains("<a & b>") && attr.contains("'c'"), "{attr}");
@@ -331,8 +366,14 @@ fn junit_report_is_well_formed_and_matches_the_summary() {
     assert!(attr.starts_with("does not parse"), "{attr}");
     let (attr, _) = message("test_two");
     assert!(attr.contains("bad \u{FFFD} char"), "{attr}");
-    let pass = cases.iter().find(|c| c.attribute("name") == Some("test_pass")).unwrap();
-    assert_eq!(pass.attribute("classname").map(|c| c.ends_with(".a")), Some(true));
+    let pass = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("test_pass"))
+        .unwrap();
+    assert_eq!(
+        pass.attribute("classname").map(|c| c.ends_with(".a")),
+        Some(true)
+    );
 }
 
 #[test]
@@ -348,7 +389,11 @@ fn json_format_prints_one_object_per_test_then_the_summary() {
         .collect();
     let (tests, rest) = lines.split_at(lines.len() - 1);
     assert_eq!(tests.len(), summary.passed + summary.failures.len());
-    assert!(tests.iter().all(|t| t["type"] == "test" && t["time"].is_f64()));
+    assert!(
+        tests
+            .iter()
+            .all(|t| t["type"] == "test" && t["time"].is_f64())
+    );
     let failed = tests.iter().filter(|t| t["status"] == "failed").count();
     assert_eq!(failed, summary.failures.len());
     let fail = tests.iter().find(|t| t["function"] == "test_fail").unwrap();
@@ -378,14 +423,20 @@ fn verbose_lines_show_each_test_time() {
 
 #[test]
 fn fail_fast_stops_at_the_first_failure() {
-    let files = [("a.rhai", "fn test_a() { throw 1; }\nfn test_b() {}"), ("b.rhai", "fn test_c() {}")];
+    let files = [
+        ("a.rhai", "fn test_a() { throw 1; }\nfn test_b() {}"),
+        ("b.rhai", "fn test_c() {}"),
+    ];
     let opts = Options {
         fail_fast: true,
         ..quick()
     };
     let (summary, out) = run_with(&files, opts);
     assert_eq!(summary.outcomes.len(), 1, "{out}");
-    assert!(out.contains("stopped at the first failure (--fail-fast)\n0 passed, 1 failed\n"), "{out}");
+    assert!(
+        out.contains("stopped at the first failure (--fail-fast)\n0 passed, 1 failed\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -393,7 +444,13 @@ fn list_names_the_tests_without_running_them() {
     let dir = tempfile::tempdir().unwrap();
     write_files(
         dir.path(),
-        &[("a.rhai", "fn test_b() { throw 1; }\nfn test_a() {}\nfn helper() {}"), ("z.rhai", "fn test_x( {")],
+        &[
+            (
+                "a.rhai",
+                "fn test_b() { throw 1; }\nfn test_a() {}\nfn helper() {}",
+            ),
+            ("z.rhai", "fn test_x( {"),
+        ],
     );
     let opts = Options {
         paths: vec![dir.path().to_path_buf()],
@@ -402,7 +459,13 @@ fn list_names_the_tests_without_running_them() {
     };
     let (names, broken) = runner::list(&opts).unwrap();
     let shown = dir.path().display().to_string();
-    assert_eq!(names, [format!("{shown}/a.rhai::test_a"), format!("{shown}/a.rhai::test_b")]);
+    assert_eq!(
+        names,
+        [
+            format!("{shown}/a.rhai::test_a"),
+            format!("{shown}/a.rhai::test_b")
+        ]
+    );
     assert_eq!(broken.len(), 1);
     assert_eq!(broken[0].location, format!("{shown}/z.rhai:1"));
 }
@@ -419,7 +482,10 @@ fn a_timed_out_disk_test_leaves_no_temporary_directory() {
     let tmp = tempfile::tempdir().unwrap();
     write_files(
         dir.path(),
-        &[("t.rhai", "fn test_forever() { let s = persist::store(); loop { s.append(\"x\", 1); } }")],
+        &[(
+            "t.rhai",
+            "fn test_forever() { let s = persist::store(); loop { s.append(\"x\", 1); } }",
+        )],
     );
     let out = persist()
         .args(["test", "--backend", "disk", "--timeout", "1"])
@@ -429,7 +495,10 @@ fn a_timed_out_disk_test_leaves_no_temporary_directory() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("ran past the time limit of 1 s"), "{stdout}");
+    assert!(
+        stdout.contains("ran past the time limit of 1 s"),
+        "{stdout}"
+    );
     assert!(stdout.ends_with("0 passed, 1 failed\n"), "{stdout}");
     let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
@@ -439,7 +508,11 @@ fn a_timed_out_disk_test_leaves_no_temporary_directory() {
 fn list_and_junit_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[("a.rhai", "fn test_a() {}\nfn test_b() {}")]);
-    let out = persist().args(["test", "--list"]).arg(dir.path()).output().unwrap();
+    let out = persist()
+        .args(["test", "--list"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let shown = dir.path().display().to_string();
     assert_eq!(
@@ -447,7 +520,12 @@ fn list_and_junit_from_the_command_line() {
         format!("{shown}/a.rhai::test_a\n{shown}/a.rhai::test_b\n")
     );
     let xml = dir.path().join("out.xml");
-    let out = persist().args(["test", "--junit"]).arg(&xml).arg(dir.path()).output().unwrap();
+    let out = persist()
+        .args(["test", "--junit"])
+        .arg(&xml)
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = fs::read_to_string(&xml).unwrap();
     let doc = roxmltree::Document::parse(&text).unwrap();
@@ -469,7 +547,10 @@ fn interrupt(args: &[&str], ready: &str) -> (Option<i32>, String, String) {
     let mut seen = String::new();
     while !seen.contains(ready) {
         let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "ended early: {seen}");
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "ended early: {seen}"
+        );
         seen += &line;
     }
     // Let the next operation start, then interrupt.
@@ -481,7 +562,12 @@ fn interrupt(args: &[&str], ready: &str) -> (Option<i32>, String, String) {
     assert!(kill.success());
     stdout.read_to_string(&mut seen).unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     (child.wait().unwrap().code(), seen, stderr)
 }
 
@@ -500,7 +586,10 @@ fn ctrl_c_stops_a_test_run_and_prints_the_summary_of_what_ran() {
     let args = ["test", "--timeout", "0", "--max-operations", "0", &d];
     let (code, out, _) = interrupt(&args, "looping");
     assert_eq!(code, Some(130), "{out}");
-    assert!(out.contains(&format!("test {d}/b.rhai::test_loop ... interrupted\n")), "{out}");
+    assert!(
+        out.contains(&format!("test {d}/b.rhai::test_loop ... interrupted\n")),
+        "{out}"
+    );
     assert!(!out.contains("test_never"), "{out}");
     assert!(
         out.ends_with("interrupted (Ctrl-C): the tests after it did not run\n1 passed, 0 failed\n"),
@@ -519,13 +608,23 @@ fn ctrl_c_stops_a_script_cleanly_and_releases_its_store() {
     )
     .unwrap();
     let (code, _, err) = interrupt(
-        &["run", &script.display().to_string(), "--store", &store.display().to_string()],
+        &[
+            "run",
+            &script.display().to_string(),
+            "--store",
+            &store.display().to_string(),
+        ],
         "ready",
     );
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("interrupted (Ctrl-C)"), "{err}");
     // The store was closed: another process opens it and sees the append.
     let out = persist().arg("export").arg(&store).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"seq\":1"));
 }

@@ -60,7 +60,12 @@ fn check_source(from: &Store) -> Result<()> {
     for stream in source.streams()? {
         check_name("migrate", "stream", &stream)?;
         let last_seq = source.last_seq(&stream)?;
-        check_records("migrate", &stream, last_seq, &read_through(from, &stream, last_seq)?)?;
+        check_records(
+            "migrate",
+            &stream,
+            last_seq,
+            &read_through(from, &stream, last_seq)?,
+        )?;
     }
     for key in source.kv_keys("")? {
         check_name("migrate", "key", &key)?;

@@ -109,7 +109,14 @@ pub fn apply(engine: &mut Engine, limits: &Limits) -> Clock {
 
 /// Stops `engine`'s scripts on Ctrl-C only (`persist run`).
 pub fn stop_on_ctrl_c(engine: &mut Engine) {
-    engine.on_progress(|ops| (ops % CLOCK_EVERY == 0 && interrupted()).then(|| INTERRUPT_TOKEN.into()));
+    engine.on_progress(|ops| {
+        (ops % CLOCK_EVERY == 0 && interrupted()).then(|| INTERRUPT_TOKEN.into())
+    });
+}
+
+/// Whether `e` is a script stopped by Ctrl-C.
+pub fn was_interrupted(e: &EvalAltResult) -> bool {
+    matches!(e.unwrap_inner(), EvalAltResult::ErrorTerminated(token, _) if is(token, INTERRUPT_TOKEN))
 }
 
 /// How a script ended when it hit a limit or was interrupted.
@@ -123,9 +130,7 @@ pub enum Stopped {
 /// Classifies `e`: `None` for an ordinary script error.
 pub fn stopped(e: &EvalAltResult, limits: &Limits) -> Option<Stopped> {
     let msg = match e.unwrap_inner() {
-        EvalAltResult::ErrorTerminated(token, _) if is(token, INTERRUPT_TOKEN) => {
-            return Some(Stopped::Interrupted);
-        }
+        _ if was_interrupted(e) => return Some(Stopped::Interrupted),
         EvalAltResult::ErrorTerminated(token, _) if is(token, TIMEOUT_TOKEN) => {
             let secs = limits.timeout.unwrap_or_default().as_secs_f64();
             format!("ran past the time limit of {secs} s (raise it with --timeout SECONDS)")
@@ -134,9 +139,9 @@ pub fn stopped(e: &EvalAltResult, limits: &Limits) -> Option<Stopped> {
             "exceeded the operation limit of {} (an endless loop? raise it with --max-operations)",
             limits.max_operations
         ),
-        EvalAltResult::ErrorStackOverflow(_) => format!(
-            "exceeded the call depth limit of {MAX_CALL_LEVELS} (runaway recursion?)"
-        ),
+        EvalAltResult::ErrorStackOverflow(_) => {
+            format!("exceeded the call depth limit of {MAX_CALL_LEVELS} (runaway recursion?)")
+        }
         EvalAltResult::ErrorDataTooLarge(what, _) => match what.as_str() {
             "Length of string" => format!(
                 "a string grew past the size limit of {} bytes",
@@ -157,5 +162,7 @@ pub fn stopped(e: &EvalAltResult, limits: &Limits) -> Option<Stopped> {
 }
 
 fn is(token: &Dynamic, which: &str) -> bool {
-    token.read_lock::<rhai::ImmutableString>().is_some_and(|s| s.as_str() == which)
+    token
+        .read_lock::<rhai::ImmutableString>()
+        .is_some_and(|s| s.as_str() == which)
 }

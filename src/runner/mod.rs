@@ -18,7 +18,9 @@ use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Position, Scope};
 
 use crate::script::{self, BackendKind, Config};
 
-pub use guard::{Limits, Stopped, install_ctrl_c, interrupted, stop_on_ctrl_c, stopped};
+pub use guard::{
+    Limits, Stopped, install_ctrl_c, interrupted, stop_on_ctrl_c, stopped, was_interrupted,
+};
 pub use report::Format;
 
 /// Default operation budget per test: an endless loop fails in seconds.
@@ -61,7 +63,9 @@ impl Default for Options {
 
 impl Options {
     fn selects(&self, name: &str) -> bool {
-        self.filter.as_ref().is_none_or(|f| name.contains(f.as_str()))
+        self.filter
+            .as_ref()
+            .is_none_or(|f| name.contains(f.as_str()))
     }
 }
 
@@ -111,7 +115,10 @@ impl Summary {
     /// SPEC 4: 0 when nothing failed and at least one test ran; 130 after
     /// Ctrl-C.
     pub fn exit_code(&self) -> i32 {
-        match (self.interrupted, self.failures.is_empty() && self.passed > 0) {
+        match (
+            self.interrupted,
+            self.failures.is_empty() && self.passed > 0,
+        ) {
             (true, _) => 130,
             (false, true) => 0,
             (false, false) => 1,
@@ -197,6 +204,7 @@ fn run_files(opts: &Options, files: &[PathBuf], out: &mut dyn Write) -> Summary 
     if opts.format == Format::Json {
         // Standard output is for the JSON lines only.
         engine.on_print(|s| eprintln!("{s}"));
+        engine.on_debug(|s, _, pos| eprintln!("{pos:?} | {s}"));
     }
     let mut summary = Summary::default();
     // A test name to show when the filter matched none.

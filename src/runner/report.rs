@@ -198,7 +198,10 @@ mod tests {
 
     #[test]
     fn classnames_are_dotted_paths() {
-        assert_eq!(classname("./scripts/conformance/kv.rhai"), "scripts.conformance.kv");
+        assert_eq!(
+            classname("./scripts/conformance/kv.rhai"),
+            "scripts.conformance.kv"
+        );
         assert_eq!(classname("a.rhai"), "a");
     }
 }

@@ -125,12 +125,21 @@ impl Summary {
         }
     }
 
-    fn record(&mut self, o: Outcome) {
+    /// Prints and counts a finished test; `true` when the run stops here
+    /// (`--fail-fast`).
+    fn add(&mut self, o: Outcome, opts: &Options, out: &mut dyn Write) -> bool {
+        report::test(out, opts.format, opts.verbose, &o);
         match &o.failure {
             Some(f) => self.failures.push(f.clone()),
             None => self.passed += 1,
         }
+        let stop = o.failure.is_some() && opts.fail_fast;
         self.outcomes.push(o);
+        if stop {
+            self.notes
+                .push("stopped at the first failure (--fail-fast)".into());
+        }
+        stop
     }
 }
 
@@ -191,102 +200,78 @@ pub fn run(opts: &Options, out: &mut (dyn Write + Send)) -> Result<Summary, Stri
     Ok(summary)
 }
 
+/// What `run_files` needs for each test.
+struct Bench<'a> {
+    opts: &'a Options,
+    engine: Engine,
+    session: script::Session,
+    clock: guard::Clock,
+}
+
+/// A test stopped by Ctrl-C: it is in no count.
+struct Interrupted;
+
 fn run_files(opts: &Options, files: &[PathBuf], out: &mut dyn Write) -> Summary {
     let started = Instant::now();
-    let limits = opts.limits;
     let cfg = Config {
         backend: opts.backend,
         store_dir: None,
-        max_operations: limits.max_operations,
+        max_operations: opts.limits.max_operations,
     };
     let (mut engine, session) = script::engine(&cfg);
-    let clock = guard::apply(&mut engine, &limits);
+    let clock = guard::apply(&mut engine, &opts.limits);
     if opts.format == Format::Json {
         // Standard output is for the JSON lines only.
         engine.on_print(|s| eprintln!("{s}"));
         engine.on_debug(|s, _, pos| eprintln!("{pos:?} | {s}"));
     }
+    let bench = Bench {
+        opts,
+        engine,
+        session,
+        clock,
+    };
     let mut summary = Summary::default();
     // A test name to show when the filter matched none.
     let mut example = None;
     'files: for file in files {
-        let (text, ast) = match compile(&engine, file) {
+        let shown = file.display().to_string();
+        let (text, ast) = match compile(&bench.engine, file) {
             Ok(compiled) => compiled,
             Err(failure) => {
                 if opts.selects(&failure.name) {
                     let o = Outcome {
-                        file: failure.name.clone(),
+                        file: shown,
                         function: None,
                         time: Duration::ZERO,
                         failure: Some(failure),
                     };
-                    report::test(out, opts.format, opts.verbose, &o);
-                    summary.record(o);
+                    if summary.add(o, opts, out) {
+                        break 'files;
+                    }
                 }
                 continue;
             }
         };
-        let shown = file.display().to_string();
         for test in tests_of(&ast) {
             let name = format!("{shown}::{test}");
             example.get_or_insert_with(|| name.clone());
             if !opts.selects(&name) {
                 continue;
             }
-            if interrupted() {
-                summary.interrupted = true;
-                break 'files;
-            }
-            clock.start(limits.timeout);
-            let t0 = Instant::now();
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                engine.call_fn_with_options::<Dynamic>(
-                    CallFnOptions::new(),
-                    &mut Scope::new(),
-                    &ast,
-                    &test,
-                    (),
-                )
-            }));
-            let time = t0.elapsed();
-            clock.start(None);
-            // Drops the test's stores and temporary directories, whatever
-            // stopped it.
-            session.reset();
-            let failure = match result {
-                Ok(Ok(_)) => None,
-                Ok(Err(e)) => match stopped(&e, &limits) {
-                    Some(Stopped::Interrupted) => {
-                        summary.interrupted = true;
-                        if opts.format == Format::Text {
-                            let _ = writeln!(out, "test {name} ... interrupted");
-                        }
+            match bench.run_test(&shown, &text, &ast, test) {
+                Ok(o) => {
+                    if summary.add(o, opts, out) {
                         break 'files;
                     }
-                    Some(Stopped::Limit(message)) => Some((message, position(&e))),
-                    None => Some((script::error_message(&e), position(&e))),
-                },
-                Err(panic) => Some((panicked(panic), Position::NONE)),
-            };
-            let failure = failure.map(|(message, pos)| Failure {
-                name: name.clone(),
-                message,
-                location: location(&shown, &text, &test, pos),
-            });
-            let failed = failure.is_some();
-            let o = Outcome {
-                file: shown.clone(),
-                function: Some(test),
-                time,
-                failure,
-            };
-            report::test(out, opts.format, opts.verbose, &o);
-            summary.record(o);
-            if failed && opts.fail_fast {
-                summary
-                    .notes
-                    .push("stopped at the first failure (--fail-fast)".into());
-                break 'files;
+                }
+                Err(Interrupted) => {
+                    summary.interrupted = true;
+                    if opts.format == Format::Text {
+                        let _ = writeln!(out, "test {name} ... interrupted");
+                    }
+                    break 'files;
+                }
             }
         }
     }
@@ -300,6 +285,56 @@ fn run_files(opts: &Options, files: &[PathBuf], out: &mut dyn Write) -> Summary 
     summary.time = started.elapsed();
     report::summary(out, opts.format, &summary);
     summary
+}
+
+impl Bench<'_> {
+    /// Runs one test under the limits; its stores and temporary
+    /// directories are gone when it returns, however the test ended.
+    fn run_test(
+        &self,
+        shown: &str,
+        text: &str,
+        ast: &AST,
+        test: String,
+    ) -> Result<Outcome, Interrupted> {
+        if interrupted() {
+            return Err(Interrupted);
+        }
+        let limits = &self.opts.limits;
+        self.clock.start(limits.timeout);
+        let t0 = Instant::now();
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.engine.call_fn_with_options::<Dynamic>(
+                CallFnOptions::new(),
+                &mut Scope::new(),
+                ast,
+                &test,
+                (),
+            )
+        }));
+        let time = t0.elapsed();
+        self.clock.start(None);
+        self.session.reset();
+        let failure = match result {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => match stopped(&e, limits) {
+                Some(Stopped::Interrupted) => return Err(Interrupted),
+                Some(Stopped::Limit(message)) => Some((message, position(&e))),
+                None => Some((script::error_message(&e), position(&e))),
+            },
+            Err(panic) => Some((panicked(panic), Position::NONE)),
+        };
+        Ok(Outcome {
+            file: shown.to_string(),
+            failure: failure.map(|(message, pos)| Failure {
+                name: format!("{shown}::{test}"),
+                message,
+                location: location(shown, text, &test, pos),
+            }),
+            function: Some(test),
+            time,
+        })
+    }
 }
 
 /// Why no test ran, and what would make one run.

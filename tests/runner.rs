@@ -534,11 +534,12 @@ fn list_and_junit_from_the_command_line() {
 
 /// Starts `persist args...`, waits for `ready` on its stdout, sends it
 /// SIGINT, and returns its exit code and all it printed.
-fn interrupt(args: &[&str], ready: &str) -> (Option<i32>, String, String) {
+fn interrupt(args: &[&str], ready: &str, tmp: &Path) -> (Option<i32>, String, String) {
     use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
     let mut child = persist()
         .args(args)
+        .env("TMPDIR", tmp)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -578,13 +579,26 @@ fn ctrl_c_stops_a_test_run_and_prints_the_summary_of_what_ran() {
         dir.path(),
         &[
             ("a.rhai", "fn test_first() {}"),
-            ("b.rhai", "fn test_loop() { print(\"looping\"); loop {} }"),
+            (
+                "b.rhai",
+                "fn test_loop() { let s = persist::store(); s.append(\"x\", 1); print(\"looping\"); loop {} }",
+            ),
             ("c.rhai", "fn test_never() {}"),
         ],
     );
     let d = dir.path().display().to_string();
-    let args = ["test", "--timeout", "0", "--max-operations", "0", &d];
-    let (code, out, _) = interrupt(&args, "looping");
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "test",
+        "--backend",
+        "disk",
+        "--timeout",
+        "0",
+        "--max-operations",
+        "0",
+        &d,
+    ];
+    let (code, out, _) = interrupt(&args, "looping", tmp.path());
     assert_eq!(code, Some(130), "{out}");
     assert!(
         out.contains(&format!("test {d}/b.rhai::test_loop ... interrupted\n")),
@@ -595,6 +609,9 @@ fn ctrl_c_stops_a_test_run_and_prints_the_summary_of_what_ran() {
         out.ends_with("interrupted (Ctrl-C): the tests after it did not run\n1 passed, 0 failed\n"),
         "{out}"
     );
+    // The interrupted test's store directory was removed.
+    let left: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]
@@ -615,6 +632,7 @@ fn ctrl_c_stops_a_script_cleanly_and_releases_its_store() {
             &store.display().to_string(),
         ],
         "ready",
+        dir.path(),
     );
     assert_eq!(code, Some(130), "{err}");
     assert!(err.contains("interrupted (Ctrl-C)"), "{err}");

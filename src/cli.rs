@@ -22,6 +22,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the conformance runner over .rhai files (default: scripts/).
+    #[command(
+        after_help = "Each test also runs under size limits (strings 64 MiB, arrays and \
+maps 1,000,000 items, nested ones included; call depth 64); a test over a limit fails \
+naming it, and the run goes on.\n\nExit status: 0 when at least one test ran and none \
+failed, 1 otherwise, 130 after Ctrl-C (which stops the running test and prints the \
+summary of what ran)."
+    )]
     Test {
         /// Files or directories to search for .rhai files.
         paths: Vec<PathBuf>,

@@ -97,6 +97,13 @@ pub fn check_batch(op: &'static str, stream: &str, events: &[Value]) -> Result<(
         total += EVENT_OVERHEAD;
     }
     if total > MAX_BATCH {
+        // Only a bound so far: the exact size decides.
+        total = events
+            .iter()
+            .map(|e| json_len(e, 0).map_or(0, |n| n + EVENT_OVERHEAD))
+            .sum();
+    }
+    if total > MAX_BATCH {
         return Err(Error::invalid(
             op,
             format!(
@@ -152,10 +159,11 @@ pub fn next_seq(op: &'static str, stream: &str, last: u64, n: usize) -> Result<u
     }
 }
 
-/// Checks `MAX_DEPTH` and `MAX_VALUE`; returns the value's JSON size.
-/// `subject` names the stream or key in the error.
+/// Checks `MAX_DEPTH` and `MAX_VALUE`; returns a bound on the value's JSON
+/// size, exact when the bound alone would be over the limit. `subject`
+/// names the stream or key in the error.
 pub fn check_value(op: &'static str, subject: &dyn Fn() -> String, v: &Value) -> Result<usize> {
-    let len = json_len(v, 0).map_err(|TooDeep| {
+    let too_deep = |TooDeep| {
         Error::invalid(
             op,
             format!(
@@ -164,7 +172,12 @@ pub fn check_value(op: &'static str, subject: &dyn Fn() -> String, v: &Value) ->
                 subject()
             ),
         )
-    })?;
+    };
+    let bound = json_bound(v, 0).map_err(too_deep)?;
+    if bound <= MAX_VALUE {
+        return Ok(bound);
+    }
+    let len = json_len(v, 0).map_err(too_deep)?;
     if len > MAX_VALUE {
         return Err(Error::invalid(
             op,
@@ -177,11 +190,48 @@ pub fn check_value(op: &'static str, subject: &dyn Fn() -> String, v: &Value) ->
     Ok(len)
 }
 
-/// The length of `v`'s stored JSON, or `None` past `MAX_DEPTH` (the
-/// on-disk encoder's tests check it against what it writes).
+/// Longest JSON of any number `serde_json` writes (`-1.7976931348623157e308`).
+const NUMBER_BOUND: usize = 24;
+
+/// At least the length of `v`'s JSON, found without looking at a string's
+/// bytes or formatting a number (a string's bytes may each be escaped as
+/// `\u00XX`): cheap enough to check every event, and exact enough that
+/// only a value near the limit needs `json_len`. Stops past `MAX_DEPTH`.
+fn json_bound(v: &Value, depth: usize) -> Result<usize, TooDeep> {
+    let str_bound = |s: &str| 6 * s.len() + 2;
+    Ok(match v {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => NUMBER_BOUND,
+        Value::String(s) => str_bound(s),
+        Value::Array(items) => {
+            if depth == MAX_DEPTH {
+                return Err(TooDeep);
+            }
+            let mut len = 2 + items.len();
+            for x in items {
+                len += json_bound(x, depth + 1)?;
+            }
+            len
+        }
+        Value::Object(map) => {
+            if depth == MAX_DEPTH {
+                return Err(TooDeep);
+            }
+            let mut len = 2 + map.len();
+            for (k, x) in map {
+                len += str_bound(k) + 1 + json_bound(x, depth + 1)?;
+            }
+            len
+        }
+    })
+}
+
+/// The length of `v`'s stored JSON and a bound on it, or `None` past
+/// `MAX_DEPTH` (the on-disk encoder's tests check them against what it
+/// writes).
 #[cfg(test)]
-pub(crate) fn measured_len(v: &Value) -> Option<usize> {
-    json_len(v, 0).ok()
+pub(crate) fn measured_len(v: &Value) -> Option<(usize, usize)> {
+    Some((json_len(v, 0).ok()?, json_bound(v, 0).ok()?))
 }
 
 /// The nesting of `v`, found while measuring it.
@@ -195,7 +245,7 @@ fn json_len(v: &Value, depth: usize) -> Result<usize, TooDeep> {
     Ok(match v {
         Value::Null => 4,
         Value::Bool(b) => 4 + usize::from(!b),
-        Value::Number(n) => written_len(n),
+        Value::Number(n) => number_len(n),
         Value::String(s) => str_len(s),
         Value::Array(items) => {
             if depth == MAX_DEPTH {
@@ -226,6 +276,16 @@ fn str_len(s: &str) -> usize {
         acc | (b < 0x20) | (b == b'"') | (b == b'\\')
     });
     if plain { s.len() + 2 } else { written_len(s) }
+}
+
+/// Integers by their digits (most numbers in events); floats as written.
+fn number_len(n: &serde_json::Number) -> usize {
+    let digits = |u: u64| u.checked_ilog10().map_or(1, |d| d as usize + 1);
+    match (n.as_u64(), n.as_i64()) {
+        (Some(u), _) => digits(u),
+        (None, Some(i)) => 1 + digits(i.unsigned_abs()),
+        (None, None) => written_len(n),
+    }
 }
 
 /// Bytes `serde_json` writes for `x`, counted rather than kept.
@@ -260,6 +320,23 @@ mod tests {
                 json!({"a": v})
             }
         })
+    }
+
+    #[test]
+    fn the_bound_is_never_below_the_length() {
+        let tricky = json!([
+            "\u{0}\u{1f}\"\\é😀",
+            -1.7976931348623157e308,
+            i64::MIN,
+            u64::MAX,
+            {"\n": null, "b": [true, false, {}]},
+            []
+        ]);
+        for v in tricky.as_array().unwrap().iter().chain([&tricky]) {
+            let exact = serde_json::to_vec(v).unwrap().len();
+            assert!(json_bound(v, 0).ok() >= Some(exact), "{v}");
+            assert_eq!(json_len(v, 0).ok(), Some(exact), "{v}");
+        }
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub fn main(cli: Cli) -> i32 {
         } => {
             let timeout = match timeout {
                 t if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
-                t if t == 0.0 => None,
+                0.0 => None,
                 t => {
                     eprintln!("persist test: --timeout must be a number of seconds >= 0, got {t}");
                     return 2;

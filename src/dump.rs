@@ -210,7 +210,7 @@ fn flush(store: &Store, pending: Option<Pending>, counts: &mut Counts) -> Result
     let Some(p) = pending else { return Ok(()) };
     counts.streams += 1;
     counts.records += p.records.len() as u64;
-    store.backend()?.restore(&p.stream, p.last_seq, p.records)
+    store.restore(&p.stream, p.last_seq, p.records)
 }
 
 #[cfg(test)]

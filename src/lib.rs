@@ -13,6 +13,7 @@ pub mod dump;
 pub mod durable;
 pub mod error;
 pub mod hub;
+pub mod limits;
 pub mod mem;
 pub mod ondisk;
 pub mod project;

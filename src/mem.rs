@@ -76,14 +76,15 @@ impl Inner {
         self.last_at
     }
 
-    fn push(&mut self, stream: &str, events: Vec<Value>) -> u64 {
+    fn push(&mut self, op: &'static str, stream: &str, events: Vec<Value>) -> Result<u64> {
+        crate::limits::next_seq(op, stream, self.last_seq(stream), events.len())?;
         let at = self.next_at();
         let s = self.streams.entry(stream.to_string()).or_default();
         for e in events {
             s.events.push_back((at, Arc::new(e)));
             s.last_seq += 1;
         }
-        s.last_seq
+        Ok(s.last_seq)
     }
 
     fn last_seq(&self, stream: &str) -> u64 {
@@ -101,7 +102,7 @@ impl Backend for MemBackend {
         if events.is_empty() {
             return Ok(g.last_seq(stream));
         }
-        Ok(g.push(stream, events))
+        g.push("append", stream, events)
     }
 
     fn append_expect(&self, stream: &str, expected: u64, event: Value) -> Result<Appended> {
@@ -110,7 +111,8 @@ impl Backend for MemBackend {
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        Ok(Appended::Seq(g.push(stream, vec![event])))
+        g.push("append_expect", stream, vec![event])
+            .map(Appended::Seq)
     }
 
     fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>> {

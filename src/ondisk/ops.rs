@@ -73,7 +73,7 @@ impl Backend for DiskLog {
         if n == 0 {
             return Ok(first - 1);
         }
-        let last = first + n as u64 - 1;
+        let last = crate::limits::next_seq("append", stream, first - 1, n)?;
         let at = g.next_at();
         let size = batch::events_size(stream, jsons.bytes.len(), n);
         let mut fr = frame::begin_with(size);
@@ -90,7 +90,7 @@ impl Backend for DiskLog {
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        let seq = actual + 1;
+        let seq = crate::limits::next_seq("append_expect", stream, actual, 1)?;
         let mut fr = frame::begin();
         batch::put_events(
             &mut fr,

@@ -129,6 +129,19 @@ pub(crate) fn put_events<'e>(
     }
 }
 
+/// A version 1 events op, as stores written before global positions hold.
+#[cfg(test)]
+pub(crate) fn put_events_v1(buf: &mut Vec<u8>, stream: &str, first: u64, jsons: &[&[u8]]) {
+    buf.push(OP_EVENTS);
+    put_name(buf, stream);
+    put_u64(buf, first);
+    put_u64(buf, first + jsons.len() as u64 - 1);
+    put_u32(buf, jsons.len() as u32);
+    for json in jsons {
+        put_entry(buf, Some(7), json);
+    }
+}
+
 /// Ids whose records are gone, with the record each named.
 pub(crate) fn put_ids<'e>(
     buf: &mut Vec<u8>,
@@ -321,17 +334,13 @@ mod tests {
 
     #[test]
     fn version_1_events_still_decode_without_pos_or_id() {
-        let mut b = vec![OP_EVENTS];
-        put_name(&mut b, "s");
-        put_u64(&mut b, 1);
-        put_u64(&mut b, 1);
-        put_u32(&mut b, 1);
-        put_entry(&mut b, Some(3), b"7");
+        let mut b = Vec::new();
+        put_events_v1(&mut b, "s", 1, &[b"7"]);
         let ops = decode(&b, 0).expect("decodes");
         let Op::Events { events, .. } = &ops[0] else {
             panic!("not events: {:?}", ops[0]);
         };
-        assert_eq!((events[0].at, events[0].pos, events[0].id), (3, None, None));
+        assert_eq!((events[0].at, events[0].pos, events[0].id), (7, None, None));
         assert_eq!(&b[events[0].off + EVENT_HEAD..], b"7");
     }
 

@@ -487,6 +487,48 @@ mod tests {
         assert_eq!(b[11].data, val(5, sizes[5]));
     }
 
+    /// A store written before positions existed (version 1 events ops)
+    /// opens with positions given in log order, the same with or without
+    /// a hint and after compaction rewrote the records with them.
+    #[test]
+    fn version_1_records_get_positions_in_log_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = DiskLog::open(dir.path()).expect("open").0;
+        for (stream, first, jsons) in [("old-1", 1, &[&b"1"[..], b"2"][..]), ("old-2", 1, &[b"3"])]
+        {
+            let mut g = log.lock().expect("lock");
+            let mut fr = frame::begin();
+            batch::put_events_v1(&mut fr, stream, first, jsons);
+            let end = log.write(&mut g, fr).expect("write");
+            drop(g);
+            log.sync.wait(end, || log.lead_sync()).expect("sync");
+        }
+        assert_eq!(log.append("new-1", 4.into()).expect("append"), 1);
+        log.close().expect("close");
+        let positions = |log: &DiskLog| -> Vec<(String, u64, u64)> {
+            let all = log.read_all(0, usize::MAX).expect("read_all");
+            all.into_iter().map(|r| (r.stream, r.seq, r.pos)).collect()
+        };
+        let want = vec![
+            ("old-1".to_string(), 1, 1),
+            ("old-1".to_string(), 2, 2),
+            ("old-2".to_string(), 1, 3),
+            ("new-1".to_string(), 1, 4),
+        ];
+        let log = DiskLog::open(dir.path()).expect("open with hint").0;
+        assert_eq!(positions(&log), want);
+        log.close().expect("close");
+        std::fs::remove_file(dir.path().join(super::super::hint::FILE)).expect("rm hint");
+        let log = DiskLog::open(dir.path()).expect("open without hint").0;
+        assert_eq!(positions(&log), want);
+        log.compact_segments().expect("compact");
+        log.close().expect("close");
+        let log = DiskLog::open(dir.path()).expect("open compacted").0;
+        assert_eq!(positions(&log), want);
+        assert_eq!(log.append("old-2", 5.into()).expect("append"), 2);
+        assert_eq!(log.last_pos().expect("last_pos"), 5);
+    }
+
     #[test]
     fn disk_log_is_send_and_sync() {
         fn shared<T: Send + Sync>() {}

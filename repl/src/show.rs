@@ -5,8 +5,10 @@ use std::fmt::Write;
 
 use rhai::{Array, Blob, Dynamic, ImmutableString, Map};
 
-/// The keys of a log record, in the order they read best.
-const RECORD_KEYS: [&str; 4] = ["stream", "seq", "at", "data"];
+/// The keys of a log record, in the order they read best; `id` is there
+/// only for records appended with `append_once`.
+const RECORD_KEYS: [&str; 6] = ["stream", "seq", "pos", "at", "id", "data"];
+const OPTIONAL_KEY: &str = "id";
 
 /// One line of text for a value: strings quoted, maps as `#{k: v}`, arrays
 /// as `[a, b]`, blobs by size.
@@ -17,7 +19,8 @@ pub fn show(d: &Dynamic) -> String {
 }
 
 /// What the REPL prints for a result: nothing for `()`, and an array of
-/// records (maps with exactly `stream`, `seq`, `at` and `data`) one record a
+/// records (maps with exactly `stream`, `seq`, `pos`, `at`, `data` and maybe
+/// `id`) one record a
 /// line, so a read of a stream stays legible. `other` writes values of the
 /// embedder's own types (the REPL asks the engine's `to_string`).
 pub fn show_result(d: &Dynamic, other: &dyn Fn(&Dynamic) -> String) -> Option<String> {
@@ -50,7 +53,11 @@ fn is_record(d: &Dynamic) -> bool {
 }
 
 fn is_record_map(m: &Map) -> bool {
-    m.len() == RECORD_KEYS.len() && RECORD_KEYS.iter().all(|k| m.contains_key(*k))
+    let want = RECORD_KEYS.len() - !m.contains_key(OPTIONAL_KEY) as usize;
+    m.len() == want
+        && RECORD_KEYS
+            .iter()
+            .all(|k| *k == OPTIONAL_KEY || m.contains_key(*k))
 }
 
 fn write_value(out: &mut String, d: &Dynamic, other: &dyn Fn(&Dynamic) -> String) {
@@ -86,7 +93,10 @@ fn write_value(out: &mut String, d: &Dynamic, other: &dyn Fn(&Dynamic) -> String
 /// Records list their keys in `RECORD_KEYS` order, other maps in key order.
 fn write_map(out: &mut String, m: &Map, other: &dyn Fn(&Dynamic) -> String) {
     let entries: Vec<(&str, &Dynamic)> = match is_record_map(m) {
-        true => RECORD_KEYS.iter().map(|k| (*k, &m[*k])).collect(),
+        true => RECORD_KEYS
+            .iter()
+            .filter_map(|k| Some((*k, m.get(*k)?)))
+            .collect(),
         false => m.iter().map(|(k, v)| (k.as_str(), v)).collect(),
     };
     out.push_str("#{");

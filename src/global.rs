@@ -130,11 +130,24 @@ impl GlobalLog {
             stream: self.names[n as usize].clone(),
             seq,
             pos,
-            id: self
-                .live_ids
-                .get(&(n, seq))
-                .map(|&slot| self.ids.id(slot).to_string()),
+            id: self.live_id(n, seq).map(str::to_string),
         }
+    }
+
+    fn live_id(&self, n: u32, seq: u64) -> Option<&str> {
+        if self.live_ids.is_empty() {
+            return None;
+        }
+        self.live_ids.get(&(n, seq)).map(|&slot| self.ids.id(slot))
+    }
+
+    /// `id_of` for many seqs of one stream: looks the stream up once.
+    pub fn ids_of<'a>(&'a self, stream: &str) -> impl Fn(u64) -> Option<&'a str> + 'a {
+        let n = match self.live_ids.is_empty() {
+            true => None,
+            false => self.numbers.get(stream).copied(),
+        };
+        move |seq| self.live_id(n?, seq)
     }
 
     /// Live records with `pos > after`, in pos order, at most `limit`.
@@ -162,9 +175,7 @@ impl GlobalLog {
 
     /// The id a live record was appended with.
     pub fn id_of(&self, stream: &str, seq: u64) -> Option<&str> {
-        let n = *self.numbers.get(stream)?;
-        let &slot = self.live_ids.get(&(n, seq))?;
-        Some(self.ids.id(slot))
+        self.live_id(*self.numbers.get(stream)?, seq)
     }
 
     /// Where the record appended for `id` went.

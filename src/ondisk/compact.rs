@@ -218,6 +218,7 @@ impl Writer<'_> {
         let mut seq = s.first;
         let positions: Vec<u64> = s.pos.iter().copied().collect();
         let mut gpos = s.gpos.iter().copied();
+        let id_of = global.ids_of(name);
         if positions.is_empty() {
             batch::put_events(&mut self.frame, name, s.first, s.last, std::iter::empty());
             return self.maybe_flush();
@@ -241,7 +242,7 @@ impl Writer<'_> {
                 let end = seq + n as u64 - 1;
                 let evs = piece.iter().enumerate().map(|(i, (pos, at, j))| NewEvent {
                     pos: *pos,
-                    id: global.id_of(name, seq + i as u64),
+                    id: id_of(seq + i as u64),
                     at: *at,
                     json: j,
                 });

@@ -65,8 +65,9 @@ pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
         for &p in s.pos.iter().chain(&s.gpos) {
             put_u64(&mut b, p);
         }
+        let id_of = index.global.ids_of(name);
         let ids: Vec<(u64, &str)> = (s.first..=s.last)
-            .filter_map(|seq| Some((seq, index.global.id_of(name, seq)?)))
+            .filter_map(|seq| Some((seq, id_of(seq)?)))
             .collect();
         put_u64(&mut b, ids.len() as u64);
         for (seq, id) in ids {

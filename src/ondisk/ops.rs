@@ -79,7 +79,7 @@ fn stream_locs(g: &Inner, stream: &str, after: u64, limit: usize) -> (Vec<Loc>, 
     let n = (s.last - start + 1).min(limit as u64) as usize;
     let skip = (start - s.first) as usize;
     let name: Arc<str> = Arc::from(stream);
-    let global = &g.index.global;
+    let id_of = g.index.global.ids_of(stream);
     let items = s
         .gpos
         .range(skip..skip + n)
@@ -90,7 +90,7 @@ fn stream_locs(g: &Inner, stream: &str, after: u64, limit: usize) -> (Vec<Loc>, 
                 stream: name.clone(),
                 seq,
                 pos,
-                id: global.id_of(stream, seq).map(str::to_string),
+                id: id_of(seq).map(str::to_string),
             }
         })
         .collect();

@@ -155,7 +155,10 @@ pub fn export(
                 _ => break,
             }
         }
-        write_line(out, &Line::Global { last_pos })?;
+        // An empty store's dump stays empty.
+        if last_pos > 0 {
+            write_line(out, &Line::Global { last_pos })?;
+        }
     }
     progress(counts);
     Ok(counts)

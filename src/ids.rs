@@ -10,7 +10,7 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 /// Where one id's bytes are in the arena, and its record.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +26,7 @@ pub struct IdIndex {
     arena: Vec<u8>,
     slots: Vec<Slot>,
     table: HashTable<u32>,
-    hasher: std::hash::RandomState,
+    hasher: DefaultHashBuilder,
 }
 
 impl std::fmt::Debug for IdIndex {

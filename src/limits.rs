@@ -159,6 +159,39 @@ pub fn next_seq(op: &'static str, stream: &str, last: u64, n: usize) -> Result<u
     }
 }
 
+/// What `restore_global` may set: a last pos within `MAX_SEQ`, and ids
+/// that are valid names naming valid streams and seqs.
+pub fn check_ids(op: &'static str, last_pos: u64, ids: &[crate::backend::IdEntry]) -> Result<()> {
+    if last_pos > MAX_SEQ {
+        let msg = format!("last pos {last_pos} is past the largest pos, {MAX_SEQ}");
+        return Err(Error::invalid(op, msg));
+    }
+    for e in ids {
+        check_name(op, "id", &e.id)?;
+        check_name(op, "stream", &e.stream)?;
+        if e.seq == 0 || e.seq > MAX_SEQ {
+            let msg = format!("id {:?}: seq {} is out of range", e.id, e.seq);
+            return Err(Error::invalid(op, msg));
+        }
+    }
+    Ok(())
+}
+
+/// The last pos after appending `n` records to a store at `last_pos`,
+/// unless it would pass `MAX_SEQ` (positions share the seq's range).
+pub fn next_pos(op: &'static str, stream: &str, last_pos: u64, n: usize) -> Result<u64> {
+    match last_pos.checked_add(n as u64).filter(|&p| p <= MAX_SEQ) {
+        Some(pos) => Ok(pos),
+        None => Err(Error::invalid(
+            op,
+            format!(
+                "stream {stream:?}: the store is at pos {last_pos}: {n} more would pass the \
+                 largest pos, {MAX_SEQ}; nothing was appended"
+            ),
+        )),
+    }
+}
+
 /// Checks `MAX_DEPTH` and `MAX_VALUE`; returns a bound on the value's JSON
 /// size, exact when the bound alone would be over the limit. `subject`
 /// names the stream or key in the error.

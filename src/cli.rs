@@ -13,7 +13,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  done (for `test`: every test passed and at least one ran)
   1  failed: a script error, a failing test, a tool's error, a damaged store
-  2  `verify` could not check the store (missing, in use, unreadable)
+  2  `verify` could not check the store (in use, unreadable); a directory
+     that is not a store is 1, as for every read-only tool
 A closed output pipe (`persist export DIR | head`) ends quietly with 0.";
 
 #[derive(Parser, Debug)]
@@ -112,7 +113,8 @@ an interactive session (piped input is not recorded).")]
         dir: PathBuf,
     },
     /// Check every frame's checksum and the indexes; exit 1 with the file
-    /// and offset of each fault when damaged, 2 when it could not check.
+    /// and offset of each fault when damaged or not a store, 2 when it could
+    /// not check (in use, unreadable).
     Verify {
         /// The store directory.
         dir: PathBuf,
@@ -192,7 +194,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Repl { store } => repl::run(store),
         Command::Inspect { dir } => tool(tools::inspect(&dir, &mut std::io::stdout().lock())),
         // 2, not 1, when the check itself could not be made.
-        Command::Verify { dir } => tool_or(tools::verify(&dir, &mut std::io::stdout().lock()), 2),
+        Command::Verify { dir } => verify(&dir),
         Command::Export { dir, stream } => tool(tools::export(
             &dir,
             stream.as_deref(),
@@ -226,6 +228,16 @@ fn tool_or(result: crate::Result<i32>, failed: i32) -> i32 {
             failed
         }
     }
+}
+
+/// `persist verify`: 0 sound, 1 damaged or not a store (SPEC 6: every
+/// read-only tool exits 1 on a directory that is not a store), 2 when the
+/// store could not be checked (in use, unreadable).
+fn verify(dir: &std::path::Path) -> i32 {
+    let result = tools::verify(dir, &mut std::io::stdout().lock());
+    let not_a_store = matches!(&result, Err(crate::Error::Io { source, .. })
+        if source.kind() == std::io::ErrorKind::NotFound);
+    tool_or(result, if not_a_store { 1 } else { 2 })
 }
 
 /// `persist test --list`: the tests' names on stdout, files that do not

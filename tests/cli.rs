@@ -172,8 +172,8 @@ fn inspect_lists_streams_keys_and_segments() {
 
 #[test]
 fn tools_name_a_missing_directory() {
-    // verify: 2, it could not check (1 is for a damaged store).
-    for (cmd, code) in [("inspect", 1), ("verify", 2), ("export", 1)] {
+    // Not a store: 1 from every read-only tool (SPEC 6).
+    for (cmd, code) in [("inspect", 1), ("verify", 1), ("export", 1)] {
         let out = persist(&[cmd, "/nonexistent/persist-store"], None);
         assert_eq!(out.status.code(), Some(code), "{cmd}");
         assert!(
@@ -385,7 +385,7 @@ fn import_reads_stdin_for_a_dash_and_names_one_line_number() {
 }
 
 #[test]
-fn verify_reads_as_plain_words_and_exits_two_when_it_cannot_check() {
+fn verify_reads_as_plain_words_and_exits_two_when_it_cannot_check_one_on_no_store() {
     let tmp = tempfile::tempdir().unwrap();
     make_store(tmp.path());
     let dir = tmp.path().join("store");
@@ -393,7 +393,12 @@ fn verify_reads_as_plain_words_and_exits_two_when_it_cannot_check() {
     assert!(ok.contains("hint: consistent\n"), "{ok}");
     assert!(ok.contains(", 0 faults\n"), "{ok}");
     let missing = persist(&["verify", tmp.path().join("nope").to_str().unwrap()], None);
-    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing.stderr));
+    // A store another handle holds cannot be checked: 2.
+    let (held, _) = persist::ondisk::DiskLog::open(&dir).unwrap();
+    let in_use = persist(&["verify", dir.to_str().unwrap()], None);
+    assert_eq!(in_use.status.code(), Some(2), "{}", text(&in_use.stderr));
+    drop(held);
 }
 
 #[test]
@@ -449,8 +454,8 @@ fn read_only_tools_on_a_directory_that_is_not_a_store_say_so_and_create_nothing(
     fs::write(unrelated.join("notes.txt"), "mine").unwrap();
     for dir in [empty.as_path(), unrelated.as_path(), Path::new("/")] {
         let before = listing(dir);
-        // verify: 2, it could not check (1 is for a damaged store).
-        for (cmd, code) in [("inspect", 1), ("verify", 2), ("export", 1)] {
+        // Not a store: 1 from every read-only tool (SPEC 6).
+        for (cmd, code) in [("inspect", 1), ("verify", 1), ("export", 1)] {
             let out = persist(&[cmd, dir.to_str().unwrap()], None);
             assert_eq!(out.status.code(), Some(code), "{cmd} {}", dir.display());
             assert!(

@@ -151,7 +151,9 @@ fn no_append_passes_the_largest_seq_on_any_backend() {
         let rec = |seq| Record {
             stream: "s".into(),
             seq,
+            pos: 1,
             at: 1,
+            id: None,
             data: json!(seq.to_string()),
         };
         s.restore("s", MAX_SEQ, vec![rec(MAX_SEQ)]).unwrap();
@@ -206,7 +208,7 @@ fn requests_over_the_limits_are_refused_by_serve() {
     let req = |op: &str, args: Value| serve_value(&b, &json!({"op": op, "args": args}));
     let deep = nested(MAX_DEPTH + 1);
     let long = "n".repeat(MAX_NAME + 1);
-    let rec = json!({"stream": "r", "seq": 1, "at": 1, "data": deep});
+    let rec = json!({"stream": "r", "seq": 1, "pos": 1, "at": 1, "data": deep});
     for (op, args) in [
         ("persist/append", json!(["s", deep])),
         ("persist/append-all", json!(["s", [1, deep]])),
@@ -281,4 +283,20 @@ fn a_fold_over_dropped_records_names_them() {
         e.contains("record 3 was dropped (truncated or compacted); the first retained seq is 4"),
         "{e}"
     );
+}
+
+#[test]
+fn no_append_passes_the_largest_pos_on_any_backend() {
+    for (name, s, _dir) in backends() {
+        s.restore_global(MAX_SEQ - 1, vec![]).unwrap();
+        let e = err(s.append_all("s", vec![json!(1), json!(2)]));
+        assert!(e.contains("would pass the largest pos"), "{name}: {e}");
+        assert_eq!(s.last_seq("s").unwrap(), 0, "{name}");
+        assert_eq!(s.append("s", json!(1)).unwrap(), 1, "{name}");
+        assert_eq!(s.last_pos().unwrap(), MAX_SEQ, "{name}");
+        let e = err(s.append_once("s", "x", json!(2)));
+        assert!(e.contains("would pass the largest pos"), "{name}: {e}");
+        let e = err(s.restore_global(MAX_SEQ + 1, vec![]));
+        assert!(e.contains("past the largest pos"), "{name}: {e}");
+    }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod global;
 pub mod hub;
 pub mod ids;
+pub mod limits;
 pub mod mem;
 pub mod ondisk;
 pub mod project;

@@ -23,7 +23,7 @@ use std::path::Path;
 use super::codec::{Reader, put_i64, put_name, put_u32, put_u64};
 use super::fault::Io;
 use super::index::{Counts, Index, KvLoc, StreamIndex};
-use crate::{Error, Result};
+use crate::Result;
 
 pub(crate) const FILE: &str = "hint";
 pub(crate) const TMP: &str = "hint.tmp";
@@ -198,11 +198,11 @@ pub(crate) fn load(dir: &Path) -> Option<Result<Hint, String>> {
 /// Removes the hint before the segments it names are rewritten.
 pub(crate) fn remove(io: &Io, dir: &Path) -> Result<()> {
     let path = dir.join(FILE);
-    match std::fs::remove_file(&path) {
-        Ok(()) => io.sync_dir(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, "remove hint", e)),
+    if path.exists() {
+        io.remove(&path)?;
+        io.sync_dir(dir)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -96,6 +96,23 @@ impl GlobalLog {
                 Some(slot) => return Err(fail(self.id_clash(id, slot, stream, seq))),
             },
         };
+        self.link(stream, n, seq, pos, slot);
+        Ok(())
+    }
+
+    /// `insert` for a fresh append: `pos` is `next_pos()` and `id`, if
+    /// any, was just found unused (`check_once`), so neither is looked up
+    /// again.
+    pub fn insert_new(&mut self, stream: &str, seq: u64, pos: u64, id: Option<&str>) {
+        debug_assert!(pos > self.last_pos, "pos {pos} is not fresh");
+        debug_assert!(id.is_none_or(|id| self.ids.find(id).is_none()));
+        let n = self.number(stream);
+        let slot = id.map(|id| self.ids.insert(id, n, seq));
+        self.link(stream, n, seq, pos, slot);
+    }
+
+    /// Adds a checked record to `all`, its category and `live_ids`.
+    fn link(&mut self, stream: &str, n: u32, seq: u64, pos: u64, slot: Option<u32>) {
         self.all.insert(pos, (n, seq));
         match self.categories.get_mut(category_of(stream)) {
             Some(set) => {
@@ -110,7 +127,6 @@ impl GlobalLog {
         if let Some(slot) = slot {
             self.live_ids.insert((n, seq), slot);
         }
-        Ok(())
     }
 
     /// Takes a truncated record out of the global log (its id stays used).

@@ -148,8 +148,8 @@ impl Inner {
         for e in events {
             s.last_seq += 1;
             let pos = self.global.next_pos();
-            // A fresh pos is never taken, and the caller checked the id.
-            let _ = self.global.insert(stream, s.last_seq, pos, id);
+            // The caller checked the id with `check_once`.
+            self.global.insert_new(stream, s.last_seq, pos, id);
             s.events.push_back(Event {
                 pos,
                 at,

@@ -182,23 +182,23 @@ fn a_large_result_shows_its_first_items_and_counts_the_rest() {
 fn many_records_print_ten_lines_and_a_count() {
     let mut r = repl();
     r.eval_line(
-        "let rs = []; for i in 1..=2000 { rs.push(#{stream: \"big\", seq: i, at: 5, data: i}) }",
+        "let rs = []; for i in 1..=2000 { rs.push(#{stream: \"big\", seq: i, pos: i, at: 5, data: i}) }",
     );
     let Outcome::Print(text) = r.eval_line("rs") else {
         panic!("no result")
     };
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 13, "{text}");
-    assert_eq!(lines[1], "  #{stream: \"big\", seq: 1, at: 5, data: 1},");
+    assert_eq!(lines[1], "  #{stream: \"big\", seq: 1, pos: 1, at: 5, data: 1},");
     assert_eq!(lines[11], "  ... 1,990 more");
     assert_eq!(lines[12], "]");
-    // A record keeps its four keys whatever the limit.
+    // A record keeps all its keys whatever the limit.
     r.eval_line(":set limit 2");
     let Outcome::Print(text) = r.eval_line("rs") else {
         panic!("no result")
     };
     assert!(
-        text.contains("seq: 2, at: 5, data: 2},\n  ... 1,998 more\n]"),
+        text.contains("seq: 2, pos: 2, at: 5, data: 2},\n  ... 1,998 more\n]"),
         "{text}"
     );
 }

@@ -368,7 +368,7 @@ fn the_examples_run_twice_on_a_kept_store() {
 fn import_reads_stdin_for_a_dash_and_names_one_line_number() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
-    let dump = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n{\"type\":\"record\",\"stream\":\"a\",\"seq\":1,\"at\":5,\"data\":1}\n";
+    let dump = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n{\"type\":\"record\",\"stream\":\"a\",\"seq\":1,\"pos\":1,\"at\":5,\"data\":1}\n{\"type\":\"global\",\"last_pos\":1}\n";
     let out = persist(&["import", dir.to_str().unwrap(), "-"], Some(dump));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let again = persist(&["export", dir.to_str().unwrap()], None);

@@ -125,7 +125,7 @@ impl Subject {
             Subject::Mock(disk, s) => *s = mock_durable(disk),
             Subject::Disk(dir, log) => {
                 log.take().expect("open").close().expect("close");
-                *log = Some(
+                **log = Some(
                     DiskLog::open_with(dir.path(), disk_opts())
                         .expect("reopen")
                         .0,

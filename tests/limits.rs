@@ -151,7 +151,9 @@ fn no_append_passes_the_largest_seq_on_any_backend() {
         let rec = |seq| Record {
             stream: "s".into(),
             seq,
+            pos: 1,
             at: 1,
+            id: None,
             data: json!(seq.to_string()),
         };
         s.restore("s", MAX_SEQ, vec![rec(MAX_SEQ)]).unwrap();
@@ -206,7 +208,7 @@ fn requests_over_the_limits_are_refused_by_serve() {
     let req = |op: &str, args: Value| serve_value(&b, &json!({"op": op, "args": args}));
     let deep = nested(MAX_DEPTH + 1);
     let long = "n".repeat(MAX_NAME + 1);
-    let rec = json!({"stream": "r", "seq": 1, "at": 1, "data": deep});
+    let rec = json!({"stream": "r", "seq": 1, "pos": 1, "at": 1, "data": deep});
     for (op, args) in [
         ("persist/append", json!(["s", deep])),
         ("persist/append-all", json!(["s", [1, deep]])),

@@ -36,7 +36,11 @@ pub enum Error {
 
     /// An upcaster failed on a record; its own message follows.
     #[error("upcast of stream {stream:?} seq {seq} failed: {msg}")]
-    Upcast { stream: String, seq: u64, msg: String },
+    Upcast {
+        stream: String,
+        seq: u64,
+        msg: String,
+    },
 
     /// A value saved under `snapshot/<name>` is not a projection state.
     #[error("snapshot {name:?}: {msg}")]

@@ -3,7 +3,8 @@
 //!
 //! A fold's fingerprint hashes its step's version (a Rust caller names it;
 //! the script layer hashes the closure's code), its `init` as stored JSON,
-//! and the versions of the handle's upcasters over an overlapping source.
+//! and the versions of the handle's upcasters over an overlapping source
+//! (SPEC 3.13 lists exactly these; the source itself is not part of it).
 //! It is kept beside the snapshot, in kv under `fold/<name>`, so the
 //! snapshot itself stays `{value, seq}`:
 //!
@@ -275,8 +276,12 @@ mod tests {
         assert_eq!(base, s.fold_id(&src, &json!(0), "v1"));
         assert_ne!(base, s.fold_id(&src, &json!(0), "v2"));
         assert_ne!(base, s.fold_id(&src, &json!(1), "v1"));
-        s.upcast(Source::stream("b"), "u1", std::rc::Rc::new(|r| Ok(r.data.clone())))
-            .unwrap();
+        s.upcast(
+            Source::stream("b"),
+            "u1",
+            std::rc::Rc::new(|r| Ok(r.data.clone())),
+        )
+        .unwrap();
         assert_eq!(base, s.fold_id(&src, &json!(0), "v1"), "b does not touch a");
         s.upcast(Source::All, "u1", std::rc::Rc::new(|r| Ok(r.data.clone())))
             .unwrap();

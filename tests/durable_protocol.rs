@@ -567,8 +567,14 @@ fn populated() -> Store {
     let s = Store::mem();
     s.append_all("orders", (1..=20).map(|n| json!({"n": n})).collect())
         .unwrap();
-    s.compact("orders", "orders", json!(0), "v1", persist::owned_step(step))
-        .unwrap();
+    s.compact(
+        "orders",
+        "orders",
+        json!(0),
+        "v1",
+        persist::owned_step(step),
+    )
+    .unwrap();
     s.append_all("orders", (21..=25).map(|n| json!({"n": n})).collect())
         .unwrap();
     s.append_all(

@@ -70,14 +70,21 @@ pub fn normalise(raw: &str, nested: &mut dyn FnMut(&str) -> String) -> String {
         if b[i] == b'"' {
             let end = string_end(b, i);
             let lit = &raw[i..end];
-            match lit.strip_prefix("\"anon$").and_then(|l| l.strip_suffix('"')) {
+            match lit
+                .strip_prefix("\"anon$")
+                .and_then(|l| l.strip_suffix('"'))
+            {
                 Some(_) => write!(out, "fn{{{}}}", nested(&lit[1..lit.len() - 1])).unwrap(),
                 None => out.push_str(lit),
             }
             i = end;
         } else if let Some(after) = rest.strip_prefix(" @ ") {
             i = raw.len() - after.len();
-            i += if after.starts_with("none") { 4 } else { run(after) };
+            i += if after.starts_with("none") {
+                4
+            } else {
+                run(after)
+            };
         } else if let Some(key) = ["hash: ", "hash_op_assign: ", "hash_op: "]
             .iter()
             .find(|k| rest.starts_with(**k))

@@ -7,8 +7,8 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, NativeCallContex
 use crate::backend::Appended;
 use crate::script::args::{self, RhaiResult, fail, kernel};
 use crate::script::context;
-use crate::script::fingerprint;
 use crate::script::convert::{record_ref_to_dynamic, state_to_dynamic};
+use crate::script::fingerprint;
 use crate::script::store::StoreHandle;
 use crate::value::RecordRef;
 use crate::{Error, Source, State, Store};

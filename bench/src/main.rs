@@ -5,6 +5,7 @@
 
 mod baseline;
 mod figures;
+mod versions;
 
 use std::time::Instant;
 
@@ -142,6 +143,7 @@ fn main() {
         ),
         ("views", Box::new(|| figures::views(n))),
         ("fold-mem", Box::new(|| figures::fold_mem(n))),
+        ("versions", Box::new(|| versions::figures(n))),
     ];
     if let Some(name) = &only
         && !groups.iter().any(|(g, _)| g == name)

@@ -120,8 +120,14 @@ pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
     w(out, format!("snapshots: {}", folds.len()))?;
     let width = folds.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for f in &folds {
-        let fp = f.fingerprint.as_deref().unwrap_or("(none: saved before fingerprints)");
-        w(out, format!("  {:<width$}  seq {:>8}  fold {fp}", f.name, f.seq))?;
+        let fp = f
+            .fingerprint
+            .as_deref()
+            .unwrap_or("(none: saved before fingerprints)");
+        w(
+            out,
+            format!("  {:<width$}  seq {:>8}  fold {fp}", f.name, f.seq),
+        )?;
     }
     store.close()?;
     Ok(0)

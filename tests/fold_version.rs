@@ -188,3 +188,46 @@ fn registering_an_upcaster_changes_the_fingerprint_of_overlapping_folds_only() {
     assert_ne!(id("user-7".into()), id("order-7".into()));
     assert_eq!(id("order-7".into()), order7);
 }
+
+/// rhai seeds its hashes per process: a script step's version must not
+/// depend on them, or every restart would rebuild every snapshot.
+#[test]
+fn a_script_steps_version_is_the_same_in_the_next_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("count.rhai");
+    std::fs::write(
+        &script,
+        r#"let s = persist::store();
+           if s.last_seq("s") == 0 { s.append_all("s", [1, 2, 3]); }
+           let seen = [];
+           let step = |acc, r| {
+               seen.push(r.seq);
+               switch r.data { 1 => acc + 1, _ => acc + r.data.to_string().len() }
+           };
+           s.checkpoint("c", "s", 0, step);
+           s.view("v", "s", [], |acc, r| acc + [r.data].map(|x| x * 2)).value();
+           print(`folded ${seen.len()}`);
+           s.append("s", 4);"#,
+    )
+    .unwrap();
+    let store = tmp.path().join("store");
+    let run = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_persist"))
+            .args(["run", script.to_str().unwrap(), "--store"])
+            .arg(&store)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(run(), "folded 3\n");
+    assert_eq!(
+        run(),
+        "folded 1\n",
+        "the second process resumed the snapshot"
+    );
+}

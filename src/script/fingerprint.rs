@@ -19,7 +19,11 @@
 //! values of captured variables are not part of the version (captured
 //! variables are shared and may change between calls).
 
-use std::fmt::Write;
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt::{Debug, Write};
+use std::rc::Rc;
 
 use rhai::{FnPtr, NativeCallContext};
 use sha2::{Digest, Sha256};
@@ -31,31 +35,61 @@ const MAX_PARAMS: usize = 32;
 
 /// The version of `f`'s code, as 16 hex digits.
 pub fn of(ctx: &NativeCallContext, f: &FnPtr) -> String {
-    let text = code(ctx, f.fn_name(), Some(f.curry().len()), 0);
-    let digest = Sha256::digest(text.as_bytes());
-    data_encoding::HEXLOWER.encode(&digest[..8])
-}
-
-/// The normalised code of the script function `name`; `extra` is how many
-/// curried arguments precede the two a step (or the one an upcaster) gets,
-/// `None` when unknown (a nested closure: any arity).
-fn code(ctx: &NativeCallContext, name: &str, extra: Option<usize>, depth: usize) -> String {
-    let arities: Vec<usize> = match extra {
-        Some(n) => vec![n + 2, n + 1],
-        None => (0..=MAX_PARAMS).collect(),
-    };
+    let name = f.fn_name();
     for m in ctx.iter_namespaces() {
-        for &n in &arities {
+        for n in [f.curry().len() + 2, f.curry().len() + 1] {
             if let Some(def) = m.get_script_fn(name, n) {
-                let raw = format!("{:?} {:?}", def.params, def.body);
-                return normalise(&raw, &mut |nested| match depth < MAX_DEPTH {
-                    true => code(ctx, nested, None, depth + 1),
-                    false => String::from("..."),
-                });
+                return cached(def, || hex(&code(ctx, &def.params, &def.body, 0)));
             }
         }
     }
     // A native function pointer: its name is all there is.
+    hex(&format!("native {name}"))
+}
+
+fn hex(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    data_encoding::HEXLOWER.encode(&digest[..8])
+}
+
+thread_local! {
+    /// Versions by function definition. A definition never changes, and
+    /// the entry keeps it alive, so its address is never reused for
+    /// another while cached. Saves re-rendering the body on every call
+    /// (a `replay` of a short tail would otherwise pay for it each time).
+    static VERSIONS: RefCell<HashMap<usize, (Rc<dyn Any>, String)>> =
+        RefCell::new(HashMap::new());
+}
+
+fn cached<T: 'static>(def: &Rc<T>, compute: impl FnOnce() -> String) -> String {
+    let key = Rc::as_ptr(def) as *const () as usize;
+    if let Some(v) = VERSIONS.with(|c| c.borrow().get(&key).map(|(_, v)| v.clone())) {
+        return v;
+    }
+    let v = compute();
+    let keep: Rc<dyn Any> = def.clone();
+    VERSIONS.with(|c| c.borrow_mut().insert(key, (keep, v.clone())));
+    v
+}
+
+/// The normalised code of a function's parameters and body; nested
+/// closures are looked up by name with any arity.
+fn code(ctx: &NativeCallContext, params: &dyn Debug, body: &dyn Debug, depth: usize) -> String {
+    let raw = format!("{params:?} {body:?}");
+    normalise(&raw, &mut |nested| match depth < MAX_DEPTH {
+        true => nested_code(ctx, nested, depth + 1),
+        false => String::from("..."),
+    })
+}
+
+fn nested_code(ctx: &NativeCallContext, name: &str, depth: usize) -> String {
+    for m in ctx.iter_namespaces() {
+        for n in 0..=MAX_PARAMS {
+            if let Some(def) = m.get_script_fn(name, n) {
+                return code(ctx, &def.params, &def.body, depth);
+            }
+        }
+    }
     format!("native {name}")
 }
 

@@ -279,12 +279,16 @@ mod tests {
         s.upcast(
             Source::stream("b"),
             "u1",
-            std::rc::Rc::new(|r| Ok(r.data.clone())),
+            crate::upcast::owned_upcast(|r| Ok(r.data.clone())),
         )
         .unwrap();
         assert_eq!(base, s.fold_id(&src, &json!(0), "v1"), "b does not touch a");
-        s.upcast(Source::All, "u1", std::rc::Rc::new(|r| Ok(r.data.clone())))
-            .unwrap();
+        s.upcast(
+            Source::All,
+            "u1",
+            crate::upcast::owned_upcast(|r| Ok(r.data.clone())),
+        )
+        .unwrap();
         assert_ne!(base, s.fold_id(&src, &json!(0), "v1"));
     }
 

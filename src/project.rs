@@ -3,8 +3,8 @@
 
 use crate::source::Source;
 use crate::store::{PAGE, Store};
-use crate::value::RecordRef;
 use crate::value::State;
+use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, Result};
 
 impl Store {
@@ -44,7 +44,13 @@ impl Store {
                 let mut step = step;
                 let upcasting = move |acc, rec: RecordRef<'_>| match chain.apply(rec)? {
                     None => step(acc, rec),
-                    Some(r) => step(acc, r.as_ref()),
+                    Some(data) => step(
+                        acc,
+                        RecordRef {
+                            data: DataRef::Value(&data),
+                            ..rec
+                        },
+                    ),
                 };
                 self.fold_source(&source, state, upcasting)
             }

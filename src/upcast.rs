@@ -18,12 +18,20 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::source::Source;
-use crate::value::RecordRef;
+use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, Result, Value};
 
-/// Turns a record into its new `data`; `Err` carries the upcaster's own
-/// message.
-pub type UpcastFn = Rc<dyn Fn(&Record) -> std::result::Result<Value, String>>;
+/// Turns a record (borrowed, as a scan hands it out) into its new `data`;
+/// `Err` carries the upcaster's own message.
+pub type UpcastFn = Rc<dyn Fn(RecordRef<'_>) -> std::result::Result<Value, String>>;
+
+/// Adapts an upcaster over owned records (converted from the stored form
+/// first): `s.upcast("orders", "v2", owned_upcast(|r: &Record| ...))`.
+pub fn owned_upcast(
+    f: impl Fn(&Record) -> std::result::Result<Value, String> + 'static,
+) -> UpcastFn {
+    Rc::new(move |r| f(&r.to_record().map_err(|e| e.to_string())?))
+}
 
 struct Upcaster {
     source: Source,
@@ -73,34 +81,40 @@ impl Upcasters {
 }
 
 impl Chain {
-    /// The record with every matching upcaster applied, or `None` when
-    /// none applies to its stream (the caller keeps the borrowed record).
-    pub fn apply(&self, rec: RecordRef<'_>) -> Result<Option<Record>> {
-        let mut matching = self.0.iter().filter(|u| u.source.contains(rec.stream));
-        let Some(first) = matching.next() else {
-            return Ok(None);
-        };
-        let mut record = rec.to_record()?;
-        for u in std::iter::once(first).chain(matching) {
-            record.data = (u.f)(&record).map_err(|msg| Error::Upcast {
-                stream: record.stream.clone(),
-                seq: record.seq,
+    /// The new `data` of `rec` with every matching upcaster applied, or
+    /// `None` when none applies to its stream (the record reads as stored).
+    pub fn apply(&self, rec: RecordRef<'_>) -> Result<Option<Value>> {
+        let mut data: Option<Value> = None;
+        for u in self.0.iter().filter(|u| u.source.contains(rec.stream)) {
+            let input = match &data {
+                Some(v) => RecordRef {
+                    data: DataRef::Value(v),
+                    ..rec
+                },
+                None => rec,
+            };
+            let fail = |msg: String| Error::Upcast {
+                stream: rec.stream.to_string(),
+                seq: rec.seq,
                 msg,
-            })?;
-            if record.data.is_null() {
-                return Err(Error::Upcast {
-                    stream: record.stream.clone(),
-                    seq: record.seq,
-                    msg: "the upcaster returned (), which is not an event".into(),
-                });
+            };
+            let next = (u.f)(input).map_err(fail)?;
+            if next.is_null() {
+                return Err(fail(
+                    "the upcaster returned (), which is not an event".into(),
+                ));
             }
+            data = Some(next);
         }
-        Ok(Some(record))
+        Ok(data)
     }
 
     /// `apply` for an owned record.
-    pub fn apply_owned(&self, rec: Record) -> Result<Record> {
-        Ok(self.apply(rec.as_ref())?.unwrap_or(rec))
+    pub fn apply_owned(&self, mut rec: Record) -> Result<Record> {
+        if let Some(data) = self.apply(rec.as_ref())? {
+            rec.data = data;
+        }
+        Ok(rec)
     }
 }
 

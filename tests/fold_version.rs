@@ -2,9 +2,8 @@
 //! folds name their version explicitly, upcasters are Rust closures, and
 //! what is stored (export, another handle) never changes.
 
-use std::rc::Rc;
-
 use persist::durable::{Disk, mock_durable};
+use persist::upcast::owned_upcast;
 use persist::view::View;
 use persist::{Error, Record, Source, State, Store, Value, owned_step};
 use serde_json::json;
@@ -121,7 +120,7 @@ fn upcasters_apply_to_reads_and_folds_but_not_to_what_is_stored() {
     let s = mock_durable(&disk);
     s.append("orders", json!({"amount": 5})).unwrap();
     s.append("orders", json!({"cents": 1})).unwrap();
-    s.upcast("orders", "cents-1", Rc::new(cents)).unwrap();
+    s.upcast("orders", "cents-1", owned_upcast(cents)).unwrap();
     let data: Vec<Value> = s
         .read("orders", 0, None)
         .unwrap()
@@ -157,7 +156,7 @@ fn upcasters_apply_to_reads_and_folds_but_not_to_what_is_stored() {
 fn a_failing_upcaster_names_stream_seq_and_message() {
     let s = Store::mem();
     s.append("orders", json!({"amount": "five"})).unwrap();
-    s.upcast("orders", "cents-1", Rc::new(cents)).unwrap();
+    s.upcast("orders", "cents-1", owned_upcast(cents)).unwrap();
     let err = s.read("orders", 0, None).unwrap_err().to_string();
     assert_eq!(
         err,
@@ -178,7 +177,7 @@ fn registering_an_upcaster_changes_the_fingerprint_of_overlapping_folds_only() {
     s.upcast(
         Source::category("user"),
         "u1",
-        Rc::new(|r: &Record| Ok(r.data.clone())),
+        owned_upcast(|r: &Record| Ok(r.data.clone())),
     )
     .unwrap();
     assert_eq!(id("orders".into()), orders);

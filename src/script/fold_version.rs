@@ -7,20 +7,20 @@ use std::rc::Rc;
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, FnPtr, ImmutableString, Map, NativeCallContext};
 
-use crate::Record;
 use crate::script::args::{self, RhaiResult};
 use crate::script::context;
-use crate::script::convert::{record_to_dynamic, to_value};
+use crate::script::convert::{record_ref_to_dynamic, to_value};
 use crate::script::fingerprint;
 use crate::script::store::StoreHandle;
 use crate::upcast::UpcastFn;
+use crate::value::RecordRef;
 
 /// A script closure as an upcaster: `f(record) -> data`.
 fn script_upcaster(f: FnPtr) -> UpcastFn {
-    Rc::new(move |rec: &Record| {
-        let stream = ImmutableString::from(rec.stream.as_str());
-        let data = context::call(&f, [record_to_dynamic(rec, &stream)])
-            .map_err(|e| crate::script::error_message(&e))?;
+    Rc::new(move |rec: RecordRef<'_>| {
+        let mut stream = ImmutableString::new();
+        let rec = record_ref_to_dynamic(rec, &mut stream).map_err(|e| e.to_string())?;
+        let data = context::call(&f, [rec]).map_err(|e| crate::script::error_message(&e))?;
         to_value(&data, &|| "the upcaster's result".to_string())
     })
 }

@@ -130,6 +130,11 @@ pub trait Backend {
     fn close(&self) -> Result<()> {
         Ok(())
     }
+    /// What kind of storage this is and where, for a person: `mem`,
+    /// `disk: /var/lib/shop`. Shown when a script prints a Store.
+    fn describe(&self) -> String {
+        "custom".into()
+    }
 }
 
 /// Hands records to a scan callback until it says stop; returns how many

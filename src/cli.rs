@@ -8,11 +8,20 @@ use clap::{Parser, Subcommand};
 use crate::script::{self, BackendKind, Config};
 use crate::{repl, runner, tools};
 
+/// The exit codes, as `--help` lists them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  done (for `test`: every test passed and at least one ran)
+  1  failed: a script error, a failing test, a tool's error, a damaged store
+  2  `verify` could not check the store (missing, in use, unreadable)
+A closed output pipe (`persist export DIR | head`) ends quietly with 0.";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "persist",
     version,
-    about = "An event-sourced persistence kernel, scriptable in Rhai"
+    about = "An event-sourced persistence kernel, scriptable in Rhai",
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -22,6 +31,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the conformance runner over .rhai files (default: scripts/).
+    #[command(
+        after_help = "Each test also runs under size limits (strings 64 MiB, arrays and \
+maps 1,000,000 items, nested ones included; call depth 64); a test over a limit fails \
+naming it, and the run goes on.\n\nExit status: 0 when at least one test ran and none \
+failed, 1 otherwise, 130 after Ctrl-C (which stops the running test and prints the \
+summary of what ran)."
+    )]
     Test {
         /// Files or directories to search for .rhai files.
         paths: Vec<PathBuf>,
@@ -34,17 +50,58 @@ pub enum Command {
         /// Operation budget per test (0 = unlimited).
         #[arg(long, default_value_t = runner::MAX_OPERATIONS)]
         max_operations: u64,
+        /// Wall-clock limit per test, in seconds (0 = none).
+        #[arg(long, value_name = "SECONDS", default_value_t = runner::TIMEOUT.as_secs_f64())]
+        timeout: f64,
+        /// Also write the results as JUnit XML to PATH.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// What standard output shows: text, or json (one object per test,
+        /// then a summary object).
+        #[arg(long, default_value = "text")]
+        format: runner::Format,
+        /// Print the tests that would run, without running them.
+        #[arg(long)]
+        list: bool,
+        /// Stop at the first failure.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Show each test's time.
+        #[arg(short, long)]
+        verbose: bool,
     },
-    /// Run a script.
+    /// Run a Rhai script. persist::store() is a fresh store in memory,
+    /// gone when the script ends, unless --store names a directory.
+    #[command(after_help = "\
+On an error the script stops: the message, where it was raised and the calls
+that led there go to stderr, and the exit code is 1.")]
     Run {
+        /// The .rhai script to run.
         file: PathBuf,
-        /// Make persist::store() open the on-disk store in DIR.
+        /// Make persist::store() open the on-disk store in DIR (created if
+        /// missing), so what the script stores survives the run.
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
     },
-    /// An interactive session with `store` bound to persist::store().
+    /// An interactive session with `store` bound to persist::store() (in
+    /// memory unless --store names a directory).
+    #[command(after_help = "\
+Type Rhai and press Enter; an open bracket, brace or string continues on the
+next line under a `...>` prompt. Variables and functions stay defined. Tab
+completes names (after `name.` the methods of that value's type), Ctrl-C
+drops the input being typed or stops the one running, Ctrl-D leaves.
+
+Commands:
+  :help         help
+  :load FILE    run FILE in the session
+  :set limit N  print the first N items of results (default 10, 0 = all)
+  :quit         leave
+
+History is kept in $PERSIST_HISTORY, else ~/.persist_history, and only for
+an interactive session (piped input is not recorded).")]
     Repl {
-        /// Make persist::store() open the on-disk store in DIR.
+        /// Make persist::store() open the on-disk store in DIR (created if
+        /// missing).
         #[arg(long, value_name = "DIR")]
         store: Option<PathBuf>,
     },
@@ -55,7 +112,7 @@ pub enum Command {
         dir: PathBuf,
     },
     /// Check every frame's checksum and the indexes; exit 1 with the file
-    /// and offset of each fault when damaged.
+    /// and offset of each fault when damaged, 2 when it could not check.
     Verify {
         /// The store directory.
         dir: PathBuf,
@@ -73,7 +130,7 @@ pub enum Command {
     Import {
         /// The store directory (created if missing; must be empty).
         dir: PathBuf,
-        /// The dump; standard input when absent.
+        /// The dump made by `export`; standard input when absent or `-`.
         file: Option<PathBuf>,
     },
 }
@@ -86,7 +143,21 @@ pub fn main(cli: Cli) -> i32 {
             filter,
             backend,
             max_operations,
+            timeout,
+            junit,
+            format,
+            list,
+            fail_fast,
+            verbose,
         } => {
+            let timeout = match timeout {
+                t if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+                0.0 => None,
+                t => {
+                    eprintln!("persist test: --timeout must be a number of seconds >= 0, got {t}");
+                    return 2;
+                }
+            };
             let opts = runner::Options {
                 paths: if paths.is_empty() {
                     vec![PathBuf::from("scripts")]
@@ -95,10 +166,21 @@ pub fn main(cli: Cli) -> i32 {
                 },
                 filter,
                 backend,
-                max_operations,
+                limits: runner::Limits {
+                    max_operations,
+                    timeout,
+                    ..runner::Limits::default()
+                },
+                format,
+                verbose,
+                fail_fast,
+                junit,
             };
-            let stdout = std::io::stdout();
-            match runner::run(&opts, &mut stdout.lock()) {
+            if list {
+                return list_tests(&opts);
+            }
+            runner::install_ctrl_c();
+            match runner::run(&opts, &mut std::io::stdout()) {
                 Ok(summary) => summary.exit_code(),
                 Err(e) => {
                     eprintln!("persist test: {e}");
@@ -109,13 +191,14 @@ pub fn main(cli: Cli) -> i32 {
         Command::Run { file, store } => run_script(&file, store),
         Command::Repl { store } => repl::run(store),
         Command::Inspect { dir } => tool(tools::inspect(&dir, &mut std::io::stdout().lock())),
-        Command::Verify { dir } => tool(tools::verify(&dir, &mut std::io::stdout().lock())),
+        // 2, not 1, when the check itself could not be made.
+        Command::Verify { dir } => tool_or(tools::verify(&dir, &mut std::io::stdout().lock()), 2),
         Command::Export { dir, stream } => tool(tools::export(
             &dir,
             stream.as_deref(),
             &mut std::io::stdout().lock(),
         )),
-        Command::Import { dir, file } => tool(match file {
+        Command::Import { dir, file } => tool(match file.filter(|f| f.as_os_str() != "-") {
             Some(f) => std::fs::File::open(&f)
                 .map_err(|e| crate::Error::io(&f, "open dump", e))
                 .and_then(|h| tools::import(&dir, &mut std::io::BufReader::new(h))),
@@ -126,30 +209,88 @@ pub fn main(cli: Cli) -> i32 {
 
 /// A tool's exit code, or its error on stderr and exit 1.
 fn tool(result: crate::Result<i32>) -> i32 {
-    result.unwrap_or_else(|e| {
-        eprintln!("persist: {e}");
-        1
-    })
+    tool_or(result, 1)
 }
 
+/// A tool's exit code, or its error on stderr and `failed`. A closed
+/// output pipe (`persist export DIR | head`) is not an error: the reader
+/// had what it wanted.
+fn tool_or(result: crate::Result<i32>, failed: i32) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            0
+        }
+        Err(e) => {
+            eprintln!("persist: {e}");
+            failed
+        }
+    }
+}
+
+/// `persist test --list`: the tests' names on stdout, files that do not
+/// parse on stderr (exit 1 if any).
+fn list_tests(opts: &runner::Options) -> i32 {
+    match runner::list(opts) {
+        Ok((names, broken)) => {
+            for name in &names {
+                println!("{name}");
+            }
+            for f in &broken {
+                eprintln!("{}: {} (at {})", f.name, f.message, f.location);
+            }
+            i32::from(!broken.is_empty())
+        }
+        Err(e) => {
+            eprintln!("persist test: {e}");
+            1
+        }
+    }
+}
+
+/// Runs `file`; on an error prints `FILE:LINE:COLUMN: message` where it was
+/// raised, then the calls that led there.
 fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {
+    let source = match std::fs::read_to_string(file) {
+        Ok(source) => source,
+        Err(e) => {
+            eprintln!("persist: cannot read {}: {e}", file.display());
+            return 1;
+        }
+    };
     let cfg = Config {
         backend: BackendKind::Mem,
         store_dir: store,
         max_operations: 0,
     };
-    let (engine, session) = script::engine(&cfg);
-    let result = engine.run_file(file.to_path_buf());
+    let (mut engine, session) = script::engine(&cfg);
+    runner::install_ctrl_c();
+    runner::stop_on_ctrl_c(&mut engine);
+    let result = engine.run(&source);
+    // Closes the store (releasing its lock) and removes temporary
+    // directories, however the script ended.
     session.reset();
     match result {
         Ok(()) => 0,
+        Err(e) if runner::was_interrupted(&e) => {
+            eprintln!("{}: interrupted (Ctrl-C)", file.display());
+            130
+        }
         Err(e) => {
-            let line = e
-                .position()
-                .line()
-                .map(|l| format!(":{l}"))
-                .unwrap_or_default();
-            eprintln!("{}{line}: {}", file.display(), script::error_message(&e));
+            let name = file.display();
+            let at = |p: rhai::Position, column: bool| match (p.line(), p.position()) {
+                (Some(l), Some(c)) if column => format!("{name}:{l}:{c}"),
+                (Some(l), _) => format!("{name}:{l}"),
+                _ => name.to_string(),
+            };
+            let message = script::error_message(&e);
+            eprintln!(
+                "{}: {message}",
+                at(persist_repl::innermost_position(&e), true)
+            );
+            if let Some(chain) = persist_repl::call_chain(&e, &source, &at) {
+                eprintln!("  {chain}");
+            }
             1
         }
     }

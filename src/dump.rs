@@ -156,7 +156,10 @@ pub fn export(
                 _ => break,
             }
         }
-        write_line(out, &Line::Global { last_pos })?;
+        // An empty store's dump stays empty.
+        if last_pos > 0 {
+            write_line(out, &Line::Global { last_pos })?;
+        }
     }
     progress(counts);
     Ok(counts)
@@ -189,8 +192,8 @@ pub fn import(
         if text.trim().is_empty() {
             continue;
         }
-        let parsed: Line =
-            serde_json::from_str(&text).map_err(|e| bad(format!("malformed: {e}")))?;
+        let parsed: Line = serde_json::from_str(&text)
+            .map_err(|e| Error::invalid("import", format!("line {n}, {}", malformed(&e))))?;
         match parsed {
             Line::Stream { stream, last_seq } => {
                 flush(store, pending.take(), &mut counts)?;
@@ -260,11 +263,21 @@ pub fn import(
     Ok(counts)
 }
 
+/// serde's message for a bad line without its own "at line 1 column N"
+/// (the dump's line number is the one that helps): `column 58: expected ...`.
+fn malformed(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let message = text
+        .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+        .unwrap_or(&text);
+    format!("column {}: malformed: {message}", e.column())
+}
+
 fn flush(store: &Store, pending: Option<Pending>, counts: &mut Counts) -> Result<()> {
     let Some(p) = pending else { return Ok(()) };
     counts.streams += 1;
     counts.records += p.records.len() as u64;
-    store.backend()?.restore(&p.stream, p.last_seq, p.records)
+    store.restore(&p.stream, p.last_seq, p.records)
 }
 
 #[cfg(test)]
@@ -343,7 +356,8 @@ mod tests {
         let err = import(&t, &mut bad.as_bytes(), &mut |_| {})
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 6"), "{err}");
+        assert!(err.contains("line 6, column 2: malformed: "), "{err}");
+        assert_eq!(err.matches("line").count(), 1, "{err}");
         assert_eq!(t.streams().unwrap(), ["a"]);
         assert_eq!(t.kv_keys("").unwrap(), Vec::<String>::new());
     }

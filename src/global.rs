@@ -7,7 +7,9 @@
 //! stream is in that category, and `last_pos` is at least every pos ever
 //! inserted. Reading `limit` records after any pos costs O(log n + limit).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashMap;
 use std::sync::Arc;
 
 use crate::backend::IdEntry;
@@ -85,10 +87,32 @@ impl GlobalLog {
     ) -> Result<(), String> {
         let fail = |e: String| format!("stream {stream:?} seq {seq}: {e}");
         self.check_free(pos).map_err(fail)?;
-        if let Some(id) = id {
-            self.check_id(id, stream, seq).map_err(fail)?;
-        }
         let n = self.number(stream);
+        let slot = match id {
+            None => None,
+            Some(id) => match self.ids.find(id) {
+                None => Some(self.ids.insert(id, n, seq)),
+                Some(slot) if self.ids.record(slot) == (n, seq) => Some(slot),
+                Some(slot) => return Err(fail(self.id_clash(id, slot, stream, seq))),
+            },
+        };
+        self.link(stream, n, seq, pos, slot);
+        Ok(())
+    }
+
+    /// `insert` for a fresh append: `pos` is `next_pos()` and `id`, if
+    /// any, was just found unused (`check_once`), so neither is looked up
+    /// again.
+    pub fn insert_new(&mut self, stream: &str, seq: u64, pos: u64, id: Option<&str>) {
+        debug_assert!(pos > self.last_pos, "pos {pos} is not fresh");
+        debug_assert!(id.is_none_or(|id| self.ids.find(id).is_none()));
+        let n = self.number(stream);
+        let slot = id.map(|id| self.ids.insert(id, n, seq));
+        self.link(stream, n, seq, pos, slot);
+    }
+
+    /// Adds a checked record to `all`, its category and `live_ids`.
+    fn link(&mut self, stream: &str, n: u32, seq: u64, pos: u64, slot: Option<u32>) {
         self.all.insert(pos, (n, seq));
         match self.categories.get_mut(category_of(stream)) {
             Some(set) => {
@@ -100,14 +124,9 @@ impl GlobalLog {
             }
         }
         self.raise_last_pos(pos);
-        if let Some(id) = id {
-            let slot = match self.ids.find(id) {
-                Some(slot) => slot,
-                None => self.ids.insert(id, n, seq),
-            };
+        if let Some(slot) = slot {
             self.live_ids.insert((n, seq), slot);
         }
-        Ok(())
     }
 
     /// Takes a truncated record out of the global log (its id stays used).
@@ -130,11 +149,24 @@ impl GlobalLog {
             stream: self.names[n as usize].clone(),
             seq,
             pos,
-            id: self
-                .live_ids
-                .get(&(n, seq))
-                .map(|&slot| self.ids.id(slot).to_string()),
+            id: self.live_id(n, seq).map(str::to_string),
         }
+    }
+
+    fn live_id(&self, n: u32, seq: u64) -> Option<&str> {
+        if self.live_ids.is_empty() {
+            return None;
+        }
+        self.live_ids.get(&(n, seq)).map(|&slot| self.ids.id(slot))
+    }
+
+    /// `id_of` for many seqs of one stream: looks the stream up once.
+    pub fn ids_of<'a>(&'a self, stream: &str) -> impl Fn(u64) -> Option<&'a str> + 'a {
+        let n = match self.live_ids.is_empty() {
+            true => None,
+            false => self.numbers.get(stream).copied(),
+        };
+        move |seq| self.live_id(n?, seq)
     }
 
     /// Live records with `pos > after`, in pos order, at most `limit`.
@@ -162,15 +194,12 @@ impl GlobalLog {
 
     /// The id a live record was appended with.
     pub fn id_of(&self, stream: &str, seq: u64) -> Option<&str> {
-        let n = *self.numbers.get(stream)?;
-        let &slot = self.live_ids.get(&(n, seq))?;
-        Some(self.ids.id(slot))
+        self.live_id(*self.numbers.get(stream)?, seq)
     }
 
     /// Where the record appended for `id` went.
     pub fn id(&self, id: &str) -> Option<(&str, u64)> {
-        let (n, seq) = self.ids.record(self.ids.find(id)?);
-        Some((&self.names[n as usize], seq))
+        Some(self.id_record(self.ids.find(id)?))
     }
 
     /// For `append_once`: the seq already appended for `id` in `stream`, or
@@ -188,19 +217,29 @@ impl GlobalLog {
 
     /// Whether `id` may name `stream` seq `seq`: unused, or used for it.
     pub fn check_id(&self, id: &str, stream: &str, seq: u64) -> Result<(), String> {
-        match self.id(id) {
-            Some((s, q)) if s != stream || q != seq => Err(format!(
-                "id {id:?} is already stream {s:?} seq {q}, not stream {stream:?} seq {seq}"
-            )),
+        match self.ids.find(id) {
+            Some(slot) if self.id_record(slot) != (stream, seq) => {
+                Err(self.id_clash(id, slot, stream, seq))
+            }
             _ => Ok(()),
         }
+    }
+
+    fn id_record(&self, slot: u32) -> (&str, u64) {
+        let (n, seq) = self.ids.record(slot);
+        (&self.names[n as usize], seq)
+    }
+
+    fn id_clash(&self, id: &str, slot: u32, stream: &str, seq: u64) -> String {
+        let (s, q) = self.id_record(slot);
+        format!("id {id:?} is already stream {s:?} seq {q}, not stream {stream:?} seq {seq}")
     }
 
     /// Whether `restore` may add these records of `stream` (positions
     /// increasing, as `check_restore` ensured): every pos free, every id
     /// unused or used for that very record, no id twice.
     pub fn check_restore(&self, stream: &str, records: &[crate::Record]) -> Result<(), String> {
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = hashbrown::HashSet::new();
         for r in records {
             let fail = |e: String| format!("stream {stream:?} seq {}: {e}", r.seq);
             self.check_free(r.pos).map_err(fail)?;
@@ -261,7 +300,7 @@ impl GlobalLog {
     /// Every used id whose record is no longer live: what a rewrite of the
     /// live records must keep besides them.
     pub fn dead_ids(&self) -> Vec<IdEntry> {
-        let live: std::collections::HashSet<u32> = self.live_ids.values().copied().collect();
+        let live: hashbrown::HashSet<u32> = self.live_ids.values().copied().collect();
         (0..self.ids.len() as u32)
             .filter(|slot| !live.contains(slot))
             .map(|slot| {

@@ -10,7 +10,7 @@
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 /// Where one id's bytes are in the arena, and its record.
 #[derive(Debug, Clone, Copy)]
@@ -26,7 +26,7 @@ pub struct IdIndex {
     arena: Vec<u8>,
     slots: Vec<Slot>,
     table: HashTable<u32>,
-    hasher: std::hash::RandomState,
+    hasher: DefaultHashBuilder,
 }
 
 impl std::fmt::Debug for IdIndex {
@@ -36,12 +36,15 @@ impl std::fmt::Debug for IdIndex {
 }
 
 impl IdIndex {
+    fn bytes(&self, n: u32) -> &[u8] {
+        let s = &self.slots[n as usize];
+        &self.arena[s.off as usize..s.off as usize + s.len as usize]
+    }
+
     /// The id in slot `n`.
     pub fn id(&self, n: u32) -> &str {
-        let s = &self.slots[n as usize];
-        let bytes = &self.arena[s.off as usize..s.off as usize + s.len as usize];
         // Only whole `&str`s are ever copied into the arena.
-        std::str::from_utf8(bytes).unwrap_or_default()
+        std::str::from_utf8(self.bytes(n)).unwrap_or_default()
     }
 
     /// `(stream number, seq)` of the record in slot `n`.
@@ -52,8 +55,10 @@ impl IdIndex {
 
     /// The slot of `id`.
     pub fn find(&self, id: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(id);
-        self.table.find(hash, |&n| self.id(n) == id).copied()
+        let hash = self.hasher.hash_one(id.as_bytes());
+        self.table
+            .find(hash, |&n| self.bytes(n) == id.as_bytes())
+            .copied()
     }
 
     /// Remembers `id` (the caller checked it is new); returns its slot.
@@ -67,12 +72,12 @@ impl IdIndex {
             seq,
         });
         self.arena.extend_from_slice(id.as_bytes());
-        let hash = self.hasher.hash_one(id);
+        // Hashed as bytes, so a rehash needs no UTF-8 check.
+        let hash = self.hasher.hash_one(id.as_bytes());
         let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
         self.table.insert_unique(hash, n, |&m| {
             let s = &slots[m as usize];
-            let bytes = &arena[s.off as usize..s.off as usize + s.len as usize];
-            hasher.hash_one(std::str::from_utf8(bytes).unwrap_or_default())
+            hasher.hash_one(&arena[s.off as usize..s.off as usize + s.len as usize])
         });
         n
     }

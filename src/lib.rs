@@ -16,6 +16,7 @@ pub mod fingerprint;
 pub mod global;
 pub mod hub;
 pub mod ids;
+pub mod limits;
 pub mod mem;
 pub mod ondisk;
 pub mod project;

@@ -132,15 +132,24 @@ impl Inner {
         self.last_at
     }
 
-    /// Appends a batch: consecutive seqs and positions, one `at`.
-    fn push(&mut self, stream: &str, events: Vec<Value>, id: Option<&str>) -> u64 {
+    /// Appends a batch: consecutive seqs and positions, one `at`; refuses
+    /// (storing nothing) a batch that would pass the largest seq or pos.
+    fn push(
+        &mut self,
+        op: &'static str,
+        stream: &str,
+        events: Vec<Value>,
+        id: Option<&str>,
+    ) -> Result<u64> {
+        crate::limits::next_seq(op, stream, self.last_seq(stream), events.len())?;
+        crate::limits::next_pos(op, stream, self.global.last_pos(), events.len())?;
         let at = self.next_at();
         let s = self.streams.entry(stream.to_string()).or_default();
         for e in events {
             s.last_seq += 1;
             let pos = self.global.next_pos();
-            // A fresh pos is never taken, and the caller checked the id.
-            let _ = self.global.insert(stream, s.last_seq, pos, id);
+            // The caller checked the id with `check_once`.
+            self.global.insert_new(stream, s.last_seq, pos, id);
             s.events.push_back(Event {
                 pos,
                 at,
@@ -148,7 +157,7 @@ impl Inner {
                 data: Arc::new(e),
             });
         }
-        s.last_seq
+        Ok(s.last_seq)
     }
 
     fn last_seq(&self, stream: &str) -> u64 {
@@ -157,12 +166,16 @@ impl Inner {
 }
 
 impl Backend for MemBackend {
+    fn describe(&self) -> String {
+        "mem".into()
+    }
+
     fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         let mut g = self.lock();
         if events.is_empty() {
             return Ok(g.last_seq(stream));
         }
-        Ok(g.push(stream, events, None))
+        g.push("append", stream, events, None)
     }
 
     fn append_expect(&self, stream: &str, expected: u64, event: Value) -> Result<Appended> {
@@ -171,14 +184,15 @@ impl Backend for MemBackend {
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        Ok(Appended::Seq(g.push(stream, vec![event], None)))
+        g.push("append_expect", stream, vec![event], None)
+            .map(Appended::Seq)
     }
 
     fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
         let mut g = self.lock();
         match g.global.check_once(stream, id) {
             Ok(Some(seq)) => Ok(seq),
-            Ok(None) => Ok(g.push(stream, vec![event], Some(id))),
+            Ok(None) => g.push("append_once", stream, vec![event], Some(id)),
             Err(msg) => Err(Error::invalid("append_once", msg)),
         }
     }

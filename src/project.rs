@@ -120,6 +120,14 @@ impl Store {
         state: State<A>,
         mut step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
+        crate::value::check_name("project", "stream", stream)?;
+        if state.seq > crate::limits::MAX_SEQ {
+            let msg = format!(
+                "stream {stream:?}: state seq {} is past the largest seq",
+                state.seq
+            );
+            return Err(Error::invalid("project", msg).into());
+        }
         let b = self.backend()?;
         let State { value, mut seq } = state;
         // The value moves through the callback; `failed` holds why it stopped.

@@ -11,7 +11,8 @@ use crate::script::{self, BackendKind, Config};
 const HELP: &str = "\
 `store` is persist::store(): try store.append(\"orders\", #{qty: 2}),
 store.read(\"orders\") or store.project(\"orders\", 0, |n, r| n + r.data.qty).
-Tab after `persist::` lists the persist functions.";
+Tab after `store.` lists what a Store can do; after `persist::` the
+functions that make stores, hubs and content stores.";
 
 /// Runs the session; returns the process exit code (1 when the store
 /// cannot be opened or the terminal fails).

@@ -7,11 +7,11 @@
 
 use std::cell::Cell;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, IdEntry};
+use crate::limits::{check_batch, check_event, check_ids, check_kv, check_name, check_records};
 use crate::mem::MemBackend;
 use crate::source::Source;
 use crate::upcast::{UpcastFn, Upcasters};
-use crate::value::{check_event, check_name};
 use crate::{Error, Record, Result, Value};
 
 /// How many records a fold or an unbounded read asks the backend for at a
@@ -78,6 +78,14 @@ impl Store {
         &self.upcasters
     }
 
+    /// The backend's kind and place (`mem`, `disk: DIR`), `closed` once closed.
+    pub fn describe(&self) -> String {
+        match self.closed.get() {
+            true => format!("{}, closed", self.backend.describe()),
+            false => self.backend.describe(),
+        }
+    }
+
     pub fn append(&self, stream: &str, event: Value) -> Result<u64> {
         check_name("append", "stream", stream)?;
         check_event("append", stream, &event)?;
@@ -86,14 +94,7 @@ impl Store {
 
     pub fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
-        for (i, e) in events.iter().enumerate() {
-            if e.is_null() {
-                return Err(Error::invalid(
-                    "append_all",
-                    format!("stream {stream:?}: event {i}: () is not an event"),
-                ));
-            }
-        }
+        check_batch("append_all", stream, &events)?;
         self.backend()?.append_all(stream, events)
     }
 
@@ -199,12 +200,7 @@ impl Store {
 
     pub fn kv_put(&self, key: &str, value: Value) -> Result<()> {
         check_name("kv_put", "key", key)?;
-        if value.is_null() {
-            return Err(Error::invalid(
-                "kv_put",
-                format!("key {key:?}: () cannot be stored (use kv_del to remove a key)"),
-            ));
-        }
+        check_kv("kv_put", key, &value)?;
         self.backend()?.kv_put(key, value)
     }
 
@@ -215,5 +211,22 @@ impl Store {
 
     pub fn kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
         self.backend()?.kv_keys(prefix)
+    }
+
+    /// Writes a stream's kept records with their original seq and `at` into
+    /// a stream never appended to (`Backend::restore`): what `migrate` and
+    /// `persist import` copy with.
+    pub fn restore(&self, stream: &str, last_seq: u64, records: Vec<Record>) -> Result<()> {
+        check_name("restore", "stream", stream)?;
+        check_records("restore", stream, last_seq, &records)?;
+        self.backend()?.restore(stream, last_seq, records)
+    }
+
+    /// Sets the last pos and the used event ids of an empty store
+    /// (`Backend::restore_global`), after its streams were restored: what
+    /// `migrate` and `persist import` finish with.
+    pub fn restore_global(&self, last_pos: u64, ids: Vec<IdEntry>) -> Result<()> {
+        check_ids("restore_global", last_pos, &ids)?;
+        self.backend()?.restore_global(last_pos, ids)
     }
 }

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::limits::{check_event, check_name};
+
 pub use serde_json::Value;
 
 /// Milliseconds since the Unix epoch.
@@ -127,23 +129,4 @@ impl<A> State<A> {
             seq: 0,
         }
     }
-}
-
-/// Rejects events that are not values: `null` (Rhai's `()`) at the top.
-pub fn check_event(op: &'static str, stream: &str, event: &Value) -> crate::Result<()> {
-    if event.is_null() {
-        return Err(crate::Error::invalid(
-            op,
-            format!("stream {stream:?}: () is not an event"),
-        ));
-    }
-    Ok(())
-}
-
-/// Stream names and keys must be non-empty.
-pub fn check_name(op: &'static str, what: &str, name: &str) -> crate::Result<()> {
-    if name.is_empty() {
-        return Err(crate::Error::invalid(op, format!("{what} name is empty")));
-    }
-    Ok(())
 }

@@ -91,11 +91,19 @@ fn import_names_the_malformed_line_and_refuses_a_used_store() {
         "{}",
         text(&out.stderr)
     );
-    let dump = persist(&["export", dir.to_str().unwrap()], None);
+    assert!(!dir.exists(), "a failed import left a store behind");
+    fs::create_dir(&dir).unwrap();
+    let out = persist(&["import", dir.to_str().unwrap()], Some(bad));
+    assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        text(&dump.stdout),
-        "",
-        "nothing imported from a dump with a bad line in its only stream"
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "the empty target changed"
+    );
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "temporary directories left beside the target"
     );
     let good = &bad[..bad.len() - 6];
     assert!(
@@ -134,6 +142,10 @@ fn verify_exits_zero_on_a_good_store_and_one_with_file_and_offset_on_damage() {
     assert_eq!(bad.status.code(), Some(1));
     let report = text(&bad.stdout);
     assert!(
+        report.contains("DAMAGED: ") && report.contains(", 1 fault\n"),
+        "{report}"
+    );
+    assert!(
         report.contains(seg.file_name().unwrap().to_str().unwrap()) && report.contains("offset"),
         "{report}"
     );
@@ -165,9 +177,10 @@ fn inspect_lists_streams_keys_and_segments() {
 
 #[test]
 fn tools_name_a_missing_directory() {
-    for cmd in ["inspect", "verify", "export"] {
+    // verify: 2, it could not check (1 is for a damaged store).
+    for (cmd, code) in [("inspect", 1), ("verify", 2), ("export", 1)] {
         let out = persist(&[cmd, "/nonexistent/persist-store"], None);
-        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        assert_eq!(out.status.code(), Some(code), "{cmd}");
         assert!(
             text(&out.stderr).contains("/nonexistent/persist-store"),
             "{cmd}: {}",
@@ -237,4 +250,279 @@ fn long_work_shows_progress_on_a_terminal() {
         "{shown}"
     );
     assert!(shown.contains("ok: "), "{shown}");
+}
+
+fn run_script(dir: &Path, name: &str, script: &str, store: Option<&Path>) -> Output {
+    let file = dir.join(name);
+    fs::write(&file, script).unwrap();
+    let mut args = vec!["run".to_string(), file.display().to_string()];
+    if let Some(store) = store {
+        args.extend(["--store".to_string(), store.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    persist(&args, None)
+}
+
+#[test]
+fn help_tells_a_person_what_each_command_takes_and_the_exit_codes() {
+    let top = text(&persist(&["--help"], None).stdout);
+    assert!(
+        top.contains("Exit codes:") && top.contains("could not check"),
+        "{top}"
+    );
+    let run = text(&persist(&["run", "--help"], None).stdout);
+    for want in ["The .rhai script to run", "in memory", "created if missing"] {
+        assert!(run.contains(want), "run --help lacks {want:?}:\n{run}");
+    }
+    let repl = text(&persist(&["repl", "--help"], None).stdout);
+    for want in [
+        "PERSIST_HISTORY",
+        ":load FILE",
+        ":set limit N",
+        ":quit",
+        "...>",
+    ] {
+        assert!(repl.contains(want), "repl --help lacks {want:?}:\n{repl}");
+    }
+    let import = text(&persist(&["import", "--help"], None).stdout);
+    assert!(import.contains("absent or `-`"), "{import}");
+}
+
+#[test]
+fn an_error_in_a_closure_names_its_line_and_the_call_that_ran_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = "let s = persist::store();\n\
+                  s.append(\"orders\", #{id: 1, amount: 30});\n\
+                  s.append(\"orders\", #{id: 2});\n\
+                  \n\
+                  let total = |acc, r| acc + r.data.amount;\n\
+                  print(s.project(\"orders\", 0, total));\n";
+    let out = run_script(tmp.path(), "tour.rhai", script, None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let file = tmp.path().join("tour.rhai").display().to_string();
+    assert!(
+        err.starts_with(&format!("{file}:5:26: Function not found: + (i64, ())\n")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "  in closure at {file}:5:26, called by project at {file}:6\n"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_step_returning_unit_is_an_error_at_that_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = "let s = persist::store();\n\
+                  s.append_all(\"orders\", [#{amount: 1}, #{amount: 2}]);\n\
+                  s.project(\"orders\", 0, |acc, r| if r.seq < 2 { acc + r.data.amount });\n";
+    let out = run_script(tmp.path(), "forgot.rhai", script, None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "persist: step returned () for stream \"orders\" seq 2: a step must return the new value"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_store_prints_its_backend_and_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("shop");
+    let script = "print(persist::store()); print(persist::mem());";
+    let out = run_script(tmp.path(), "p.rhai", script, Some(&dir));
+    assert_eq!(
+        text(&out.stdout),
+        format!("Store(disk: {})\nStore(mem)\n", dir.display())
+    );
+}
+
+#[test]
+fn the_examples_run_twice_on_a_kept_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/examples");
+    for entry in fs::read_dir(&examples).unwrap() {
+        let file = entry.unwrap().path();
+        let store = tmp.path().join(file.file_stem().unwrap());
+        for run in 1..=2 {
+            let out = persist(
+                &[
+                    "run",
+                    file.to_str().unwrap(),
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+                None,
+            );
+            assert!(
+                out.status.success(),
+                "{} run {run}: {}",
+                file.display(),
+                text(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn import_reads_stdin_for_a_dash_and_names_one_line_number() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let dump = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n{\"type\":\"record\",\"stream\":\"a\",\"seq\":1,\"pos\":1,\"at\":5,\"data\":1}\n{\"type\":\"global\",\"last_pos\":1}\n";
+    let out = persist(&["import", dir.to_str().unwrap(), "-"], Some(dump));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let again = persist(&["export", dir.to_str().unwrap()], None);
+    assert_eq!(text(&again.stdout), dump);
+    let bad = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n{\"type\":\"record\" \"stream\":\"a\"}\n";
+    let out = persist(
+        &["import", tmp.path().join("t").to_str().unwrap(), "-"],
+        Some(bad),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("line 2, column 18: malformed: "), "{err}");
+    assert_eq!(err.matches("line").count(), 1, "{err}");
+}
+
+#[test]
+fn verify_reads_as_plain_words_and_exits_two_when_it_cannot_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_store(tmp.path());
+    let dir = tmp.path().join("store");
+    let ok = text(&persist(&["verify", dir.to_str().unwrap()], None).stdout);
+    assert!(ok.contains("hint: consistent\n"), "{ok}");
+    assert!(ok.contains(", 0 faults\n"), "{ok}");
+    let missing = persist(&["verify", tmp.path().join("nope").to_str().unwrap()], None);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+}
+
+#[test]
+fn export_into_a_closed_pipe_ends_quietly_with_zero() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("big");
+    // Far more than a pipe buffers, so export is still writing when the
+    // reader goes away.
+    let script = "let s = persist::store(); for i in 0..40 { let b = []; for j in 0..500 { b.push(#{i: i, j: j, note: \"padding padding padding padding padding\"}) } s.append_all(\"a\", b); }";
+    let out = run_script(tmp.path(), "big.rhai", script, Some(&store));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_persist"))
+        .args(["export", store.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("\"stream\""), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "");
+}
+
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let bytes = if e.path().is_file() {
+                fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn read_only_tools_on_a_directory_that_is_not_a_store_say_so_and_create_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let unrelated = tmp.path().join("unrelated");
+    fs::create_dir(&unrelated).unwrap();
+    fs::write(unrelated.join("notes.txt"), "mine").unwrap();
+    for dir in [empty.as_path(), unrelated.as_path(), Path::new("/")] {
+        let before = listing(dir);
+        // verify: 2, it could not check (1 is for a damaged store).
+        for (cmd, code) in [("inspect", 1), ("verify", 2), ("export", 1)] {
+            let out = persist(&[cmd, dir.to_str().unwrap()], None);
+            assert_eq!(out.status.code(), Some(code), "{cmd} {}", dir.display());
+            assert!(
+                text(&out.stderr).contains("not a persist store: no segments"),
+                "{cmd} {}: {}",
+                dir.display(),
+                text(&out.stderr)
+            );
+        }
+        assert_eq!(listing(dir), before, "{} changed", dir.display());
+    }
+}
+
+#[test]
+fn read_only_tools_report_a_torn_tail_without_cutting_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_store(tmp.path());
+    let dir = tmp.path().join("store");
+    let last = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .max()
+        .unwrap();
+    // Bytes after the durable end of the last segment, as a torn write
+    // after a reopen would leave them.
+    let mut bytes = fs::read(&last).unwrap();
+    bytes.extend_from_slice(b"\x07torn write");
+    fs::write(&last, bytes).unwrap();
+    let before = listing(&dir);
+    for cmd in ["inspect", "export", "verify"] {
+        let out = persist(&[cmd, dir.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out.stderr));
+        let all = text(&out.stdout) + &text(&out.stderr);
+        assert!(all.contains("torn tail"), "{cmd}: {all}");
+        assert_eq!(listing(&dir), before, "{cmd} changed the store");
+    }
+}
+
+#[test]
+fn import_refuses_a_directory_that_is_not_empty_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("keep.txt"), "mine").unwrap();
+    let good = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n";
+    let out = persist(&["import", dir.to_str().unwrap()], Some(good));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        listing(&dir),
+        vec![("keep.txt".to_string(), b"mine".to_vec())]
+    );
+}
+
+#[test]
+fn open_with_an_empty_path_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("empty.rhai");
+    fs::write(&script, "persist::open(\"\");").unwrap();
+    let out = persist(&["run", script.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("empty"), "{}", text(&out.stderr));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
 }

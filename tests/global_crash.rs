@@ -76,7 +76,7 @@ fn writer(log: &DiskLog, mut i: u64) {
             .append_once(&stream, &id_of(i), event)
             .expect("append_once");
         say(format!("O {i} {stream} {seq}"));
-        if i % 17 == 0 {
+        if i.is_multiple_of(17) {
             let s = format!("drop-{}", i % 3);
             let through = log.last_seq(&s).expect("last_seq").saturating_sub(5);
             log.truncate_through(&s, through).expect("truncate");

@@ -100,7 +100,7 @@ impl Model {
 enum Subject {
     Mem(Store),
     Mock(Disk, Store),
-    Disk(tempfile::TempDir, Option<DiskLog>),
+    Disk(tempfile::TempDir, Box<Option<DiskLog>>),
 }
 
 fn disk_opts() -> Options {
@@ -115,7 +115,7 @@ impl Subject {
     fn backend(&self) -> &dyn Backend {
         match self {
             Subject::Mem(s) | Subject::Mock(_, s) => s.backend().expect("open"),
-            Subject::Disk(_, log) => log.as_ref().expect("open"),
+            Subject::Disk(_, log) => log.as_ref().as_ref().expect("open"),
         }
     }
 
@@ -125,7 +125,7 @@ impl Subject {
             Subject::Mock(disk, s) => *s = mock_durable(disk),
             Subject::Disk(dir, log) => {
                 log.take().expect("open").close().expect("close");
-                *log = Some(
+                **log = Some(
                     DiskLog::open_with(dir.path(), disk_opts())
                         .expect("reopen")
                         .0,
@@ -135,8 +135,12 @@ impl Subject {
     }
 
     fn compact(&self) {
-        if let Subject::Disk(_, Some(log)) = self {
-            log.compact_segments().expect("compact");
+        if let Subject::Disk(_, log) = self {
+            log.as_ref()
+                .as_ref()
+                .expect("open")
+                .compact_segments()
+                .expect("compact");
         }
     }
 }
@@ -214,6 +218,6 @@ proptest! {
     fn disk_matches_the_model(ops in prop::collection::vec(op(), 1..60)) {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = DiskLog::open_with(dir.path(), disk_opts()).expect("open").0;
-        run(Subject::Disk(dir, Some(log)), ops)?;
+        run(Subject::Disk(dir, Box::new(Some(log))), ops)?;
     }
 }

@@ -165,6 +165,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         prop_assert_eq!(m, strip(disk.read(&s, 0, usize::MAX).expect("read")));
     }
     prop_assert_eq!(mem.kv_keys("").ok(), disk.kv_keys("").ok());
+    drop(disk); // verify refuses a store in use
     let report = persist::ondisk::verify(dir.path()).expect("verify");
     prop_assert!(report.is_ok(), "verify: {:?}", report);
     Ok(())

@@ -49,3 +49,22 @@ fn a_store_that_cannot_be_opened_ends_the_repl() {
     assert!(stderr.contains("/dev/null/store"), "stderr: {stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains('2'));
 }
+
+/// Piped input runs like typed input (continuation lines included), but is
+/// not a person's history.
+#[test]
+fn piped_input_runs_and_leaves_no_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = repl(
+        &dir.path().join("store"),
+        dir.path(),
+        "fn f(x) {\n  x * 2\n}\nf(21)\n",
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.lines().any(|l| l == "42"), "{stdout}");
+    assert!(
+        !dir.path().join("history").exists(),
+        "piped input wrote the history file"
+    );
+}

@@ -92,22 +92,25 @@ fn a_session_at_the_terminal() {
         &[
             "expect:`store` is a store in memory",
             PROMPT,
-            // A function typed over two lines, then called.
+            // A function typed over two lines, the second under the
+            // continuation prompt, then called.
             "send:fn f(x) {\r",
+            "expect:    ...> ",
             "send: x + 1 } \"defined\"\r",
             "expect:\r\n\"defined\"\r\n",
             PROMPT,
             "send:f(2)\r",
             "expect:\r\n3\r\n",
             PROMPT,
-            // Tab completes the common prefix, a second Tab lists the rest
-            // and redraws the line; Ctrl-C drops the input.
-            "send:persist::app\t",
-            "expect:persist> persist::append",
+            // Tab completes the common prefix of a Store's methods, a
+            // second Tab lists the rest and redraws the line; Ctrl-C drops
+            // the input.
+            "send:store.app\t",
+            "expect:persist> store.append",
             "send:\t",
-            "expect:persist::append_all",
-            "expect:persist::append_expect",
-            "expect:persist> persist::append",
+            "expect:append_all",
+            "expect:append_expect",
+            "expect:persist> store.append",
             "send:\x03",
             PROMPT,
             // An error, and the session goes on.
@@ -130,7 +133,9 @@ fn a_session_at_the_terminal() {
     let saved = std::fs::read_to_string(&history).unwrap();
     assert!(saved.contains("fn f(x) {"), "history file:\n{saved}");
     assert!(
-        !saved.contains("persist::app"),
+        !saved
+            .lines()
+            .any(|l| l.starts_with("store.append") && !l.contains('(')),
         "a cancelled input is not history:\n{saved}"
     );
 
@@ -148,6 +153,69 @@ fn a_session_at_the_terminal() {
             "expect:\r\n41\r\n",
             PROMPT,
             "send::quit\r",
+        ],
+    );
+}
+
+#[test]
+fn ctrl_c_stops_a_running_input_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    session(
+        &dir.path().join("history"),
+        &[
+            PROMPT,
+            "send:let keep = 7; \"kept\"\r",
+            "expect:\r\n\"kept\"\r\n",
+            PROMPT,
+            // Ctrl-C is sent once the loop runs (the terminal is out of
+            // rustyline's raw mode by then, so it is a signal).
+            "send:print(\"looping\"); loop { }\r",
+            "expect:\r\nlooping\r\n",
+            "send:\x03",
+            "expect:interrupted\r\n",
+            PROMPT,
+            "send:keep\r",
+            "expect:\r\n7\r\n",
+            PROMPT,
+            // A fold running a closure stops the same way.
+            "send:store.append_all(\"n\", [1, 2, 3]); \"filled\"\r",
+            "expect:\r\n\"filled\"\r\n",
+            PROMPT,
+            "send:store.project(\"n\", 0, |a, r| { if r.seq == 1 { print(\"folding\") } loop { } })\r",
+            "expect:\r\nfolding\r\n",
+            "send:\x03",
+            "expect:interrupted\r\n",
+            PROMPT,
+            "send:keep + store.last_seq(\"n\")\r",
+            "expect:\r\n10\r\n",
+            PROMPT,
+            "send:\x04",
+        ],
+    );
+}
+
+#[test]
+fn a_large_result_is_cut_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    session(
+        &dir.path().join("history"),
+        &[
+            PROMPT,
+            "send:for i in 1..=2000 { store.append(\"big\", i) } store.last_seq(\"big\")\r",
+            "expect:\r\n2000\r\n",
+            PROMPT,
+            "send:store.read(\"big\")\r",
+            "expect:data: 10},\r\n  ... 1,990 more\r\n]\r\n",
+            PROMPT,
+            "send::set limit 2\r",
+            PROMPT,
+            "send:store.read(\"big\")\r",
+            "expect:data: 2},\r\n  ... 1,998 more\r\n]\r\n",
+            PROMPT,
+            "send:store\r",
+            "expect:\r\nStore(mem)\r\n",
+            PROMPT,
+            "send:\x04",
         ],
     );
 }

@@ -5,6 +5,7 @@
 
 mod baseline;
 mod figures;
+mod global;
 mod versions;
 
 use std::time::Instant;
@@ -143,6 +144,12 @@ fn main() {
         ),
         ("views", Box::new(|| figures::views(n))),
         ("fold-mem", Box::new(|| figures::fold_mem(n))),
+        ("global", Box::new(|| global::reads(tmp.path(), n))),
+        (
+            "append-once",
+            Box::new(|| global::append_once(tmp.path(), singles)),
+        ),
+        ("id-memory", Box::new(global::id_memory)),
         ("versions", Box::new(|| versions::figures(n))),
     ];
     if let Some(name) = &only

@@ -1,8 +1,9 @@
 //! An interactive Rhai session over any [`rhai::Engine`], built on
 //! rustyline: variables and functions kept across inputs, multi-line input
-//! while a bracket or string is open, history in a file, Tab completion of
-//! the engine's functions, readable results, and errors that do not end the
-//! session.
+//! (under a `...>` prompt) while a bracket or string is open, history in a
+//! file, Tab completion that knows the type of a variable's value, results
+//! cut to a readable size, Ctrl-C that stops a running input, and errors
+//! that do not end the session.
 //!
 //! It knows nothing of what the engine registers, so an embedder (persist's
 //! `persist repl`) builds its engine and scope and hands them over. The
@@ -14,11 +15,12 @@ mod complete;
 mod error;
 mod helper;
 mod input;
+mod interrupt;
 mod repl;
 mod show;
 
-pub use error::{describe, error_message};
+pub use error::{call_chain, describe, error_message, innermost_position};
 pub use input::is_incomplete;
 pub use repl::{Outcome, Repl};
 pub use rustyline::error::ReadlineError;
-pub use show::{show, show_result};
+pub use show::{Limit, show, show_result, thousands};

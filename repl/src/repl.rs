@@ -1,6 +1,7 @@
 //! The session: an engine, the scope and functions that outlive each input,
 //! and the loop that reads inputs from the terminal.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -12,9 +13,11 @@ use rustyline::history::FileHistory;
 
 use crate::command::{self, Command, HELP};
 use crate::complete::Names;
-use crate::error::describe;
+use crate::error::{describe, error_message};
 use crate::helper::Helper;
-use crate::show::show_result;
+use crate::input::is_incomplete;
+use crate::interrupt;
+use crate::show::{Limit, show_result};
 
 /// How many inputs the history file keeps.
 const HISTORY_SIZE: usize = 1000;
@@ -28,6 +31,8 @@ pub enum Outcome {
     Print(String),
     /// The input failed: the message and where; the session goes on.
     Error(String),
+    /// Ctrl-C stopped the input while it ran; the session goes on.
+    Interrupted,
     /// `:quit`.
     Quit,
 }
@@ -42,6 +47,10 @@ pub struct Repl {
     to_string_ast: Option<AST>,
     history: Option<PathBuf>,
     prompt: String,
+    /// Shown while an input continues on the next line.
+    continuation: Option<String>,
+    /// How much of a result is printed (`:set limit N`).
+    limit: Limit,
     greeting: Option<String>,
     help: Option<String>,
     names: Rc<Names>,
@@ -49,7 +58,13 @@ pub struct Repl {
 
 impl Repl {
     /// A session whose inputs run in `engine` with the variables of `scope`.
-    pub fn new(engine: Engine, scope: Scope<'static>) -> Self {
+    /// The engine's progress callback is taken over: it stops an input
+    /// when Ctrl-C is pressed.
+    pub fn new(mut engine: Engine, scope: Scope<'static>) -> Self {
+        engine.on_progress(|_| {
+            interrupt::pending()
+                .then(|| Dynamic::from(rhai::ImmutableString::from(interrupt::TOKEN)))
+        });
         let names = Names::of_engine(&engine);
         let ast = AST::empty();
         names.refresh(&scope, &ast);
@@ -61,13 +76,16 @@ impl Repl {
             to_string_ast,
             history: None,
             prompt: "> ".into(),
+            continuation: None,
+            limit: Limit::DEFAULT,
             greeting: None,
             help: None,
             names: Rc::new(names),
         }
     }
 
-    /// Keeps history in `path` between sessions (none by default).
+    /// Keeps history in `path` between interactive sessions (none by
+    /// default; piped input is never recorded).
     pub fn history_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.history = Some(path.into());
         self
@@ -77,6 +95,20 @@ impl Repl {
     pub fn prompt(mut self, prompt: impl Into<String>) -> Self {
         self.prompt = prompt.into();
         self
+    }
+
+    /// The prompt of a line that continues an open input; by default `...> `
+    /// right-aligned under the prompt.
+    pub fn continuation(mut self, prompt: impl Into<String>) -> Self {
+        self.continuation = Some(prompt.into());
+        self
+    }
+
+    fn continuation_prompt(&self) -> String {
+        self.continuation.clone().unwrap_or_else(|| {
+            let width = self.prompt.chars().count();
+            format!("{:>width$}", "...> ")
+        })
     }
 
     /// A line printed when `run` starts.
@@ -116,11 +148,20 @@ impl Repl {
             };
         }
         match self.eval(input) {
-            Ok(value) => {
-                show_result(&value, &|d| self.to_string(d)).map_or(Outcome::Quiet, Outcome::Print)
-            }
-            Err(e) => Outcome::Error(describe(&e)),
+            Ok(value) => show_result(&value, &|d| self.to_string(d), self.limit)
+                .map_or(Outcome::Quiet, Outcome::Print),
+            Err(e) if is_interrupt(&e) => Outcome::Interrupted,
+            Err(e) => Outcome::Error(describe(&e, input)),
         }
+    }
+
+    /// True while `input` should continue on the next line: it does not
+    /// compile *and* it ends inside something open. A compiling input always
+    /// runs, and any other error is for the evaluation to report.
+    pub fn wants_more(&self, input: &str) -> bool {
+        !input.trim_start().starts_with(':')
+            && self.engine.compile(input).is_err()
+            && is_incomplete(input)
     }
 
     /// A value of a type the engine registered, as its `to_string` writes
@@ -145,20 +186,32 @@ impl Repl {
                 None => HELP.to_string(),
             }),
             Command::Quit => Outcome::Quit,
+            Command::Settings => Outcome::Print(format!(
+                "limit {} (:set limit N; 0 prints everything)",
+                self.limit.0
+            )),
+            Command::Limit(n) => {
+                self.limit = Limit(n);
+                Outcome::Quiet
+            }
             Command::Load(file) => match self.load(Path::new(file)) {
                 Ok(()) => Outcome::Quiet,
-                Err(e) => Outcome::Error(e),
+                Err(e) if is_interrupt(&e) => Outcome::Interrupted,
+                Err(e) => Outcome::Error(error_message(&e)),
             },
         }
     }
 
     /// Runs a file as if typed in one input; its result is not printed.
-    fn load(&mut self, file: &Path) -> Result<(), String> {
+    fn load(&mut self, file: &Path) -> Result<(), Box<EvalAltResult>> {
         let source = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         self.eval(&source)
             .map(drop)
-            .map_err(|e| format!("{}: {}", file.display(), describe(&e)))
+            .map_err(|e| match is_interrupt(&e) {
+                true => e,
+                false => format!("{}: {}", file.display(), describe(&e, &source)).into(),
+            })
     }
 
     /// Compiles `source`, adds its functions to the session's, and runs its
@@ -166,6 +219,7 @@ impl Repl {
     /// statements fail: they compiled, so they are defined.
     fn eval(&mut self, source: &str) -> Result<Dynamic, Box<EvalAltResult>> {
         let ast = self.engine.compile_with_scope(&self.scope, source)?;
+        interrupt::clear();
         self.ast += ast;
         let result = self
             .engine
@@ -177,7 +231,9 @@ impl Repl {
 
     /// Reads inputs from the terminal until `:quit` or Ctrl-D, printing
     /// results on stdout and errors on stderr. Ctrl-C drops the input being
-    /// typed. Fails only when the terminal does.
+    /// typed, or stops the one running. History is read and written only
+    /// when the input is a terminal (piped inputs are not history). Fails
+    /// only when the terminal does.
     pub fn run(&mut self) -> Result<(), ReadlineError> {
         let config = Config::builder()
             .completion_type(CompletionType::List)
@@ -186,44 +242,84 @@ impl Repl {
             .build();
         let mut editor: Editor<Helper, FileHistory> = Editor::with_config(config)?;
         editor.set_helper(Some(Helper {
-            engine: self.engine.clone(),
             names: self.names.clone(),
         }));
-        if let Some(path) = self.history.as_ref().filter(|p| p.exists())
+        let history = self
+            .history
+            .clone()
+            .filter(|_| std::io::stdin().is_terminal());
+        if let Some(path) = history.as_ref().filter(|p| p.exists())
             && let Err(e) = editor.load_history(path)
         {
             eprintln!("history: cannot read {}: {e}", path.display());
         }
+        let _sigint = interrupt::Guard::install()
+            .inspect_err(|e| eprintln!("Ctrl-C will end the session: {e}"));
         if let Some(text) = &self.greeting {
             println!("{text}");
         }
         loop {
-            let input = match editor.readline(&self.prompt) {
-                Ok(input) => input,
-                Err(ReadlineError::Interrupted) => continue,
-                Err(ReadlineError::Eof) => return Ok(()),
-                Err(e) => return Err(e),
+            let input = match self.read_input(&mut editor)? {
+                Read::Input(input) => input,
+                Read::Dropped => continue,
+                Read::End => return Ok(()),
             };
-            if !input.trim().is_empty() {
+            if let Some(path) = &history
+                && !input.trim().is_empty()
+            {
                 editor.add_history_entry(input.as_str())?;
-                self.save_history(&mut editor);
+                // Appended right away, so a session that is killed still
+                // leaves its history behind.
+                if let Err(e) = editor.append_history(path) {
+                    eprintln!("history: cannot write {}: {e}", path.display());
+                }
             }
             match self.eval_line(&input) {
                 Outcome::Quiet => {}
                 Outcome::Print(text) => println!("{text}"),
                 Outcome::Error(text) => eprintln!("error: {text}"),
+                Outcome::Interrupted => eprintln!("interrupted"),
                 Outcome::Quit => return Ok(()),
             }
         }
     }
 
-    /// Appends the new input to the history file right away, so a session
-    /// that is killed still leaves its history behind.
-    fn save_history(&self, editor: &mut Editor<Helper, FileHistory>) {
-        if let Some(path) = &self.history
-            && let Err(e) = editor.append_history(path)
-        {
-            eprintln!("history: cannot write {}: {e}", path.display());
+    /// One input: a line, and more lines under the continuation prompt
+    /// while something is left open.
+    fn read_input(&self, editor: &mut Editor<Helper, FileHistory>) -> Result<Read, ReadlineError> {
+        let mut input = match editor.readline(&self.prompt) {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => return Ok(Read::Dropped),
+            Err(ReadlineError::Eof) => return Ok(Read::End),
+            Err(e) => return Err(e),
+        };
+        let more = self.continuation_prompt();
+        while self.wants_more(&input) {
+            match editor.readline(&more) {
+                Ok(line) => {
+                    input.push('\n');
+                    input.push_str(&line);
+                }
+                Err(ReadlineError::Interrupted) => return Ok(Read::Dropped),
+                Err(ReadlineError::Eof) => return Ok(Read::End),
+                Err(e) => return Err(e),
+            }
         }
+        Ok(Read::Input(input))
     }
+}
+
+/// What reading one input gave.
+enum Read {
+    Input(String),
+    /// Ctrl-C while typing.
+    Dropped,
+    /// Ctrl-D, or the end of piped input.
+    End,
+}
+
+/// True when Ctrl-C stopped the evaluation (the progress callback's token).
+fn is_interrupt(e: &EvalAltResult) -> bool {
+    matches!(e.unwrap_inner(), EvalAltResult::ErrorTerminated(token, _)
+        if token.read_lock::<rhai::ImmutableString>().is_some_and(|t| t.as_str() == interrupt::TOKEN))
 }

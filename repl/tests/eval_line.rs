@@ -151,3 +151,88 @@ fn values_of_registered_types_print_through_their_to_string() {
     assert_eq!(r.eval_line("ticket(7)"), print("Ticket #7"));
     assert_eq!(r.eval_line("#{t: [ticket(8)]}"), print("#{t: [Ticket #8]}"));
 }
+
+#[test]
+fn a_large_result_shows_its_first_items_and_counts_the_rest() {
+    let mut r = repl();
+    r.eval_line("let big = []; for i in 0..2000 { big.push(i) }");
+    assert_eq!(
+        r.eval_line("big"),
+        print("[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ... 1,990 more]")
+    );
+    assert_eq!(r.eval_line(":set limit 3"), Outcome::Quiet);
+    assert_eq!(r.eval_line("big"), print("[0, 1, 2, ... 1,997 more]"));
+    assert_eq!(
+        r.eval_line("#{a: 1, b: 2, c: 3, d: 4}"),
+        print("#{a: 1, b: 2, c: 3, ... 1 more}")
+    );
+    assert_eq!(r.eval_line(":set limit 0"), Outcome::Quiet);
+    match r.eval_line("big") {
+        Outcome::Print(text) => assert!(text.ends_with("1998, 1999]"), "{text}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        r.eval_line(":set"),
+        print("limit 0 (:set limit N; 0 prints everything)")
+    );
+    assert!(error_of(r.eval_line(":set limit many")).contains("not a count"));
+}
+
+#[test]
+fn many_records_print_ten_lines_and_a_count() {
+    let mut r = repl();
+    r.eval_line(
+        "let rs = []; for i in 1..=2000 { rs.push(#{stream: \"big\", seq: i, at: 5, data: i}) }",
+    );
+    let Outcome::Print(text) = r.eval_line("rs") else {
+        panic!("no result")
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 13, "{text}");
+    assert_eq!(lines[1], "  #{stream: \"big\", seq: 1, at: 5, data: 1},");
+    assert_eq!(lines[11], "  ... 1,990 more");
+    assert_eq!(lines[12], "]");
+    // A record keeps its four keys whatever the limit.
+    r.eval_line(":set limit 2");
+    let Outcome::Print(text) = r.eval_line("rs") else {
+        panic!("no result")
+    };
+    assert!(
+        text.contains("seq: 2, at: 5, data: 2},\n  ... 1,998 more\n]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn long_strings_and_deep_maps_are_cut() {
+    let mut r = repl();
+    r.eval_line("let s = \"\"; for i in 0..300 { s += \"ab\" }");
+    let Outcome::Print(text) = r.eval_line("s") else {
+        panic!("no result")
+    };
+    assert_eq!(text, format!("{:?} ... 400 more chars", "ab".repeat(100)));
+    r.eval_line(":set limit 2");
+    assert_eq!(
+        r.eval_line("#{a: #{b: #{c: 1, d: 2}}, e: [[1, 2, 3]]}"),
+        print("#{a: #{b: #{... 2 keys}}, e: [[... 3 items]]}")
+    );
+}
+
+#[test]
+fn an_error_in_a_closure_shows_where_and_the_calls_that_ran_it() {
+    let mut r = repl();
+    let e = error_of(r.eval_line(
+        "fn fold(xs, f) { let acc = 0; for x in xs { acc = f.call(acc, x) } acc }\n\
+         let total = |acc, x|\n  acc + x.amount;\n\
+         fold([1], total)",
+    ));
+    assert!(e.starts_with("Unknown property 'amount'"), "{e}");
+    assert!(e.contains("(line 3, column 11)"), "{e}");
+    assert!(
+        e.ends_with(
+            "\n  in closure at line 3, column 11, called by call at line 1 in fn fold, \
+             called at line 4"
+        ),
+        "{e}"
+    );
+}

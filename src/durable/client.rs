@@ -188,6 +188,10 @@ fn as_ids(after: &str, limit: usize, v: Value) -> Result<Vec<IdEntry>> {
 }
 
 impl<T: Transport> Backend for DurableBackend<T> {
+    fn describe(&self) -> String {
+        "durable".into()
+    }
+
     fn append(&self, stream: &str, event: Value) -> Result<u64> {
         as_u64(op::APPEND, self.call(Request::append(stream, event))?)
     }

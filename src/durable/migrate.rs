@@ -4,6 +4,7 @@
 //! `append_once` and global reads answer on the copy exactly as on the
 //! original. Used to move a live subsystem from `mem` to durable storage.
 
+use crate::limits::{check_kv, check_name, check_records};
 use crate::store::{PAGE, Store};
 use crate::{Error, Record, Result};
 
@@ -20,15 +21,20 @@ pub struct MigrateReport {
 
 /// Copies every stream and kv key from `from` into `to`, which must be
 /// empty (no stream, no key), else an error naming what is there and
-/// nothing is written. Not atomic: if a write fails midway `to` holds a
-/// partial copy, and the error names the stream or key.
+/// nothing is written. Everything in `from` is first checked against the
+/// store-wide limits (`crate::limits`), so a value `to` would refuse stops
+/// the copy before it starts. Not atomic past that: if a write fails
+/// midway `to` holds a partial copy, and the error names the stream or key.
 ///
 /// Memory holds one stream's kept records at a time (read in pages of
-/// `PAGE`), never the whole store.
+/// `PAGE`), never the whole store; the check reads the source once more.
 pub fn migrate(from: &Store, to: &Store) -> Result<MigrateReport> {
     check_empty("migrate", to)?;
+    check_source(from).map_err(|e| match e {
+        Error::Invalid { op, msg } => Error::invalid(op, format!("{msg}; nothing was copied")),
+        other => other,
+    })?;
     let source = from.backend()?;
-    let target = to.backend()?;
     let mut report = MigrateReport::default();
     for stream in source.streams()? {
         // The high-water mark first: records appended meanwhile are past it
@@ -36,8 +42,7 @@ pub fn migrate(from: &Store, to: &Store) -> Result<MigrateReport> {
         let last_seq = source.last_seq(&stream)?;
         let records = read_through(from, &stream, last_seq)?;
         report.records += records.len() as u64;
-        target
-            .restore(&stream, last_seq, records)
+        to.restore(&stream, last_seq, records)
             .map_err(|e| failed(&format!("stream {stream:?}"), e))?;
         report.streams += 1;
     }
@@ -57,19 +62,39 @@ pub fn migrate(from: &Store, to: &Store) -> Result<MigrateReport> {
         }
     }
     report.ids = ids.len() as u64;
-    target
-        .restore_global(last_pos, ids)
+    to.restore_global(last_pos, ids)
         .map_err(|e| failed("the global log (last pos, ids)", e))?;
     for key in source.kv_keys("")? {
         // A key deleted since it was listed is simply not copied.
         if let Some(value) = source.kv_get(&key)? {
-            target
-                .kv_put(&key, value)
+            to.kv_put(&key, value)
                 .map_err(|e| failed(&format!("key {key:?}"), e))?;
             report.keys += 1;
         }
     }
     Ok(report)
+}
+
+/// Every stream, record and key of `from` within the store-wide limits.
+fn check_source(from: &Store) -> Result<()> {
+    let source = from.backend()?;
+    for stream in source.streams()? {
+        check_name("migrate", "stream", &stream)?;
+        let last_seq = source.last_seq(&stream)?;
+        check_records(
+            "migrate",
+            &stream,
+            last_seq,
+            &read_through(from, &stream, last_seq)?,
+        )?;
+    }
+    for key in source.kv_keys("")? {
+        check_name("migrate", "key", &key)?;
+        if let Some(value) = source.kv_get(&key)? {
+            check_kv("migrate", &key, &value)?;
+        }
+    }
+    Ok(())
 }
 
 /// Errors unless `to` holds no stream and no key (`op` names the caller).

@@ -16,6 +16,9 @@ pub fn serve(backend: &dyn Backend, req: &Request) -> Response {
         Ok(call) => call,
         Err(msg) => return Response::Err(msg),
     };
+    if let Err(e) = check_limits(&call) {
+        return Response::Err(format!("{}: {e}", req.op));
+    }
     match dispatch(backend, call) {
         Ok(v) => Response::Ok(v),
         Err(e) => Response::Err(format!("{}: {e}", req.op)),
@@ -28,6 +31,58 @@ pub fn serve_value(backend: &dyn Backend, req: &Value) -> Value {
     match Request::from_value(req) {
         Ok(req) => serve(backend, &req).into_value(),
         Err(msg) => Response::Err(msg).into_value(),
+    }
+}
+
+/// The store-wide limits (`crate::limits`), as `Store` checks them: a
+/// request over them is refused before the backend sees it.
+fn check_limits(call: &Call) -> Result<()> {
+    use crate::limits::{
+        check_batch, check_event, check_ids, check_kv, check_name, check_records,
+    };
+    match call {
+        Call::Append { stream, event } => {
+            check_name("append", "stream", stream)?;
+            check_event("append", stream, event).map(drop)
+        }
+        Call::AppendAll { stream, events } => {
+            check_name("append_all", "stream", stream)?;
+            check_batch("append_all", stream, events)
+        }
+        Call::AppendExpect { stream, event, .. } => {
+            check_name("append_expect", "stream", stream)?;
+            check_event("append_expect", stream, event).map(drop)
+        }
+        Call::KvPut { key, value } => {
+            check_name("kv_put", "key", key)?;
+            check_kv("kv_put", key, value)
+        }
+        Call::Restore {
+            stream,
+            last_seq,
+            records,
+        } => {
+            check_name("restore", "stream", stream)?;
+            check_records("restore", stream, *last_seq, records)
+        }
+        Call::AppendOnce { stream, id, event } => {
+            check_name("append_once", "stream", stream)?;
+            check_name("append_once", "id", id)?;
+            check_event("append_once", stream, event).map(drop)
+        }
+        Call::RestoreGlobal { last_pos, ids } => check_ids("restore_global", *last_pos, ids),
+        // Nothing else stores anything new.
+        Call::Read { .. }
+        | Call::ReadAll { .. }
+        | Call::ReadCategory { .. }
+        | Call::LastPos
+        | Call::Ids { .. }
+        | Call::LastSeq { .. }
+        | Call::TruncateThrough { .. }
+        | Call::Streams
+        | Call::KvGet { .. }
+        | Call::KvDel { .. }
+        | Call::KvKeys { .. } => Ok(()),
     }
 }
 

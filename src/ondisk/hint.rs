@@ -23,7 +23,7 @@ use std::path::Path;
 use super::codec::{Reader, put_i64, put_name, put_u32, put_u64};
 use super::fault::Io;
 use super::index::{Counts, Index, KvLoc, StreamIndex};
-use crate::{Error, Result};
+use crate::Result;
 
 pub(crate) const FILE: &str = "hint";
 pub(crate) const TMP: &str = "hint.tmp";
@@ -65,8 +65,9 @@ pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
         for &p in s.pos.iter().chain(&s.gpos) {
             put_u64(&mut b, p);
         }
+        let id_of = index.global.ids_of(name);
         let ids: Vec<(u64, &str)> = (s.first..=s.last)
-            .filter_map(|seq| Some((seq, index.global.id_of(name, seq)?)))
+            .filter_map(|seq| Some((seq, id_of(seq)?)))
             .collect();
         put_u64(&mut b, ids.len() as u64);
         for (seq, id) in ids {
@@ -197,11 +198,11 @@ pub(crate) fn load(dir: &Path) -> Option<Result<Hint, String>> {
 /// Removes the hint before the segments it names are rewritten.
 pub(crate) fn remove(io: &Io, dir: &Path) -> Result<()> {
     let path = dir.join(FILE);
-    match std::fs::remove_file(&path) {
-        Ok(()) => io.sync_dir(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(&path, "remove hint", e)),
+    if path.exists() {
+        io.remove(&path)?;
+        io.sync_dir(dir)?;
     }
+    Ok(())
 }
 
 #[cfg(test)]

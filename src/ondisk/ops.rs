@@ -8,7 +8,7 @@ use super::batch::NewEvent;
 use super::index::Pos;
 use super::input::{Encoded, check_frame, check_name, encode};
 use super::read::{SegRef, for_each_event, parse_json, read_value};
-use super::{DiskLog, Inner, batch, frame, index};
+use super::{DiskLog, Inner, batch, frame, index, manifest};
 use crate::backend::{Appended, Backend, IdEntry, check_restore};
 use crate::global::Loc;
 use crate::value::{DataRef, RecordRef};
@@ -79,7 +79,7 @@ fn stream_locs(g: &Inner, stream: &str, after: u64, limit: usize) -> (Vec<Loc>, 
     let n = (s.last - start + 1).min(limit as u64) as usize;
     let skip = (start - s.first) as usize;
     let name: Arc<str> = Arc::from(stream);
-    let global = &g.index.global;
+    let id_of = g.index.global.ids_of(stream);
     let items = s
         .gpos
         .range(skip..skip + n)
@@ -90,7 +90,7 @@ fn stream_locs(g: &Inner, stream: &str, after: u64, limit: usize) -> (Vec<Loc>, 
                 stream: name.clone(),
                 seq,
                 pos,
-                id: global.id_of(stream, seq).map(str::to_string),
+                id: id_of(seq).map(str::to_string),
             }
         })
         .collect();
@@ -164,7 +164,8 @@ impl DiskLog {
     ) -> Result<u64> {
         let first = g.index.last_seq(stream) + 1;
         let n = jsons.ends.len();
-        let last = first + n as u64 - 1;
+        let last = crate::limits::next_seq(op, stream, first - 1, n)?;
+        crate::limits::next_pos(op, stream, g.index.global.last_pos(), n)?;
         let (at, pos) = (g.next_at(), g.index.global.next_pos());
         let id_bytes = id.map_or(0, str::len);
         let size = batch::events_size(stream, jsons.bytes.len(), id_bytes, n);
@@ -182,6 +183,10 @@ impl DiskLog {
 }
 
 impl Backend for DiskLog {
+    fn describe(&self) -> String {
+        format!("disk: {}", self.dir.display())
+    }
+
     fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
         let jsons = Encoded::new("append_all", stream, &events)?;
@@ -439,13 +444,24 @@ impl Backend for DiskLog {
             return Ok(());
         }
         g.closed = true;
+        if self.read_only {
+            if let Some(lock) = &self.lock {
+                let _ = lock.unlock();
+            }
+            return Ok(());
+        }
         let r = self.sync.check().and_then(|()| {
             if let Err(e) = self.trim_active(&mut g).and_then(|()| self.sync_active(&g)) {
                 return self.fail(&mut g, e);
             }
+            // The clean-close record: the active segment's whole length is
+            // durable, so recovery refuses to lose any of it.
+            manifest::write(&self.io, &self.dir, &self.manifest(&g))?;
             self.write_hint(&g)
         });
-        let _ = self.lock.unlock();
+        if let Some(lock) = &self.lock {
+            let _ = lock.unlock();
+        }
         r
     }
 }

@@ -12,7 +12,7 @@ use crate::{Error, Record, State, Value};
 /// Converts a script value to a stored value; `what` names it in errors.
 pub fn to_value(d: &Dynamic, what: &dyn Fn() -> String) -> Result<Value, String> {
     let mut path = String::new();
-    walk(d, &mut path).map_err(|msg| {
+    walk(d, &mut path, 0).map_err(|msg| {
         if path.is_empty() {
             format!("{}: {msg}", what())
         } else {
@@ -21,9 +21,15 @@ pub fn to_value(d: &Dynamic, what: &dyn Fn() -> String) -> Result<Value, String>
     })
 }
 
-fn walk(d: &Dynamic, path: &mut String) -> Result<Value, String> {
+/// How deep `walk` goes before refusing: past the store's limit
+/// (`limits::MAX_DEPTH`, which `Store` reports), with room for the request
+/// and response wrappers a script transport converts, and never deep
+/// enough to overflow the stack on a runaway value.
+const MAX_WALK: usize = 2 * crate::limits::MAX_DEPTH;
+
+fn walk(d: &Dynamic, path: &mut String, depth: usize) -> Result<Value, String> {
     if d.is_shared() {
-        return walk(&d.flatten_clone(), path);
+        return walk(&d.flatten_clone(), path, depth);
     }
     if d.is_unit() {
         return Ok(Value::Null);
@@ -52,12 +58,18 @@ fn walk(d: &Dynamic, path: &mut String) -> Result<Value, String> {
                     put them in a content store (persist::content_store) and store its ref"
             .into());
     }
+    if depth == MAX_WALK && (d.is_array() || d.is_map()) {
+        return Err(format!(
+            "the value is nested more than {} levels deep (arrays and maps), over the limit",
+            crate::limits::MAX_DEPTH
+        ));
+    }
     if let Some(a) = d.read_lock::<Array>() {
         let mut out = Vec::with_capacity(a.len());
         for (i, item) in a.iter().enumerate() {
             let len = path.len();
             path.push_str(&format!("[{i}]"));
-            out.push(walk(item, path)?);
+            out.push(walk(item, path, depth + 1)?);
             path.truncate(len);
         }
         return Ok(Value::Array(out));
@@ -68,7 +80,7 @@ fn walk(d: &Dynamic, path: &mut String) -> Result<Value, String> {
             let len = path.len();
             path.push('.');
             path.push_str(k);
-            out.insert(k.to_string(), walk(item, path)?);
+            out.insert(k.to_string(), walk(item, path, depth + 1)?);
             path.truncate(len);
         }
         return Ok(Value::Object(out));

@@ -39,8 +39,22 @@ impl From<FoldError> for Box<EvalAltResult> {
 pub fn step_fn(step: FnPtr) -> impl FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError> {
     let mut stream = ImmutableString::new();
     move |acc, rec| {
+        let seq = rec.seq;
         let rec = record_ref_to_dynamic(rec, &mut stream)?;
-        context::call(&step, [acc, rec]).map_err(FoldError::Script)
+        let next = context::call(&step, [acc, rec]).map_err(FoldError::Script)?;
+        new_value(next, &stream, seq)
+    }
+}
+
+/// A step's result is the fold's next value; `()` is refused at the record
+/// that produced it (a step that forgot to return `acc`), rather than stored
+/// and failing cryptically one record later.
+fn new_value(next: Dynamic, stream: &str, seq: u64) -> Result<Dynamic, FoldError> {
+    match next.is_unit() {
+        false => Ok(next),
+        true => Err(FoldError::Script(fail(format!(
+            "step returned () for stream {stream:?} seq {seq}: a step must return the new value"
+        )))),
     }
 }
 

@@ -202,10 +202,7 @@ pub mod api {
 
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn to_string(s: &mut StoreHandle) -> String {
-        match s.0.is_closed() {
-            true => "Store (closed)".into(),
-            false => "Store".into(),
-        }
+        format!("Store({})", s.0.describe())
     }
 
     #[rhai_fn(global, name = "to_debug", pure)]

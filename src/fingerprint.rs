@@ -160,7 +160,8 @@ impl Store {
     /// Where the named fold `id` over `source` starts: the saved snapshot
     /// when its fold is `id` (or unknown); otherwise the empty state when
     /// the source still holds every record; otherwise `FoldChanged`. Never
-    /// a value made by another fold.
+    /// a value made by another fold. The flag says whether the saved stamp
+    /// is exactly `id`'s (a save need not write it again).
     pub(crate) fn start_for<A: Snapshotable>(
         &self,
         owner: Owner,
@@ -168,18 +169,20 @@ impl Store {
         source: &Source,
         init: A,
         id: &FoldId,
-    ) -> Result<State<A>> {
+    ) -> Result<(State<A>, bool)> {
         let Some(saved) = self.snapshot(name)? else {
-            return Ok(State::empty(init));
+            return Ok((State::empty(init), false));
         };
-        if self.admits(name, id)? {
-            return Ok(State {
+        let stamp = self.stamp(name)?;
+        if stamp.as_ref().is_none_or(|s| s.admits(id)) {
+            let state = State {
                 value: A::from_stored(saved.value)?,
                 seq: saved.seq,
-            });
+            };
+            return Ok((state, stamp == Some(Stamp::of(id))));
         }
         match self.first_dropped(source)? {
-            None => Ok(State::empty(init)),
+            None => Ok((State::empty(init), false)),
             Some((stream, through)) => Err(Error::FoldChanged {
                 owner: owner.label(),
                 name: name.to_string(),
@@ -190,12 +193,18 @@ impl Store {
         }
     }
 
-    /// Saves `state` as snapshot `name` made by the fold `id`.
-    pub(crate) fn save_named(&self, name: &str, state: &State<Value>, id: &FoldId) -> Result<()> {
+    /// Saves `state` as snapshot `name` made by the fold `id`; its stamp
+    /// too unless `stamped` says it is already `id`'s.
+    pub(crate) fn save_named(
+        &self,
+        name: &str,
+        state: &State<Value>,
+        id: &FoldId,
+        stamped: bool,
+    ) -> Result<()> {
         self.save_snapshot(name, state)?;
-        let stamp = Stamp::of(id);
-        if self.stamp(name)?.as_ref() != Some(&stamp) {
-            self.kv_put(&fold_key(name), stamp.to_value())?;
+        if !stamped {
+            self.kv_put(&fold_key(name), Stamp::of(id).to_value())?;
         }
         Ok(())
     }

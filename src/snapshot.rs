@@ -81,7 +81,7 @@ impl Store {
         id: &FoldId,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        let start = self.start_for(owner, name, source, init, id)?;
+        let (start, _) = self.start_for(owner, name, source, init, id)?;
         self.fold_refs(source, start, step)
     }
 
@@ -110,12 +110,13 @@ impl Store {
         id: &FoldId,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        let state = self.replay_as(owner, name, source, init, id, step)?;
+        let (start, stamped) = self.start_for(owner, name, source, init, id)?;
+        let state = self.fold_refs(source, start, step)?;
         let stored = State {
             value: state.value.to_stored()?,
             seq: state.seq,
         };
-        self.save_named(name, &stored, id)?;
+        self.save_named(name, &stored, id, stamped)?;
         Ok(state)
     }
 }

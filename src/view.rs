@@ -107,7 +107,7 @@ impl<A: Snapshotable + Clone> View<A> {
             match same_fold {
                 true => store.save_snapshot(&self.name, &stored)?,
                 false => {
-                    store.save_named(&self.name, &stored, &id)?;
+                    store.save_named(&self.name, &stored, &id, false)?;
                     *self.stamped.borrow_mut() = Some(id);
                 }
             }

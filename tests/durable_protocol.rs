@@ -309,12 +309,32 @@ fn each_store_call_sends_exactly_its_request() {
         )]),
     );
     // Layers above the log use the same requests: a checkpoint is reads
-    // then a kv-put of the snapshot.
+    // then a kv-put of the snapshot, then (the first time) of its fold.
+    let checkpoint =
+        |s: &Store| drop(s.checkpoint("c", "o", json!(0), "v1", persist::owned_step(step)));
+    let fold = s.fold_id(&"o".into(), &json!(0), "v1").fingerprint;
     expect(
-        &|s| drop(s.checkpoint("c", "o", json!(0), "v1", persist::owned_step(step))),
+        &checkpoint,
         json!([
             r("persist/kv-get", json!(["snapshot/c"])),
             r("persist/read", json!(["o", 0, PAGE])),
+            r(
+                "persist/kv-put",
+                json!(["snapshot/c", {"value": 98, "seq": 4}])
+            ),
+            r(
+                "persist/kv-put",
+                json!(["fold/c", {"fingerprint": fold, "step": "v1"}])
+            ),
+        ]),
+    );
+    expect(
+        &checkpoint,
+        json!([
+            r("persist/kv-get", json!(["snapshot/c"])),
+            r("persist/kv-get", json!(["fold/c"])),
+            r("persist/read", json!(["o", 4, PAGE])),
+            r("persist/last-seq", json!(["o"])),
             r(
                 "persist/kv-put",
                 json!(["snapshot/c", {"value": 98, "seq": 4}])
@@ -600,7 +620,7 @@ fn migrate_to_durable_answers_like_the_original() {
         MigrateReport {
             streams: 3,
             records: 5 + PAGE as u64 * 2 + 3,
-            keys: 3,
+            keys: 4, // with the fold/ key beside the snapshot
             ids: 1,
         }
     );

@@ -37,9 +37,7 @@ pub fn serve_value(backend: &dyn Backend, req: &Value) -> Value {
 /// The store-wide limits (`crate::limits`), as `Store` checks them: a
 /// request over them is refused before the backend sees it.
 fn check_limits(call: &Call) -> Result<()> {
-    use crate::limits::{
-        check_batch, check_event, check_ids, check_kv, check_name, check_records,
-    };
+    use crate::limits::{check_batch, check_event, check_ids, check_kv, check_name, check_records};
     match call {
         Call::Append { stream, event } => {
             check_name("append", "stream", stream)?;

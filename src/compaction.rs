@@ -13,7 +13,8 @@ pub struct Compacted {
 }
 
 impl Store {
-    /// `checkpoint`, then `truncate_through(stream, state.seq)`.
+    /// `checkpoint` (with the step's `version`), then
+    /// `truncate_through(stream, state.seq)`.
     /// The snapshot is saved before anything is dropped, so a crash between
     /// the two leaves a longer log, never a gap.
     pub fn compact<A: Snapshotable, E: From<Error>>(
@@ -21,9 +22,10 @@ impl Store {
         name: &str,
         stream: &str,
         init: A,
+        version: &str,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<(State<A>, Compacted), E> {
-        let state = self.checkpoint(name, stream, init, step)?;
+        let state = self.checkpoint(name, stream, init, version, step)?;
         let dropped = self.truncate_through(stream, state.seq)?;
         let seq = state.seq;
         Ok((state, Compacted { seq, dropped }))
@@ -45,13 +47,14 @@ impl Store {
         name: &str,
         stream: &str,
         init: A,
+        version: &str,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
         every: u64,
     ) -> Result<bool, E> {
         if !self.should_compact(name, stream, every)? {
             return Ok(false);
         }
-        self.compact(name, stream, init, step)?;
+        self.compact(name, stream, init, version, step)?;
         Ok(true)
     }
 }
@@ -73,7 +76,7 @@ mod tests {
         s.append_all("n", (1..=10).map(|i| json!(i)).collect())
             .unwrap();
         let full = s.fold_refs("n", State::empty(json!(0)), sum).unwrap();
-        let (_, c) = s.compact("snap", "n", json!(0), sum).unwrap();
+        let (_, c) = s.compact("snap", "n", json!(0), "v1", sum).unwrap();
         assert_eq!(
             c,
             Compacted {
@@ -82,7 +85,7 @@ mod tests {
             }
         );
         s.append("n", json!(5)).unwrap();
-        let after = s.replay("snap", "n", json!(0), sum).unwrap();
+        let after = s.replay("snap", "n", json!(0), "v1", sum).unwrap();
         assert_eq!(
             after,
             State {
@@ -98,9 +101,9 @@ mod tests {
         s.append_all("n", (1..=2).map(|i| json!(i)).collect())
             .unwrap();
         assert!(!s.should_compact("p", "n", 3).unwrap());
-        assert!(!s.maybe_compact("p", "n", json!(0), sum, 3).unwrap());
+        assert!(!s.maybe_compact("p", "n", json!(0), "v1", sum, 3).unwrap());
         s.append("n", json!(3)).unwrap();
-        assert!(s.maybe_compact("p", "n", json!(0), sum, 3).unwrap());
+        assert!(s.maybe_compact("p", "n", json!(0), "v1", sum, 3).unwrap());
         assert_eq!(s.snapshot("p").unwrap().unwrap().seq, 3);
         assert!(!s.should_compact("p", "n", 1).unwrap());
         assert!(s.should_compact("p", "n", 0).is_err());

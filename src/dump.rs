@@ -101,7 +101,8 @@ pub fn export(
         counts.streams += 1;
         let mut after = 0;
         loop {
-            let page = store.read(&name, after, Some(PAGE))?;
+            // The backend's records: stored events, never upcast ones.
+            let page = store.backend()?.read(&name, after, PAGE)?;
             let done = page.len() < PAGE;
             for r in page {
                 if r.seq > last_seq {

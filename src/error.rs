@@ -23,6 +23,27 @@ pub enum Error {
         first_retained: u64,
     },
 
+    /// A named fold changed since its snapshot was saved, and the records a
+    /// rebuild needs were compacted away (SPEC 3.13).
+    #[error(
+        "{owner} {name:?}: its fold changed since the snapshot at seq {seq}, and records 1-{through} of stream {stream:?} were compacted: rebuild from an export, or accept the new fold with persist::accept_fold"
+    )]
+    FoldChanged {
+        owner: &'static str,
+        name: String,
+        seq: u64,
+        stream: String,
+        through: u64,
+    },
+
+    /// An upcaster failed on a record; its own message follows.
+    #[error("upcast of stream {stream:?} seq {seq} failed: {msg}")]
+    Upcast {
+        stream: String,
+        seq: u64,
+        msg: String,
+    },
+
     /// A value saved under `snapshot/<name>` is not a projection state.
     #[error("snapshot {name:?}: {msg}")]
     BadSnapshot { name: String, msg: String },

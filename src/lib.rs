@@ -12,6 +12,7 @@ pub mod concurrency;
 pub mod dump;
 pub mod durable;
 pub mod error;
+pub mod fingerprint;
 pub mod global;
 pub mod hub;
 pub mod ids;
@@ -23,6 +24,7 @@ pub mod snapshot;
 pub mod source;
 pub mod store;
 pub mod tools;
+pub mod upcast;
 pub mod value;
 pub mod view;
 

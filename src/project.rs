@@ -3,8 +3,8 @@
 
 use crate::source::Source;
 use crate::store::{PAGE, Store};
-use crate::value::RecordRef;
 use crate::value::State;
+use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, Result};
 
 impl Store {
@@ -37,9 +37,35 @@ impl Store {
     ) -> Result<State<A>, E> {
         let source = source.into();
         source.check("project")?;
-        match &source {
+        match self.upcasters().chain() {
+            None => self.fold_source(&source, state, step),
+            Some(chain) => {
+                // Records no upcaster matches stay borrowed.
+                let mut step = step;
+                let upcasting = move |acc, rec: RecordRef<'_>| match chain.apply(rec)? {
+                    None => step(acc, rec),
+                    Some(data) => step(
+                        acc,
+                        RecordRef {
+                            data: DataRef::Value(&data),
+                            ..rec
+                        },
+                    ),
+                };
+                self.fold_source(&source, state, upcasting)
+            }
+        }
+    }
+
+    fn fold_source<A, E: From<Error>>(
+        &self,
+        source: &Source,
+        state: State<A>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
+    ) -> Result<State<A>, E> {
+        match source {
             Source::Stream(stream) => self.fold_stream(stream, state, step),
-            _ => self.fold_global(&source, state, step),
+            _ => self.fold_global(source, state, step),
         }
     }
 

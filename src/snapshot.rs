@@ -2,6 +2,7 @@
 //! `snapshot/<name>` as `{"value": .., "seq": ..}`, so a replay folds only
 //! the tail after it.
 
+use crate::fingerprint::{FoldId, Owner};
 use crate::source::Source;
 use crate::store::Store;
 use crate::value::{RecordRef, State};
@@ -55,38 +56,67 @@ impl Store {
     }
 
     /// The saved snapshot (or the empty state) with the tail folded; saves
-    /// nothing.
+    /// nothing. `version` names the step's code (SPEC 3.13): a snapshot
+    /// saved by another fold is not resumed (see `fingerprint`).
     pub fn replay<A: Snapshotable, E: From<Error>>(
         &self,
         name: &str,
         source: impl Into<Source>,
         init: A,
+        version: &str,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        let start = match self.snapshot(name)? {
-            Some(s) => State {
-                value: A::from_stored(s.value)?,
-                seq: s.seq,
-            },
-            None => State::empty(init),
-        };
+        let source = source.into();
+        let id = self.fold_id_of(&source, &init, version)?;
+        self.replay_as(Owner::Snapshot, name, &source, init, &id, step)
+    }
+
+    /// `replay` for the fold `id`, naming `owner` in errors.
+    pub(crate) fn replay_as<A: Snapshotable, E: From<Error>>(
+        &self,
+        owner: Owner,
+        name: &str,
+        source: &Source,
+        init: A,
+        id: &FoldId,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
+    ) -> Result<State<A>, E> {
+        let (start, _) = self.start_for(owner, name, source, init, id)?;
         self.fold_refs(source, start, step)
     }
 
-    /// `replay`, then saves the new state under `snapshot/<name>`.
+    /// `replay`, then saves the new state under `snapshot/<name>` with its
+    /// fold's fingerprint.
     pub fn checkpoint<A: Snapshotable, E: From<Error>>(
         &self,
         name: &str,
         source: impl Into<Source>,
         init: A,
+        version: &str,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        let state = self.replay(name, source, init, step)?;
+        let source = source.into();
+        let id = self.fold_id_of(&source, &init, version)?;
+        self.checkpoint_as(Owner::Snapshot, name, &source, init, &id, step)
+    }
+
+    /// `checkpoint` for the fold `id`, naming `owner` in errors.
+    pub(crate) fn checkpoint_as<A: Snapshotable, E: From<Error>>(
+        &self,
+        owner: Owner,
+        name: &str,
+        source: &Source,
+        init: A,
+        id: &FoldId,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
+    ) -> Result<State<A>, E> {
+        let (start, stamped) = self.start_for(owner, name, source, init, id)?;
+        let state = self.fold_refs(source, start, step)?;
         let stored = State {
             value: state.value.to_stored()?,
             seq: state.seq,
         };
-        self.save_snapshot(name, &stored)?;
+        self.save_named(name, &stored, id, stamped)?;
         Ok(state)
     }
 }

@@ -11,6 +11,7 @@ use crate::backend::{Backend, IdEntry};
 use crate::limits::{check_batch, check_event, check_ids, check_kv, check_name, check_records};
 use crate::mem::MemBackend;
 use crate::source::Source;
+use crate::upcast::{UpcastFn, Upcasters};
 use crate::{Error, Record, Result, Value};
 
 /// How many records a fold or an unbounded read asks the backend for at a
@@ -20,6 +21,8 @@ pub const PAGE: usize = 1024;
 pub struct Store {
     backend: Box<dyn Backend>,
     closed: Cell<bool>,
+    /// This handle's upcasters (SPEC 3.13): configuration, never stored.
+    upcasters: Upcasters,
 }
 
 impl Store {
@@ -31,6 +34,7 @@ impl Store {
         Store {
             backend,
             closed: Cell::new(false),
+            upcasters: Upcasters::default(),
         }
     }
 
@@ -56,6 +60,22 @@ impl Store {
 
     pub fn is_closed(&self) -> bool {
         self.closed.get()
+    }
+
+    /// Registers `f` to replace the `data` of every record of `source` this
+    /// handle reads (`read`, folds, subscriptions, views), after the
+    /// upcasters registered before it. `version` names `f`'s code: it joins
+    /// the fingerprint of every fold over an overlapping source.
+    pub fn upcast(&self, source: impl Into<Source>, version: &str, f: UpcastFn) -> Result<()> {
+        let source = source.into();
+        source.check("upcast")?;
+        self.backend()?;
+        self.upcasters.add(source, version, f);
+        Ok(())
+    }
+
+    pub fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
     }
 
     /// The backend's kind and place (`mem`, `disk: DIR`), `closed` once closed.
@@ -131,8 +151,13 @@ impl Store {
             Source::Category(c) => b.read_category(c, after, limit),
             Source::All => b.read_all(after, limit),
         };
+        let chain = self.upcasters.chain();
+        let upcast = |records: Vec<Record>| match &chain {
+            None => Ok(records),
+            Some(c) => records.into_iter().map(|r| c.apply_owned(r)).collect(),
+        };
         if let Some(limit) = limit {
-            return page(after, limit);
+            return upcast(page(after, limit)?);
         }
         let mut out = Vec::new();
         let mut after = after;
@@ -142,7 +167,7 @@ impl Store {
             if let Some(last) = got.last() {
                 after = source.position(last.seq, last.pos);
             }
-            out.extend(got);
+            out.extend(upcast(got)?);
             if done {
                 return Ok(out);
             }

@@ -90,7 +90,8 @@ fn io_out(e: std::io::Error) -> Error {
     Error::io("<stdout>", "write", e)
 }
 
-/// Streams (first seq, last seq, records kept), kv keys, segments, bytes.
+/// Streams (first seq, last seq, records kept), kv keys, segments, bytes,
+/// and each snapshot with the fold fingerprint it was saved with.
 pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
     let log = open_read_only(dir)?;
     let stats = log.stats();
@@ -120,7 +121,21 @@ pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
             stats.segments, stats.bytes, stats.dead_bytes
         ),
     )?;
-    crate::Backend::close(&log)?;
+    let store = crate::Store::new(log);
+    let folds = store.folds()?;
+    w(out, format!("snapshots: {}", folds.len()))?;
+    let width = folds.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for f in &folds {
+        let fp = f
+            .fingerprint
+            .as_deref()
+            .unwrap_or("(none: saved before fingerprints)");
+        w(
+            out,
+            format!("  {:<width$}  seq {:>8}  fold {fp}", f.name, f.seq),
+        )?;
+    }
+    store.close()?;
     Ok(0)
 }
 

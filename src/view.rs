@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 
+use crate::fingerprint::{FoldId, Owner};
 use crate::snapshot::Snapshotable;
 use crate::source::Source;
 use crate::store::Store;
@@ -16,12 +17,17 @@ pub struct View<A> {
     pub name: String,
     pub source: Source,
     init: A,
+    /// Names the step's code (SPEC 3.13).
+    version: String,
     /// What `peek` returns. Never borrowed while a step runs.
     held: RefCell<State<A>>,
+    /// The fold this view last recorded beside its snapshot: later saves
+    /// by the same fold write only the snapshot.
+    stamped: RefCell<Option<FoldId>>,
 }
 
 impl<A: Snapshotable + Clone> View<A> {
-    pub fn new(name: &str, source: impl Into<Source>, init: A) -> Result<Self> {
+    pub fn new(name: &str, source: impl Into<Source>, init: A, version: &str) -> Result<Self> {
         let source = source.into();
         crate::value::check_name("view", "view", name)?;
         source.check("view")?;
@@ -30,7 +36,14 @@ impl<A: Snapshotable + Clone> View<A> {
             source,
             held: RefCell::new(State::empty(init.clone())),
             init,
+            version: version.to_string(),
+            stamped: RefCell::new(None),
         })
+    }
+
+    /// The view's fold, with the store's upcasters as they are now.
+    fn fold_id(&self, store: &Store) -> Result<FoldId> {
+        store.fold_id_of(&self.source, &self.init, &self.version)
     }
 
     /// The held value: no log or kv read.
@@ -48,8 +61,11 @@ impl<A: Snapshotable + Clone> View<A> {
         store: &Store,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<(), E> {
-        let state = store.checkpoint(&self.name, &self.source, self.init.clone(), step)?;
+        let id = self.fold_id(store)?;
+        let (name, source, init) = (&self.name, &self.source, self.init.clone());
+        let state = store.checkpoint_as(Owner::View, name, source, init, &id, step)?;
         *self.held.borrow_mut() = state;
+        *self.stamped.borrow_mut() = Some(id);
         Ok(())
     }
 
@@ -57,15 +73,18 @@ impl<A: Snapshotable + Clone> View<A> {
     /// each publish, and on `pump`); returns how many records it folded.
     /// Records appended around the hub are folded too. If the
     /// saved snapshot got ahead of the held state (a `compact` under the
-    /// view's name may have dropped the records between), start from it.
+    /// view's name may have dropped the records between), start from it,
+    /// provided the same fold saved it.
     pub fn refresh<E: From<Error>>(
         &self,
         store: &Store,
         mut step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<u64, E> {
+        let id = self.fold_id(store)?;
         let mut from = self.state();
         if let Some(saved) = store.snapshot(&self.name)?
             && saved.seq > from.seq
+            && store.admits(&self.name, &id)?
         {
             from = State {
                 value: A::from_stored(saved.value)?,
@@ -80,13 +99,18 @@ impl<A: Snapshotable + Clone> View<A> {
         };
         let state = store.fold_refs(&self.source, from, counting)?;
         if state.seq != seq {
-            store.save_snapshot(
-                &self.name,
-                &State {
-                    value: state.value.to_stored()?,
-                    seq: state.seq,
-                },
-            )?;
+            let stored = State {
+                value: state.value.to_stored()?,
+                seq: state.seq,
+            };
+            let same_fold = self.stamped.borrow().as_ref() == Some(&id);
+            match same_fold {
+                true => store.save_snapshot(&self.name, &stored)?,
+                false => {
+                    store.save_named(&self.name, &stored, &id, false)?;
+                    *self.stamped.borrow_mut() = Some(id);
+                }
+            }
         }
         *self.held.borrow_mut() = state;
         Ok(folded)
@@ -98,7 +122,9 @@ impl<A: Snapshotable + Clone> View<A> {
         store: &Store,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        let state = store.replay(&self.name, &self.source, self.init.clone(), step)?;
+        let id = self.fold_id(store)?;
+        let (name, source, init) = (&self.name, &self.source, self.init.clone());
+        let state = store.replay_as(Owner::View, name, source, init, &id, step)?;
         let mut held = self.held.borrow_mut();
         if state.seq >= held.seq {
             *held = state.clone();
@@ -122,7 +148,7 @@ mod tests {
     #[test]
     fn peek_holds_what_was_folded_and_value_is_never_stale() {
         let store = Store::mem();
-        let v = View::new("v", "s", json!(0)).unwrap();
+        let v = View::new("v", "s", json!(0), "v1").unwrap();
         store.append_all("s", vec![json!(1), json!(2)]).unwrap();
         v.load(&store, owned_step(sum)).unwrap();
         assert_eq!(v.peek(), json!(3));
@@ -141,7 +167,7 @@ mod tests {
     #[test]
     fn refresh_saves_the_snapshot() {
         let store = Store::mem();
-        let v = View::new("v", "s", json!(0)).unwrap();
+        let v = View::new("v", "s", json!(0), "v1").unwrap();
         store.append("s", json!(5)).unwrap();
         v.refresh(&store, owned_step(sum)).unwrap();
         assert_eq!(

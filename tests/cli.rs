@@ -166,8 +166,13 @@ fn inspect_lists_streams_keys_and_segments() {
         "{report}"
     );
     assert!(report.contains("kept        1"), "{report}");
-    assert!(report.contains("kv keys: 2"), "{report}");
+    assert!(
+        report.contains("kv keys: 3"),
+        "config, snapshot/tot, fold/tot: {report}"
+    );
     assert!(report.contains("segments: "), "{report}");
+    assert!(report.contains("snapshots: 1"), "{report}");
+    assert!(report.contains("tot  seq      300  fold "), "{report}");
 }
 
 #[test]

@@ -109,38 +109,38 @@ fn session(s: &Store) -> Vec<Value> {
     t.push(res(s.kv_del("view/b"), Value::from));
     t.push(res(s.snapshot("o"), |v| json!([v.map(state)])));
     t.push(res(
-        s.replay("o", "orders", json!(0), persist::owned_step(step)),
+        s.replay("o", "orders", json!(0), "v1", persist::owned_step(step)),
         state,
     ));
     t.push(res(
-        s.checkpoint("o", "orders", json!(0), persist::owned_step(step)),
+        s.checkpoint("o", "orders", json!(0), "v1", persist::owned_step(step)),
         state,
     ));
     t.push(res(s.snapshot("o"), |v| json!([v.map(state)])));
     t.push(res(s.append("orders", json!({"n": 4})), Value::from));
     t.push(res(
-        s.replay("o", "orders", json!(0), persist::owned_step(step)),
+        s.replay("o", "orders", json!(0), "v1", persist::owned_step(step)),
         state,
     ));
     t.push(res(s.should_compact("o", "orders", 1), Value::from));
     t.push(res(s.should_compact("o", "orders", 2), Value::from));
     t.push(res(
-        s.maybe_compact("o", "orders", json!(0), persist::owned_step(step), 2),
+        s.maybe_compact("o", "orders", json!(0), "v1", persist::owned_step(step), 2),
         Value::from,
     ));
-    let compacted = s.compact("o", "orders", json!(0), persist::owned_step(step));
+    let compacted = s.compact("o", "orders", json!(0), "v1", persist::owned_step(step));
     t.push(res(compacted, |(st, c)| {
         json!([state(st), c.seq, c.dropped])
     }));
     t.push(res(s.read("orders", 0, None), recs));
     t.push(res(s.project("orders", json!(0), step), state));
     t.push(res(
-        s.replay("o", "orders", json!(0), persist::owned_step(step)),
+        s.replay("o", "orders", json!(0), "v1", persist::owned_step(step)),
         state,
     ));
     t.push(res(s.append("orders", json!({"n": 6})), Value::from));
     t.push(res(
-        s.replay("o", "orders", json!(0), persist::owned_step(step)),
+        s.replay("o", "orders", json!(0), "v1", persist::owned_step(step)),
         state,
     ));
     t.push(res(s.truncate_through("orders", 3), Value::from));
@@ -309,12 +309,32 @@ fn each_store_call_sends_exactly_its_request() {
         )]),
     );
     // Layers above the log use the same requests: a checkpoint is reads
-    // then a kv-put of the snapshot.
+    // then a kv-put of the snapshot, then (the first time) of its fold.
+    let checkpoint =
+        |s: &Store| drop(s.checkpoint("c", "o", json!(0), "v1", persist::owned_step(step)));
+    let fold = s.fold_id(&"o".into(), &json!(0), "v1").fingerprint;
     expect(
-        &|s| drop(s.checkpoint("c", "o", json!(0), persist::owned_step(step))),
+        &checkpoint,
         json!([
             r("persist/kv-get", json!(["snapshot/c"])),
             r("persist/read", json!(["o", 0, PAGE])),
+            r(
+                "persist/kv-put",
+                json!(["snapshot/c", {"value": 98, "seq": 4}])
+            ),
+            r(
+                "persist/kv-put",
+                json!(["fold/c", {"fingerprint": fold, "step": "v1"}])
+            ),
+        ]),
+    );
+    expect(
+        &checkpoint,
+        json!([
+            r("persist/kv-get", json!(["snapshot/c"])),
+            r("persist/kv-get", json!(["fold/c"])),
+            r("persist/read", json!(["o", 4, PAGE])),
+            r("persist/last-seq", json!(["o"])),
             r(
                 "persist/kv-put",
                 json!(["snapshot/c", {"value": 98, "seq": 4}])
@@ -367,7 +387,7 @@ fn a_restart_over_the_same_disk_recovers_everything() {
         .unwrap();
     let full = first.project("o", json!(0), step).unwrap();
     let (st, c) = first
-        .compact("snap", "o", json!(0), persist::owned_step(step))
+        .compact("snap", "o", json!(0), "v1", persist::owned_step(step))
         .unwrap();
     assert_eq!((st.seq, c.dropped), (10, 10));
     first.kv_put("position/sub", json!(10)).unwrap();
@@ -392,14 +412,14 @@ fn a_restart_over_the_same_disk_recovers_everything() {
     assert_eq!(
         state(
             second
-                .replay("snap", "o", json!(0), persist::owned_step(step))
+                .replay("snap", "o", json!(0), "v1", persist::owned_step(step))
                 .unwrap()
         ),
         state(uncompacted.project("o", json!(0), step).unwrap())
     );
     // Compaction after the restart, then another restart: seq continues.
     second
-        .compact("snap", "o", json!(0), persist::owned_step(step))
+        .compact("snap", "o", json!(0), "v1", persist::owned_step(step))
         .unwrap();
     drop(second);
     let third = mock_durable(&disk);
@@ -473,7 +493,7 @@ fn malformed_requests_get_errors_and_change_nothing() {
     let s = mock_durable(&disk);
     s.append_all("s", vec![json!(1), json!(2)]).unwrap();
     s.kv_put("s", json!("kept")).unwrap();
-    s.checkpoint("x", "s", json!(0), persist::owned_step(step))
+    s.checkpoint("x", "s", json!(0), "v1", persist::owned_step(step))
         .unwrap();
     let before = dump(disk.backend());
 
@@ -567,8 +587,14 @@ fn populated() -> Store {
     let s = Store::mem();
     s.append_all("orders", (1..=20).map(|n| json!({"n": n})).collect())
         .unwrap();
-    s.compact("orders", "orders", json!(0), persist::owned_step(step))
-        .unwrap();
+    s.compact(
+        "orders",
+        "orders",
+        json!(0),
+        "v1",
+        persist::owned_step(step),
+    )
+    .unwrap();
     s.append_all("orders", (21..=25).map(|n| json!({"n": n})).collect())
         .unwrap();
     s.append_all(
@@ -594,7 +620,7 @@ fn migrate_to_durable_answers_like_the_original() {
         MigrateReport {
             streams: 3,
             records: 5 + PAGE as u64 * 2 + 3,
-            keys: 3,
+            keys: 4, // with the fold/ key beside the snapshot
             ids: 1,
         }
     );
@@ -616,8 +642,8 @@ fn migrate_to_durable_answers_like_the_original() {
         );
         assert_eq!(res(a, state), res(b, state), "{stream}");
         let (a, b) = (
-            from.replay(stream, stream, json!(0), persist::owned_step(step)),
-            to.replay(stream, stream, json!(0), persist::owned_step(step)),
+            from.replay(stream, stream, json!(0), "v1", persist::owned_step(step)),
+            to.replay(stream, stream, json!(0), "v1", persist::owned_step(step)),
         );
         assert_eq!(res(a, state), res(b, state), "{stream}");
         for expected in [0, 1, 20, 25] {

@@ -44,7 +44,7 @@ fn store_over_disk_compacts_replays_and_restarts() {
     };
     let before = bytes(dir.path());
     let (state, done) = disk
-        .compact("total", "orders", json!(0), persist::owned_step(sum))
+        .compact("total", "orders", json!(0), "v1", persist::owned_step(sum))
         .expect("compact");
     assert_eq!(
         (state.value.clone(), state.seq),
@@ -59,7 +59,7 @@ fn store_over_disk_compacts_replays_and_restarts() {
 
     let disk = Store::new(DiskLog::open_with(dir.path(), opts()).expect("reopen").0);
     let replayed = disk
-        .replay("total", "orders", json!(0), persist::owned_step(sum))
+        .replay("total", "orders", json!(0), "v1", persist::owned_step(sum))
         .expect("replay");
     assert_eq!(replayed.value, json!(want.value.as_i64().expect("int") + 1));
     assert_eq!(disk.last_seq("orders").expect("last"), 3001);

@@ -19,7 +19,7 @@ fn open(dir: &Path) -> Store {
 
 /// The persist engine plus `call_n(f, n)`: a script closure called from
 /// Rust n times, the interpreter's own limit for a fold step.
-fn engine() -> Engine {
+pub(crate) fn engine() -> Engine {
     let (mut engine, _session) = script::engine(&Config::default());
     engine.register_fn(
         "call_n",
@@ -34,13 +34,13 @@ fn engine() -> Engine {
     engine
 }
 
-fn eval(engine: &Engine, scope: &mut Scope, script: &str) -> Dynamic {
+pub(crate) fn eval(engine: &Engine, scope: &mut Scope, script: &str) -> Dynamic {
     engine
         .eval_with_scope::<Dynamic>(scope, script)
         .unwrap_or_else(|e| panic!("{script}: {e}"))
 }
 
-fn exec(engine: &Engine, scope: &mut Scope, script: &str) {
+pub(crate) fn exec(engine: &Engine, scope: &mut Scope, script: &str) {
     let _ = eval(engine, scope, script);
 }
 
@@ -333,7 +333,13 @@ pub fn reopen_child(dir: &Path) {
 /// Seconds per call of `script`, run `reps` times inside one eval after
 /// `prelude` (closures must be defined in the eval that calls them: a
 /// script closure lives in its own script's function library).
-fn per_call(engine: &Engine, scope: &mut Scope, prelude: &str, script: &str, reps: i64) -> f64 {
+pub(crate) fn per_call(
+    engine: &Engine,
+    scope: &mut Scope,
+    prelude: &str,
+    script: &str,
+    reps: i64,
+) -> f64 {
     scope.push("reps", reps);
     exec(engine, scope, prelude);
     let (secs, _) = time(|| {

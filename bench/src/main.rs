@@ -6,6 +6,7 @@
 mod baseline;
 mod figures;
 mod global;
+mod versions;
 
 use std::time::Instant;
 
@@ -149,6 +150,7 @@ fn main() {
             Box::new(|| global::append_once(tmp.path(), singles)),
         ),
         ("id-memory", Box::new(global::id_memory)),
+        ("versions", Box::new(|| versions::figures(n))),
     ];
     if let Some(name) = &only
         && !groups.iter().any(|(g, _)| g == name)

@@ -8,6 +8,7 @@ use crate::backend::Appended;
 use crate::script::args::{self, RhaiResult, fail, kernel};
 use crate::script::context;
 use crate::script::convert::{record_ref_to_dynamic, state_to_dynamic};
+use crate::script::fingerprint;
 use crate::script::store::StoreHandle;
 use crate::value::RecordRef;
 use crate::{Error, Source, State, Store};
@@ -93,20 +94,23 @@ type BoxStep = Box<dyn FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldErro
 
 /// The shared shape of `checkpoint`, `replay`, `compact` and
 /// `maybe_compact`: check name, source and step, then run `f` on the store
-/// with the script's step and the script context current. `compact` and
+/// with the script's step, its code's version (`fingerprint`) and the
+/// script context current. `compact` and
 /// friends then take only a stream (`Source::as_stream`).
 fn named_fold<T>(
     ctx: &NativeCallContext,
     s: &StoreHandle,
     op: &'static str,
     [name, source, step]: [&Dynamic; 3],
-    f: impl FnOnce(&Store, &str, &Source, BoxStep) -> Result<T, FoldError>,
+    f: impl FnOnce(&Store, &str, &Source, &str, BoxStep) -> Result<T, FoldError>,
 ) -> RhaiResult<T> {
     let name = args::string(op, "name", name)?;
     let source = args::source(op, source)?;
-    let step = Box::new(step_fn(args::func(op, "step", step)?));
+    let step = args::func(op, "step", step)?;
+    let version = fingerprint::of(ctx, &step);
+    let step = Box::new(step_fn(step));
     let store = s.0.clone();
-    run_fold(ctx, || f(&store, &name, &source, step))
+    run_fold(ctx, || f(&store, &name, &source, &version, step))
 }
 
 #[export_module]
@@ -205,7 +209,7 @@ pub mod api {
             s,
             "checkpoint",
             [&name, &stream, &step],
-            |st, n, sm, f| st.checkpoint(n, sm, init, f),
+            |st, n, sm, v, f| st.checkpoint(n, sm, init, v, f),
         )
         .map(state_to_dynamic)
     }
@@ -224,7 +228,7 @@ pub mod api {
             s,
             "replay",
             [&name, &stream, &step],
-            |st, n, sm, f| st.replay(n, sm, init, f),
+            |st, n, sm, v, f| st.replay(n, sm, init, v, f),
         )
         .map(state_to_dynamic)
     }
@@ -243,7 +247,7 @@ pub mod api {
             s,
             "compact",
             [&name, &stream, &step],
-            |st, n, sm, f| st.compact(n, sm.as_stream("compact")?, init, f),
+            |st, n, sm, v, f| st.compact(n, sm.as_stream("compact")?, init, v, f),
         )?;
         let mut m = Map::new();
         m.insert("seq".into(), args::int(done.seq).into());
@@ -283,7 +287,9 @@ pub mod api {
             s,
             "maybe_compact",
             [&name, &stream, &step],
-            |st, n, sm, f| st.maybe_compact(n, sm.as_stream("maybe_compact")?, init, f, every),
+            |st, n, sm, v, f| {
+                st.maybe_compact(n, sm.as_stream("maybe_compact")?, init, v, f, every)
+            },
         )
     }
 }

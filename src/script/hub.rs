@@ -147,6 +147,7 @@ pub mod api {
     /// A view over `stream` folded by `step`, snapshotted under `name`.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn view(
+        ctx: NativeCallContext,
         s: &mut StoreHandle,
         name: Dynamic,
         stream: Dynamic,
@@ -156,7 +157,8 @@ pub mod api {
         let name = args::string("view", "name", &name)?;
         let source = args::source("view", &stream)?;
         let step = args::func("view", "step", &step)?;
-        let view = View::new(&name, source, init).map_err(kernel)?;
+        let version = crate::script::fingerprint::of(&ctx, &step);
+        let view = View::new(&name, source, init, &version).map_err(kernel)?;
         Ok(ViewHandle(Rc::new(ViewInner {
             view,
             store: s.0.clone(),

@@ -8,7 +8,9 @@ pub mod blob;
 pub mod context;
 pub mod convert;
 pub mod durable;
+pub mod fingerprint;
 pub mod fold;
+pub mod fold_version;
 pub mod global;
 pub mod hub;
 pub mod show;
@@ -131,6 +133,7 @@ pub fn engine(cfg: &Config) -> (Engine, Session) {
     module.combine_flatten(exported_module!(blob::api));
     module.combine_flatten(exported_module!(hub::api));
     module.combine_flatten(exported_module!(global::api));
+    module.combine_flatten(exported_module!(fold_version::api));
 
     let (c, s) = (cfg.clone(), session.clone());
     module.set_native_fn("store", move || store_for(&c, &s));

@@ -1,0 +1,78 @@
+//! Fold versions and upcasting (SPEC 3.13) as bindings: `accept_fold`,
+//! `folds` and `upcast`. Steps and upcasters are versioned by their code
+//! (`fingerprint`).
+
+use std::rc::Rc;
+
+use rhai::plugin::*;
+use rhai::{Array, Dynamic, FnPtr, ImmutableString, Map, NativeCallContext};
+
+use crate::script::args::{self, RhaiResult};
+use crate::script::context;
+use crate::script::convert::{record_ref_to_dynamic, to_value};
+use crate::script::fingerprint;
+use crate::script::store::StoreHandle;
+use crate::upcast::UpcastFn;
+use crate::value::RecordRef;
+
+/// A script closure as an upcaster: `f(record) -> data`.
+fn script_upcaster(f: FnPtr) -> UpcastFn {
+    Rc::new(move |rec: RecordRef<'_>| {
+        let mut stream = ImmutableString::new();
+        let rec = record_ref_to_dynamic(rec, &mut stream).map_err(|e| e.to_string())?;
+        let data = context::call(&f, [rec]).map_err(|e| crate::script::error_message(&e))?;
+        to_value(&data, &|| "the upcaster's result".to_string())
+    })
+}
+
+#[export_module]
+pub mod api {
+    use super::*;
+
+    /// Declares snapshot `name` valid for `step`: keeps its value, records
+    /// the step's version.
+    #[rhai_fn(volatile, return_raw)]
+    pub fn accept_fold(
+        ctx: NativeCallContext,
+        s: StoreHandle,
+        name: Dynamic,
+        step: Dynamic,
+    ) -> RhaiResult<()> {
+        let name = args::string("accept_fold", "name", &name)?;
+        let step = args::func("accept_fold", "step", &step)?;
+        let version = fingerprint::of(&ctx, &step);
+        s.run(&ctx, |s| s.accept_fold(&name, &version))
+    }
+
+    /// `#{name, seq, fingerprint}` for every saved snapshot, by name.
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn folds(ctx: NativeCallContext, s: &mut StoreHandle) -> RhaiResult<Array> {
+        let folds = s.run(&ctx, |s| s.folds())?;
+        Ok(folds
+            .into_iter()
+            .map(|f| {
+                let mut m = Map::new();
+                m.insert("name".into(), f.name.into());
+                m.insert("seq".into(), args::int(f.seq).into());
+                let fp = f.fingerprint.map_or(Dynamic::UNIT, Dynamic::from);
+                m.insert("fingerprint".into(), fp);
+                Dynamic::from_map(m)
+            })
+            .collect())
+    }
+
+    /// Registers `f(record) -> data` for every record of `source` this
+    /// handle reads; chained after the upcasters registered before it.
+    #[rhai_fn(global, pure, volatile, return_raw)]
+    pub fn upcast(
+        ctx: NativeCallContext,
+        s: &mut StoreHandle,
+        source: Dynamic,
+        f: Dynamic,
+    ) -> RhaiResult<()> {
+        let source = args::source("upcast", &source)?;
+        let f = args::func("upcast", "upcaster", &f)?;
+        let version = fingerprint::of(&ctx, &f);
+        s.run(&ctx, |s| s.upcast(source, &version, script_upcaster(f)))
+    }
+}

@@ -362,3 +362,22 @@ fn the_command_exits_1_when_something_was_lost_and_open_points_to_it() {
     assert!(report.contains("lost: stream \"s1\" seq 1\n"), "{report}");
     assert!(b.join("LOCK").exists());
 }
+
+#[test]
+fn records_a_compaction_dropped_are_not_reported_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, _) = build(dir.path());
+    let log = DiskLog::open(dir.path()).expect("reopen").0;
+    log.compact_segments().expect("compact");
+    let store = Store::new(log);
+    let want = held(&store);
+    store.close().expect("close");
+    let path = dir.path().join("manifest");
+    let mut b = std::fs::read(&path).expect("read");
+    b[10] ^= 1;
+    std::fs::write(&path, &b).expect("write");
+    let o = recover(dir.path(), &want);
+    assert_eq!(o.held, want, "{}", o.report);
+    assert!(!o.report.contains("lost:"), "{}", o.report);
+    assert_eq!(o.code, 1, "a damaged manifest is reported: {}", o.report);
+}

@@ -284,7 +284,11 @@ impl Replay {
                     last,
                     events,
                 } => {
-                    let damage_before = !self.damage.is_empty();
+                    // Damage to the manifest alone hides no batch.
+                    let damage_before = self
+                        .damage
+                        .iter()
+                        .any(|d| !d.path.ends_with(manifest::FILE));
                     let s = self
                         .streams
                         .entry(stream.to_string())

@@ -135,6 +135,19 @@ an interactive session (piped input is not recorded).")]
         /// The dump made by `export`; standard input when absent or `-`.
         file: Option<PathBuf>,
     },
+    /// Salvage a damaged store: copy every record and kv entry that still
+    /// checks out into a new store, never changing DIR, and report what was
+    /// lost (per stream, the seqs; per file, the byte ranges skipped).
+    #[command(after_help = "\
+Exit status: 0 when nothing was lost, 1 when something was (or recovery
+failed: then NEW is left as it was).")]
+    Recover {
+        /// The damaged store directory (only read).
+        dir: PathBuf,
+        /// Where the new store goes (created; must be missing or empty).
+        #[arg(long, value_name = "NEW")]
+        to: PathBuf,
+    },
 }
 
 /// Runs a parsed command line; returns the process exit code.
@@ -200,6 +213,9 @@ pub fn main(cli: Cli) -> i32 {
             stream.as_deref(),
             &mut std::io::stdout().lock(),
         )),
+        Command::Recover { dir, to } => {
+            tool(tools::recover(&dir, &to, &mut std::io::stdout().lock()))
+        }
         Command::Import { dir, file } => tool(match file.filter(|f| f.as_os_str() != "-") {
             Some(f) => std::fs::File::open(&f)
                 .map_err(|e| crate::Error::io(&f, "open dump", e))

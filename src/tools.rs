@@ -173,6 +173,9 @@ pub fn verify(dir: &Path, out: &mut dyn Write) -> Result<i32> {
             plural(report.faults.len() as u64, "fault")
         ),
     )?;
+    if !report.is_ok() {
+        w(out, ondisk::salvage_hint(dir))?;
+    }
     Ok(if report.is_ok() { 0 } else { 1 })
 }
 
@@ -221,12 +224,26 @@ pub fn export(dir: &Path, stream: Option<&str>, out: &mut dyn Write) -> Result<i
 }
 
 /// Restores a dump into a new store in `dir`, which must be missing or an
-/// empty directory. All or nothing: the store is built in a temporary
-/// directory beside `dir` and renamed into place only once complete and
-/// closed; on failure the temporary directory is removed and `dir` is left
-/// as it was.
+/// empty directory; all or nothing (`build_beside`).
 pub fn import(dir: &Path, input: &mut dyn BufRead) -> Result<i32> {
-    let bad = |msg: String| Error::invalid("import", format!("{}: {msg}", dir.display()));
+    let progress = Progress::new();
+    let built = build_beside("import", dir, |tmp| import_into(tmp, input, &progress));
+    progress.done();
+    progress.finish(&counts_line("imported", built?));
+    Ok(0)
+}
+
+/// Builds a new store in `dir`, which must be missing or an empty
+/// directory. All or nothing: `build` makes the store in a temporary
+/// directory beside `dir`, which is renamed into place only once `build`
+/// returned (the store complete and closed); on failure the temporary
+/// directory is removed and `dir` is left as it was.
+fn build_beside<T>(
+    op: &'static str,
+    dir: &Path,
+    build: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    let bad = |msg: String| Error::invalid(op, format!("{}: {msg}", dir.display()));
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -234,7 +251,7 @@ pub fn import(dir: &Path, input: &mut dyn BufRead) -> Result<i32> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(dir, "import", e)),
+        Err(e) => return Err(Error::io(dir, op, e)),
     }
     let name = dir
         .file_name()
@@ -245,25 +262,21 @@ pub fn import(dir: &Path, input: &mut dyn BufRead) -> Result<i32> {
     };
     std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create directory", e))?;
     let tmp = parent.join(format!(
-        ".{}.import-{}",
+        ".{}.{op}-{}",
         name.to_string_lossy(),
         std::process::id()
     ));
     std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, "create directory", e))?;
-    let progress = Progress::new();
-    let built = import_into(&tmp, input, &progress).and_then(|counts| {
-        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, "rename the imported store", e))?;
+    let built = build(&tmp).and_then(|value| {
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, "rename the new store", e))?;
         std::fs::File::open(parent)
             .and_then(|d| d.sync_all())
             .map_err(|e| Error::io(parent, "fsync directory", e))?;
-        Ok(counts)
+        Ok(value)
     });
-    progress.done();
-    let counts = built.inspect_err(|_| {
+    built.inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&tmp);
-    })?;
-    progress.finish(&counts_line("imported", counts));
-    Ok(0)
+    })
 }
 
 /// Imports into the new store in `dir` and closes it.
@@ -274,4 +287,109 @@ fn import_into(dir: &Path, input: &mut dyn BufRead, progress: &Progress) -> Resu
     });
     store.close()?;
     result
+}
+
+/// `persist recover DIR --to NEW`: salvages what checks out of the store in
+/// `dir` (`ondisk::salvage`, which never changes `dir`) into a new store in
+/// `to` (missing or empty; all or nothing, as `import`), and reports what
+/// was lost. 0 when nothing was lost, 1 when something was.
+pub fn recover(dir: &Path, to: &Path, out: &mut dyn Write) -> Result<i32> {
+    let bad = |msg: String| Error::invalid("recover", msg);
+    if let (Ok(from), Some(parent)) = (dir.canonicalize(), to.parent())
+        && let Ok(into) = parent
+            .canonicalize()
+            .map(|p| p.join(to.file_name().unwrap_or_default()))
+        && into.starts_with(&from)
+    {
+        return Err(bad(format!(
+            "{} is inside the damaged store {}: recover never writes there",
+            to.display(),
+            dir.display()
+        )));
+    }
+    let s = ondisk::salvage(dir)?;
+    let counts = build_beside("recover", to, |tmp| {
+        let store = Store::new(DiskLog::open(tmp)?.0);
+        let result = restore_salvage(&store, &s);
+        store.close()?;
+        result
+    })?;
+    let w = |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(io_out);
+    for d in &s.damage {
+        w(out, format!("skipped {d}"))?;
+    }
+    for n in &s.notes {
+        w(out, format!("note: {n}"))?;
+    }
+    for st in s.streams.iter().filter(|st| !st.lost.is_empty()) {
+        w(
+            out,
+            format!("lost: stream {:?} {}", st.name, seq_ranges(&st.lost)),
+        )?;
+    }
+    for st in &s.streams {
+        if let Some((from, seqs)) = &st.moved_from {
+            w(
+                out,
+                format!(
+                    "moved: stream {from:?} {} to stream {:?} {} (they precede a lost range)",
+                    seq_ranges(seqs),
+                    st.name,
+                    seq_ranges(&[1..=st.last_seq])
+                ),
+            )?;
+        }
+    }
+    if !s.damage.is_empty() {
+        w(
+            out,
+            "note: kv changes inside skipped ranges are unknown: a key may hold an older value, \
+             or a deleted key may be back"
+                .into(),
+        )?;
+    }
+    let lost = s.lost_anything();
+    w(
+        out,
+        format!(
+            "{} into {}: {}",
+            counts_line("recovered", counts),
+            to.display(),
+            if lost {
+                "some data was lost (above)"
+            } else {
+                "nothing was lost"
+            }
+        ),
+    )?;
+    Ok(i32::from(lost))
+}
+
+/// Writes a salvage into the new, empty `store`.
+fn restore_salvage(store: &Store, s: &ondisk::Salvage) -> Result<Counts> {
+    let mut counts = Counts::default();
+    for st in &s.streams {
+        store.restore(&st.name, st.last_seq, st.records.clone())?;
+        counts.streams += 1;
+        counts.records += st.records.len() as u64;
+    }
+    for (key, value) in &s.kv {
+        store.kv_put(key, value.clone())?;
+        counts.keys += 1;
+    }
+    store.restore_global(s.last_pos, s.ids.clone())?;
+    Ok(counts)
+}
+
+/// `seq 7`, `seqs 1-3, 7, 9-12`.
+fn seq_ranges(r: &[std::ops::RangeInclusive<u64>]) -> String {
+    let one = |r: &std::ops::RangeInclusive<u64>| match r.start() == r.end() {
+        true => r.start().to_string(),
+        false => format!("{}-{}", r.start(), r.end()),
+    };
+    let list = r.iter().map(one).collect::<Vec<_>>().join(", ");
+    match r {
+        [r] if r.start() == r.end() => format!("seq {list}"),
+        _ => format!("seqs {list}"),
+    }
 }

@@ -8,14 +8,14 @@
 //! reports damage exactly when open refuses (a damaged hint, which open
 //! just ignores, is the one fault open does not refuse for).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use persist::Backend;
 use persist::ondisk::{DiskLog, Options, verify};
 use serde_json::{Value, json};
 
-type Files = BTreeMap<String, Vec<u8>>;
+mod files;
+use files::{Files, boundaries, files};
 
 /// A stream's name, last seq and records (seq, at, data).
 type Stream = (String, u64, Vec<(u64, i64, Value)>);
@@ -82,17 +82,6 @@ fn build(dir: &Path) -> (Files, View) {
     (files(dir), want)
 }
 
-fn files(dir: &Path) -> Files {
-    std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| {
-            let e = e.expect("entry");
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).expect("read"))
-        })
-        .collect()
-}
-
 fn restore(dir: &Path, fs: &Files) {
     for e in std::fs::read_dir(dir).expect("list") {
         std::fs::remove_file(e.expect("entry").path()).expect("remove");
@@ -100,23 +89,6 @@ fn restore(dir: &Path, fs: &Files) {
     for (name, bytes) in fs {
         std::fs::write(dir.join(name), bytes).expect("write");
     }
-}
-
-/// Frame boundaries of a segment file (after its 32-byte header; each
-/// frame is a 24-byte header, whose bytes 4..8 give the payload length,
-/// and the payload).
-fn boundaries(b: &[u8]) -> Vec<usize> {
-    let mut out = vec![32];
-    let mut off = 32;
-    while off + 24 <= b.len() {
-        let len = u32::from_le_bytes([b[off + 4], b[off + 5], b[off + 6], b[off + 7]]) as usize;
-        if len == 0 || off + 24 + len > b.len() {
-            break;
-        }
-        off += 24 + len;
-        out.push(off);
-    }
-    out
 }
 
 #[derive(Debug, Default)]

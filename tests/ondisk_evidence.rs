@@ -5,7 +5,6 @@
 //! a damaged last frame) is refused, naming the file and offset, by open
 //! and by `verify` alike. Read-only opens change nothing.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,24 +13,15 @@ use persist::ondisk::{DiskLog, IoPoint, Options, verify};
 use persist::{Backend, Error};
 use serde_json::{Value, json};
 
+mod files;
+use files::files as snapshot;
+
 fn ev(i: u64) -> Value {
     json!({"i": i, "text": format!("event number {i}")})
 }
 
 fn seg(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:012}.log"))
-}
-
-/// Every file's name and bytes.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| {
-            let e = e.expect("entry");
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name, std::fs::read(e.path()).expect("read"))
-        })
-        .collect()
 }
 
 /// Where each batch of the last segment starts, and where the last ends.
@@ -68,11 +58,7 @@ fn refused(dir: &Path, file: &Path, offset: u64) -> String {
         DiskLog::open_read_only(dir).is_err(),
         "read-only open passed"
     );
-    assert_eq!(
-        snapshot(dir),
-        before,
-        "read-only open changed the directory"
-    );
+    assert_eq!(snapshot(dir), before, "read-only open changed the directory");
     let e = DiskLog::open(dir).err().expect("open must refuse");
     let msg = e.to_string();
     match e {

@@ -12,7 +12,8 @@
 //! flag), `manifest` (segments and durable lengths), `hint` (index
 //! checkpoint), `compact` (rewrite live records), `layout` (which files
 //! make up the store), `recover` (replay and repair on open), `verify`
-//! (read-only check), `fault` (I/O with a test hook).
+//! (read-only check), `salvage` (what survives of a damaged store, for
+//! `persist recover`), `fault` (I/O with a test hook).
 //!
 //! Directory: `000000000001.log` ... (segments), `manifest`, `hint`,
 //! `LOCK`, and during compaction `<id>.compact` temps.
@@ -112,6 +113,7 @@ mod open;
 mod ops;
 mod read;
 mod recover;
+mod salvage;
 mod segment;
 mod verify;
 
@@ -135,7 +137,8 @@ use recover::Seg;
 use segment::HEADER_LEN;
 
 pub use fault::{FaultHook, IoEvent, IoPoint, TraceHook, fail_nth};
-pub use recover::{OpenReport, TornTail};
+pub use recover::{OpenReport, TornTail, salvage_hint};
+pub use salvage::{Damage, Salvage, SalvagedStream, salvage};
 pub use verify::{Fault, HintCheck, VerifyReport, verify, verify_with};
 
 /// The file whose exclusive lock marks the store as in use (rule 8).

@@ -95,7 +95,8 @@ impl DiskLog {
             check_hinted: opts.checksum_on_open,
             capture: None,
         };
-        let rec = recover::recover(&io, &dir, plan, &mut |_, _| {})?;
+        let rec = recover::recover(&io, &dir, plan, &mut |_, _| {})
+            .map_err(|e| recover::point_to_salvage(e, &dir))?;
         let (&active, seg) = rec
             .segs
             .last_key_value()

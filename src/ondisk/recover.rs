@@ -99,6 +99,27 @@ pub(super) fn corrupt(path: &Path, offset: u64, msg: impl Into<String>) -> Error
     }
 }
 
+/// A refusal on damage, with what to do next: `persist recover` salvages
+/// what still checks out.
+pub(crate) fn point_to_salvage(e: Error, dir: &Path) -> Error {
+    match e {
+        Error::Corrupt { path, offset, msg } => Error::Corrupt {
+            path,
+            offset,
+            msg: format!("{msg}; {}", salvage_hint(dir)),
+        },
+        e => e,
+    }
+}
+
+/// What to run to salvage the damaged store in `dir`.
+pub fn salvage_hint(dir: &Path) -> String {
+    format!(
+        "to copy what still checks out into a new store: persist recover {} --to NEW_DIR",
+        dir.display()
+    )
+}
+
 /// The error for a directory that holds no store.
 pub(crate) fn not_a_store(dir: &Path) -> Error {
     Error::io(

@@ -28,7 +28,9 @@ pub enum Command {
         /// Run only tests whose <file>::<function> contains TEXT.
         #[arg(long, value_name = "TEXT")]
         filter: Option<String>,
-        /// What persist::store() returns: mem, mock or disk.
+        /// What persist::store() returns: mem, mock, disk or pg (a fresh schema
+        /// on the server in PERSIST_PG_URL, default
+        /// postgres://postgres@127.0.0.1:5432/test).
         #[arg(long, default_value = "mem")]
         backend: BackendKind,
         /// Operation budget per test (0 = unlimited).
@@ -38,32 +40,34 @@ pub enum Command {
     /// Run a script.
     Run {
         file: PathBuf,
-        /// Make persist::store() open the on-disk store in DIR.
-        #[arg(long, value_name = "DIR")]
+        /// Make persist::store() open the on-disk store in DIR, or the
+        /// PostgreSQL store at a postgres://user@host:port/db URL.
+        #[arg(long, value_name = "DIR|URL")]
         store: Option<PathBuf>,
     },
     /// An interactive session with `store` bound to persist::store().
     Repl {
-        /// Make persist::store() open the on-disk store in DIR.
-        #[arg(long, value_name = "DIR")]
+        /// Make persist::store() open the on-disk store in DIR, or the
+        /// PostgreSQL store at a postgres://user@host:port/db URL.
+        #[arg(long, value_name = "DIR|URL")]
         store: Option<PathBuf>,
     },
     /// Show a store's streams (first seq, last seq, records kept), kv key
     /// count, segments and bytes on disk.
     Inspect {
-        /// The store directory.
+        /// The store directory or postgres:// URL.
         dir: PathBuf,
     },
     /// Check every frame's checksum and the indexes; exit 1 with the file
     /// and offset of each fault when damaged.
     Verify {
-        /// The store directory.
+        /// The store directory or postgres:// URL.
         dir: PathBuf,
     },
     /// Dump a store as JSON lines on stdout: each stream's last seq and
     /// records (with seq and at), then every kv entry.
     Export {
-        /// The store directory.
+        /// The store directory or postgres:// URL.
         dir: PathBuf,
         /// Only this stream (and no kv entries).
         #[arg(long, value_name = "NAME")]
@@ -71,7 +75,8 @@ pub enum Command {
     },
     /// Restore a dump made by `export` into an empty store, exactly.
     Import {
-        /// The store directory (created if missing; must be empty).
+        /// The store directory or postgres:// URL (created if missing; must
+        /// be empty).
         dir: PathBuf,
         /// The dump; standard input when absent.
         file: Option<PathBuf>,

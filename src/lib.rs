@@ -15,6 +15,7 @@ pub mod error;
 pub mod hub;
 pub mod mem;
 pub mod ondisk;
+pub mod pg;
 pub mod project;
 pub mod snapshot;
 pub mod store;

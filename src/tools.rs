@@ -64,6 +64,23 @@ fn open_existing(dir: &Path) -> Result<DiskLog> {
     open_disk_log(dir)
 }
 
+/// `dir` as a PostgreSQL URL, when it is one (SPEC 6: every tool taking
+/// DIR takes a URL too).
+fn pg_url(dir: &Path) -> Option<&str> {
+    dir.to_str().filter(|s| crate::pg::is_url(s))
+}
+
+/// A Store over the store at `dir` or URL; `create` false refuses a
+/// location that holds no store.
+fn tool_store(dir: &Path, create: bool) -> Result<Store> {
+    Ok(match (pg_url(dir), create) {
+        (Some(url), true) => Store::new(crate::pg::PgBackend::open(url)?),
+        (Some(url), false) => Store::new(crate::pg::PgBackend::open_existing(url)?),
+        (None, true) => Store::new(open_disk_log(dir)?),
+        (None, false) => Store::new(open_existing(dir)?),
+    })
+}
+
 /// Opens the on-disk log in `dir` (created if missing), telling the user on
 /// stderr if a torn tail was cut (SPEC 5: cut off and reported).
 pub fn open_disk_log(dir: &Path) -> Result<DiskLog> {
@@ -86,6 +103,9 @@ fn io_out(e: std::io::Error) -> Error {
 
 /// Streams (first seq, last seq, records kept), kv keys, segments, bytes.
 pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
+    if let Some(url) = pg_url(dir) {
+        return crate::pg::tools::inspect(url, out);
+    }
     let log = open_existing(dir)?;
     let stats = log.stats();
     let w = |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(io_out);
@@ -120,6 +140,9 @@ pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
 
 /// Checks every frame and the index; 1 with each fault's file and offset.
 pub fn verify(dir: &Path, out: &mut dyn Write) -> Result<i32> {
+    if let Some(url) = pg_url(dir) {
+        return crate::pg::tools::verify(url, out);
+    }
     existing(dir)?;
     let progress = Progress::new();
     let report = ondisk::verify_with(dir, &mut |done, total| {
@@ -165,7 +188,7 @@ fn counts_line(verb: &str, c: Counts) -> String {
 
 /// Writes the dump of the store in `dir` to `out`.
 pub fn export(dir: &Path, stream: Option<&str>, out: &mut dyn Write) -> Result<i32> {
-    let store = Store::new(open_existing(dir)?);
+    let store = tool_store(dir, false)?;
     let progress = Progress::new();
     let mut buffered = std::io::BufWriter::new(out);
     let counts = dump::export(&store, stream, &mut buffered, &mut |c| {
@@ -180,7 +203,7 @@ pub fn export(dir: &Path, stream: Option<&str>, out: &mut dyn Write) -> Result<i
 
 /// Restores a dump into the empty store in `dir` (created if missing).
 pub fn import(dir: &Path, input: &mut dyn BufRead) -> Result<i32> {
-    let store = Store::new(open_disk_log(dir)?);
+    let store = tool_store(dir, true)?;
     let progress = Progress::new();
     let result = dump::import(&store, input, &mut |c| {
         progress.show(&counts_line("imported", c))

@@ -9,6 +9,7 @@ use std::cell::Cell;
 
 use crate::backend::Backend;
 use crate::mem::MemBackend;
+use crate::source::Source;
 use crate::value::{check_event, check_name};
 use crate::{Error, Record, Result, Value};
 
@@ -80,23 +81,76 @@ impl Store {
     /// `None` (fetched page by page).
     pub fn read(&self, stream: &str, after: u64, limit: Option<usize>) -> Result<Vec<Record>> {
         check_name("read", "stream", stream)?;
+        self.read_source(&Source::stream(stream), after, limit)
+    }
+
+    /// Appends `event` unless `id` was used before; returns the seq of the
+    /// record appended for `id` (SPEC 3.2).
+    pub fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
+        check_name("append_once", "stream", stream)?;
+        if id.is_empty() {
+            return Err(Error::invalid(
+                "append_once",
+                format!("stream {stream:?}: the id is empty"),
+            ));
+        }
+        check_event("append_once", stream, &event)?;
+        self.backend()?.append_once(stream, id, event)
+    }
+
+    /// Records of every stream with `pos > after`, in pos order; all of
+    /// them when `limit` is `None`.
+    pub fn read_all(&self, after: u64, limit: Option<usize>) -> Result<Vec<Record>> {
+        self.read_source(&Source::All, after, limit)
+    }
+
+    /// Like `read_all`, only the streams of `category`.
+    pub fn read_category(
+        &self,
+        category: &str,
+        after: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Record>> {
+        check_name("read_category", "category", category)?;
+        self.read_source(&Source::category(category), after, limit)
+    }
+
+    /// The records of any source past `after` (a seq for a stream, a pos
+    /// otherwise), fetched page by page when `limit` is `None`.
+    pub fn read_source(
+        &self,
+        source: &Source,
+        after: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Record>> {
+        source.check("read")?;
         let b = self.backend()?;
+        let page = |after, limit| match source {
+            Source::Stream(s) => b.read(s, after, limit),
+            Source::Category(c) => b.read_category(c, after, limit),
+            Source::All => b.read_all(after, limit),
+        };
         if let Some(limit) = limit {
-            return b.read(stream, after, limit);
+            return page(after, limit);
         }
         let mut out = Vec::new();
         let mut after = after;
         loop {
-            let page = b.read(stream, after, PAGE)?;
-            let done = page.len() < PAGE;
-            if let Some(last) = page.last() {
-                after = last.seq;
+            let got = page(after, PAGE)?;
+            let done = got.len() < PAGE;
+            if let Some(last) = got.last() {
+                after = source.position(last.seq, last.pos);
             }
-            out.extend(page);
+            out.extend(got);
             if done {
                 return Ok(out);
             }
         }
+    }
+
+    /// Highest pos ever given; 0 for an empty store.
+    pub fn last_pos(&self) -> Result<u64> {
+        self.backend()?.last_pos()
     }
 
     pub fn last_seq(&self, stream: &str) -> Result<u64> {

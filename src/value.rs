@@ -22,14 +22,40 @@ pub struct Record {
     pub stream: String,
     /// Counts from 1 within the stream.
     pub seq: u64,
+    /// Global position: counts from 1 across the store, in commit order
+    /// (SPEC 3.12).
+    pub pos: u64,
     /// Append time in Unix milliseconds, stored so replays are deterministic.
     pub at: i64,
+    /// The event id given to `append_once`, if it was appended that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub data: Value,
 }
 
 impl Record {
+    /// The record map: `{stream, seq, pos, at, data}`, plus `id` when present.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({"stream": self.stream, "seq": self.seq, "at": self.at, "data": self.data})
+        let mut m = serde_json::json!({
+            "stream": self.stream, "seq": self.seq, "pos": self.pos, "at": self.at,
+            "data": self.data,
+        });
+        if let Some(id) = &self.id {
+            m["id"] = Value::String(id.clone());
+        }
+        m
+    }
+
+    /// The record borrowed, as scans hand it out.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            stream: &self.stream,
+            seq: self.seq,
+            pos: self.pos,
+            at: self.at,
+            id: self.id.as_deref(),
+            data: DataRef::Value(&self.data),
+        }
     }
 }
 
@@ -47,7 +73,9 @@ pub enum DataRef<'a> {
 pub struct RecordRef<'a> {
     pub stream: &'a str,
     pub seq: u64,
+    pub pos: u64,
     pub at: i64,
+    pub id: Option<&'a str>,
     pub data: DataRef<'a>,
 }
 
@@ -68,7 +96,9 @@ impl RecordRef<'_> {
         Ok(Record {
             stream: self.stream.to_string(),
             seq: self.seq,
+            pos: self.pos,
             at: self.at,
+            id: self.id.map(str::to_string),
             data,
         })
     }

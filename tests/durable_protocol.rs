@@ -296,14 +296,16 @@ fn each_store_call_sends_exactly_its_request() {
     let rec = Record {
         stream: "r".into(),
         seq: 2,
+        pos: 3,
         at: 11,
+        id: None,
         data: json!("d"),
     };
     expect(
         &|s| drop(s.backend().unwrap().restore("r", 2, vec![rec.clone()])),
         json!([r(
             "persist/restore",
-            json!(["r", 2, [{"stream": "r", "seq": 2, "at": 11, "data": "d"}]])
+            json!(["r", 2, [{"stream": "r", "seq": 2, "pos": 3, "at": 11, "data": "d"}]])
         )]),
     );
     // Layers above the log use the same requests: a checkpoint is reads

@@ -136,7 +136,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .map(|seq| Record {
                         stream: stream.into(),
                         seq,
+                        // Far above appended positions; one range per stream.
+                        pos: 1_000_000 * (s as u64 + 1) + seq,
                         at: 1000 + seq as i64,
+                        id: None,
                         data: event(seq as u32),
                     })
                     .collect();

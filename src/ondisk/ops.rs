@@ -109,7 +109,9 @@ impl Backend for DiskLog {
             out.push(Record {
                 stream: stream.to_string(),
                 seq: page.start + i as u64,
+                pos: 0,
                 at,
+                id: None,
                 data: parse_json(&page.refs, page.positions[i], json)?,
             });
             Ok(())
@@ -135,7 +137,9 @@ impl Backend for DiskLog {
                 going = f(RecordRef {
                     stream,
                     seq,
+                    pos: 0,
                     at,
+                    id: None,
                     data: DataRef::Json(json),
                 });
                 seq += 1;
@@ -268,6 +272,30 @@ impl Backend for DiskLog {
         Ok(())
     }
 
+    fn append_once(&self, _stream: &str, _id: &str, _event: Value) -> Result<u64> {
+        Err(Error::invalid("append_once", "not yet on disk"))
+    }
+
+    fn read_all(&self, _after: u64, _limit: usize) -> Result<Vec<Record>> {
+        Err(Error::invalid("read_all", "not yet on disk"))
+    }
+
+    fn read_category(&self, _category: &str, _after: u64, _limit: usize) -> Result<Vec<Record>> {
+        Err(Error::invalid("read_category", "not yet on disk"))
+    }
+
+    fn last_pos(&self) -> Result<u64> {
+        Err(Error::invalid("last_pos", "not yet on disk"))
+    }
+
+    fn ids(&self, _after: &str, _limit: usize) -> Result<Vec<crate::IdEntry>> {
+        Err(Error::invalid("ids", "not yet on disk"))
+    }
+
+    fn restore_global(&self, _last_pos: u64, _ids: Vec<crate::IdEntry>) -> Result<()> {
+        Err(Error::invalid("restore_global", "not yet on disk"))
+    }
+
     /// Trims the active segment's free space, syncs, writes the hint and
     /// releases the lock. Later calls fail with `Closed`; closing twice is
     /// a no-op.
@@ -349,7 +377,9 @@ mod tests {
         let r = Record {
             stream: "r".into(),
             seq: 2,
+            pos: 1,
             at: 0,
+            id: None,
             data: 1.into(),
         };
         invalid(log.restore("r", 3, vec![r]).map(|()| 0), "\"r\"");

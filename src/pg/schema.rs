@@ -237,21 +237,50 @@ pub fn ensure(client: &mut Client, schema: &str, create: bool) -> Result<(), PgE
             return Err(PgError::Newer { version });
         }
         if version == VERSION {
-            if create {
-                tx.batch_execute(FUNCTIONS)?;
+            if create && !functions_current(&mut tx)? {
+                install_functions(&mut tx)?;
             }
             tx.commit()?;
             return Ok(());
         }
     }
     tx.batch_execute(DDL)?;
-    tx.batch_execute(FUNCTIONS)?;
+    install_functions(&mut tx)?;
     tx.execute(
         "INSERT INTO persist_meta VALUES ('schema_version', $1) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         &[&VERSION],
     )?;
     tx.commit()?;
+    Ok(())
+}
+
+/// A fingerprint of `FUNCTIONS` (FNV-1a), kept in `persist_meta` so an
+/// open replaces the functions only when this build's differ: replacing
+/// them on every connect would make each reconnect slow.
+fn functions_hash() -> i64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in FUNCTIONS.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    h as i64
+}
+
+fn functions_current(tx: &mut postgres::Transaction<'_>) -> Result<bool, PgError> {
+    let row = tx.query_opt(
+        "SELECT value FROM persist_meta WHERE key = 'functions'",
+        &[],
+    )?;
+    Ok(row.is_some_and(|r| r.get::<_, i64>(0) == functions_hash()))
+}
+
+fn install_functions(tx: &mut postgres::Transaction<'_>) -> Result<(), PgError> {
+    tx.batch_execute(FUNCTIONS)?;
+    tx.execute(
+        "INSERT INTO persist_meta VALUES ('functions', $1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        &[&functions_hash()],
+    )?;
     Ok(())
 }
 

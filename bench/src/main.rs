@@ -1,10 +1,13 @@
 //! persist's benchmark suite. Every figure is printed next to a baseline
 //! measured in the same run, as a ratio, because the machine is noisy.
 //!
-//! `cargo run --release -p persist-bench -- [--quick] [--json]`
+//! `cargo run --release -p persist-bench -- [--quick] [--json] [--only GROUP]`
+//! (the `pg` and `pg-fold` groups run only with `--only`: they need a
+//! PostgreSQL server, `PERSIST_PG_URL`)
 
 mod baseline;
 mod figures;
+mod pg;
 
 use std::time::Instant;
 
@@ -142,6 +145,9 @@ fn main() {
         ),
         ("views", Box::new(|| figures::views(n))),
         ("fold-mem", Box::new(|| figures::fold_mem(n))),
+        // Only on request: needs a PostgreSQL server (PERSIST_PG_URL).
+        ("pg", Box::new(|| pg::figures(singles, batches))),
+        ("pg-fold", Box::new(|| pg::fold(&tmp.path().join("pg-fold-disk"), n))),
     ];
     if let Some(name) = &only
         && !groups.iter().any(|(g, _)| g == name)
@@ -151,6 +157,9 @@ fn main() {
     }
     for (name, group) in &groups {
         if only.as_ref().is_some_and(|o| o != name) {
+            continue;
+        }
+        if only.is_none() && name.starts_with("pg") {
             continue;
         }
         for f in group() {

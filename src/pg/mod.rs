@@ -163,18 +163,34 @@ impl fmt::Debug for PgBackend {
 /// Drops a store's schema with everything in it: what `persist test
 /// --backend pg` does after each test.
 pub fn drop_schema(url: &PgUrl) -> Result<()> {
-    let tls = tls::connector(&url.verify).map_err(|msg| Error::invalid("drop schema", msg))?;
-    let fail = |e: postgres::Error| Error::Remote {
-        op: "drop schema".into(),
-        msg: format!("{url}: {}", describe(&e)),
-    };
-    let mut client = url.config.connect(tls).map_err(fail)?;
-    client
+    client(url)?
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {} CASCADE",
             schema::quote_ident(&url.schema)
         ))
-        .map_err(fail)
+        .map_err(|e| Error::Remote {
+            op: "drop schema".into(),
+            msg: format!("{url}: {}", describe(&e)),
+        })
+}
+
+/// A plain client connected as the backend connects (same TLS), with
+/// `search_path` set to the store's schema: for tools, tests and the
+/// benchmark's raw-SQL baselines.
+pub fn client(url: &PgUrl) -> Result<postgres::Client> {
+    let fail = |msg: String| Error::Remote {
+        op: "connect".into(),
+        msg: format!("cannot connect to {url}: {msg}"),
+    };
+    let tls = tls::connector(&url.verify).map_err(fail)?;
+    let mut client = url.config.connect(tls).map_err(|e| fail(describe(&e)))?;
+    client
+        .batch_execute(&format!(
+            "SET search_path TO {}",
+            schema::quote_ident(&url.schema)
+        ))
+        .map_err(|e| fail(describe(&e)))?;
+    Ok(client)
 }
 
 /// The server `persist test --backend pg` and the PostgreSQL tests use

@@ -101,6 +101,5 @@ pub fn url_for(base: &str, schema: &str) -> String {
 /// A plain client on the server, for what the tests do behind the
 /// backend's back (terminating sessions, holding transactions open).
 pub fn raw_client(url: &str) -> postgres::Client {
-    let u = PgUrl::parse(url).expect("url");
-    u.config.connect(postgres::NoTls).expect("raw client")
+    persist::pg::client(&PgUrl::parse(url).expect("url")).expect("raw client")
 }

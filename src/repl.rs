@@ -17,7 +17,10 @@ Tab after `persist::` lists the persist functions.";
 /// cannot be opened or the terminal fails).
 pub fn run(store_dir: Option<PathBuf>) -> i32 {
     let where_ = match &store_dir {
-        Some(dir) => format!("the store in {}", crate::pg::redact(&dir.display().to_string())),
+        Some(dir) => format!(
+            "the store in {}",
+            crate::pg::redact(&dir.display().to_string())
+        ),
         None => "a store in memory".to_string(),
     };
     let cfg = Config {

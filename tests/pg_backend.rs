@@ -54,11 +54,17 @@ fn values_round_trip_exactly() {
 fn log_kv_and_positions_behave_as_on_the_other_backends() {
     let Some(db) = fresh() else { return };
     let s = Store::new(persist::pg::PgBackend::open(&db.url_string()).unwrap());
-    assert_eq!(s.append_all("order-1", vec![json!(1), json!(2)]).unwrap(), 2);
+    assert_eq!(
+        s.append_all("order-1", vec![json!(1), json!(2)]).unwrap(),
+        2
+    );
     assert_eq!(s.append("user-1", json!("u")).unwrap(), 1);
     assert_eq!(s.append("order-2", json!(3)).unwrap(), 1);
     let all = s.backend().unwrap().read_all(0, 10).unwrap();
-    let got: Vec<(String, u64, u64)> = all.iter().map(|r| (r.stream.clone(), r.seq, r.pos)).collect();
+    let got: Vec<(String, u64, u64)> = all
+        .iter()
+        .map(|r| (r.stream.clone(), r.seq, r.pos))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -92,11 +98,17 @@ fn append_expect_reports_the_actual_seq_and_appends_nothing() {
     assert_eq!(s.append_expect("x", 0, json!(1)).unwrap(), Appended::Seq(1));
     assert_eq!(
         s.append_expect("x", 0, json!(2)).unwrap(),
-        Appended::Conflict { expected: 0, actual: 1 }
+        Appended::Conflict {
+            expected: 0,
+            actual: 1
+        }
     );
     assert_eq!(
         s.append_expect("new", 3, json!(2)).unwrap(),
-        Appended::Conflict { expected: 3, actual: 0 }
+        Appended::Conflict {
+            expected: 3,
+            actual: 0
+        }
     );
     assert_eq!(s.streams().unwrap(), vec!["x"]);
     assert_eq!(s.read("x", 0, 10).unwrap().len(), 1);
@@ -109,7 +121,10 @@ fn append_once_appends_an_id_once_and_names_both_streams() {
     assert_eq!(s.append_once("a", "id-1", json!(1)).unwrap(), 1);
     assert_eq!(s.append("a", json!(2)).unwrap(), 2);
     assert_eq!(s.append_once("a", "id-1", json!(1)).unwrap(), 1);
-    let e = s.append_once("b", "id-1", json!(1)).unwrap_err().to_string();
+    let e = s
+        .append_once("b", "id-1", json!(1))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("\"a\"") && e.contains("\"b\""), "{e}");
     assert_eq!(s.streams().unwrap(), vec!["a"]);
     assert_eq!(s.last_seq("a").unwrap(), 2);
@@ -117,7 +132,11 @@ fn append_once_appends_an_id_once_and_names_both_streams() {
     assert_eq!(r[0].id.as_deref(), Some("id-1"));
     assert_eq!(r[1].id, None);
     s.truncate_through("a", 2).unwrap();
-    assert_eq!(s.append_once("a", "id-1", json!(1)).unwrap(), 1, "ids outlive truncation");
+    assert_eq!(
+        s.append_once("a", "id-1", json!(1)).unwrap(),
+        1,
+        "ids outlive truncation"
+    );
 }
 
 #[test]
@@ -131,14 +150,19 @@ fn a_newer_schema_version_is_refused() {
     )
     .unwrap();
     let e = persist::pg::PgBackend::open(&url).unwrap_err().to_string();
-    assert!(e.contains("schema version 99") && e.contains("newer"), "{e}");
+    assert!(
+        e.contains("schema version 99") && e.contains("newer"),
+        "{e}"
+    );
 }
 
 #[test]
 fn read_only_tools_never_create_a_store() {
     let Some(base) = server() else { return };
     let url = url_for(&base, "persist_no_such_store");
-    let e = persist::pg::PgBackend::open_existing(&url).unwrap_err().to_string();
+    let e = persist::pg::PgBackend::open_existing(&url)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not a persist store"), "{e}");
     let mut raw = raw_client(&base);
     let n: i64 = raw
@@ -187,16 +211,26 @@ fn a_terminated_connection_is_a_clear_error_and_the_next_call_reconnects() {
     std::thread::sleep(Duration::from_millis(100));
     let e = s.append("k", json!(2)).unwrap_err().to_string();
     assert!(e.contains("connection to") && e.contains("lost"), "{e}");
-    assert!(e.contains("outcome is unknown") && e.contains("append_once"), "{e}");
+    assert!(
+        e.contains("outcome is unknown") && e.contains("append_once"),
+        "{e}"
+    );
     assert!(e.contains("next call reconnects"), "{e}");
-    assert_eq!(s.last_seq("k").unwrap(), 1, "the broken append did not commit");
+    assert_eq!(
+        s.last_seq("k").unwrap(),
+        1,
+        "the broken append did not commit"
+    );
     assert_eq!(s.append("k", json!(2)).unwrap(), 2);
 }
 
 #[test]
 fn tls_require_works_against_the_servers_self_signed_certificate() {
     let Some(db) = fresh() else { return };
-    let url = format!("{}&sslmode=require&application_name=persist_tls", db.url_string());
+    let url = format!(
+        "{}&sslmode=require&application_name=persist_tls",
+        db.url_string()
+    );
     let s = persist::pg::PgBackend::open(&url).unwrap();
     s.append("t", json!(1)).unwrap();
     let mut raw = raw_client(&db.url_string());
@@ -248,7 +282,10 @@ fn wait_for_returns_when_another_connection_appends() {
     let follower = persist::pg::PgBackend::open(&db.url_string()).unwrap();
     let start = std::time::Instant::now();
     follower.wait_for(0, Duration::from_millis(200)).unwrap();
-    assert!(start.elapsed() >= Duration::from_millis(190), "waits out the timeout");
+    assert!(
+        start.elapsed() >= Duration::from_millis(190),
+        "waits out the timeout"
+    );
     let url = db.url_string();
     let writer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(300));
@@ -257,7 +294,10 @@ fn wait_for_returns_when_another_connection_appends() {
     });
     let start = std::time::Instant::now();
     follower.wait_for(0, Duration::from_secs(20)).unwrap();
-    assert!(start.elapsed() < Duration::from_secs(10), "woken by the append");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "woken by the append"
+    );
     assert_eq!(follower.read_all(0, 10).unwrap().len(), 1);
     writer.join().unwrap();
 }

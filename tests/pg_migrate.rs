@@ -23,7 +23,8 @@ fn fill(s: &Store) {
     b.append_once("user-1", "once-2", json!([1, 2])).unwrap();
     s.append("order-1", json!(3)).unwrap();
     s.truncate_through("order-2", 1).unwrap();
-    s.kv_put("snapshot/x", json!({"value": 1.5, "seq": 2})).unwrap();
+    s.kv_put("snapshot/x", json!({"value": 1.5, "seq": 2}))
+        .unwrap();
     s.kv_put("plain", json!("v")).unwrap();
 }
 
@@ -34,7 +35,12 @@ fn contents(s: &Store) -> serde_json::Value {
     let per_stream: Vec<_> = streams
         .iter()
         .map(|n| {
-            let recs: Vec<_> = s.read(n, 0, None).unwrap().iter().map(|r| r.to_json()).collect();
+            let recs: Vec<_> = s
+                .read(n, 0, None)
+                .unwrap()
+                .iter()
+                .map(|r| r.to_json())
+                .collect();
             json!({"stream": n, "last_seq": s.last_seq(n).unwrap(), "records": recs})
         })
         .collect();
@@ -67,8 +73,18 @@ fn migrate_mem_to_pg_and_back_is_exact() {
     assert_eq!(contents(&back), contents(&from));
     // The copy goes on where the original would.
     assert_eq!(pg.append("order-1", json!(4)).unwrap(), 4);
-    assert_eq!(pg.backend().unwrap().append_once("user-1", "once-2", json!(0)).unwrap(), 2);
-    let e = pg.backend().unwrap().append_once("x", "once-1", json!(0)).unwrap_err();
+    assert_eq!(
+        pg.backend()
+            .unwrap()
+            .append_once("user-1", "once-2", json!(0))
+            .unwrap(),
+        2
+    );
+    let e = pg
+        .backend()
+        .unwrap()
+        .append_once("x", "once-1", json!(0))
+        .unwrap_err();
     assert!(e.to_string().contains("order-2"), "{e}");
 }
 
@@ -76,12 +92,14 @@ fn migrate_mem_to_pg_and_back_is_exact() {
 fn migrate_disk_to_pg_and_back_is_exact() {
     let Some(db) = fresh() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let disk = persist::script::durable::open_store(&dir.path().join("a").display().to_string()).unwrap();
+    let disk =
+        persist::script::durable::open_store(&dir.path().join("a").display().to_string()).unwrap();
     fill(&disk);
     let pg = Store::new(persist::pg::PgBackend::open(&db.url_string()).unwrap());
     migrate(&disk, &pg).unwrap();
     assert_eq!(contents(&pg), contents(&disk));
-    let back = persist::script::durable::open_store(&dir.path().join("b").display().to_string()).unwrap();
+    let back =
+        persist::script::durable::open_store(&dir.path().join("b").display().to_string()).unwrap();
     migrate(&pg, &back).unwrap();
     assert_eq!(contents(&back), contents(&disk));
 }
@@ -110,7 +128,10 @@ fn the_tools_take_a_url() {
     let out = persist_bin().args(["inspect", &url]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("order-1") && text.contains("kv keys: 2"), "{text}");
+    assert!(
+        text.contains("order-1") && text.contains("kv keys: 2"),
+        "{text}"
+    );
     let out = persist_bin().args(["verify", &url]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.starts_with("ok:"), "{text}");
@@ -126,26 +147,44 @@ fn the_tools_take_a_url() {
         .args(["import", &target, &dump.path().display().to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let copy = Store::new(persist::pg::PgBackend::open(&target).unwrap());
     assert_eq!(contents(&copy), contents(&pg));
 
     // Damage that breaks an invariant is found and named.
     let mut raw = common::pg::raw_client(&url);
-    raw.execute("UPDATE persist_events SET data = '{oops' WHERE stream = 'user-1' AND seq = 1", &[])
-        .unwrap();
-    raw.execute("UPDATE persist_streams SET last_seq = 1 WHERE name = 'order-1'", &[])
-        .unwrap();
+    raw.execute(
+        "UPDATE persist_events SET data = '{oops' WHERE stream = 'user-1' AND seq = 1",
+        &[],
+    )
+    .unwrap();
+    raw.execute(
+        "UPDATE persist_streams SET last_seq = 1 WHERE name = 'order-1'",
+        &[],
+    )
+    .unwrap();
     let out = persist_bin().args(["verify", &url]).output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("stream \"user-1\" seq 1: event is not JSON"), "{text}");
-    assert!(text.contains("stream \"order-1\" seq 2: record outside its stream"), "{text}");
+    assert!(
+        text.contains("stream \"user-1\" seq 1: event is not JSON"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stream \"order-1\" seq 2: record outside its stream"),
+        "{text}"
+    );
 }
 
 #[test]
 fn read_only_tools_on_a_url_without_a_store_say_so() {
-    let Some(base) = common::pg::server() else { return };
+    let Some(base) = common::pg::server() else {
+        return;
+    };
     let url = common::pg::url_for(&base, "persist_nothing_here");
     for tool in ["inspect", "verify", "export"] {
         let out = persist_bin().args([tool, &url]).output().unwrap();

@@ -42,9 +42,15 @@ fn reports(child: Child) -> Vec<String> {
 /// The worker side; a no-op in a normal test run.
 #[test]
 fn worker() {
-    let Ok(spec) = std::env::var("PERSIST_PG_WORKER") else { return };
+    let Ok(spec) = std::env::var("PERSIST_PG_WORKER") else {
+        return;
+    };
     let mut parts = spec.splitn(3, ' ');
-    let (role, n, url) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap());
+    let (role, n, url) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
     let n: usize = n.parse().unwrap();
     let s = PgBackend::open(url).unwrap();
     match role {
@@ -105,7 +111,11 @@ fn append_expect_from_processes_has_one_winner_per_seq() {
         for line in reports(child) {
             let v: Vec<u64> = line[4..].split(' ').map(|x| x.parse().unwrap()).collect();
             assert_eq!(v[1], v[0] + 1, "won seq is expected + 1");
-            assert!(winners.insert(v[0], n).is_none(), "two winners for {}", v[0]);
+            assert!(
+                winners.insert(v[0], n).is_none(),
+                "two winners for {}",
+                v[0]
+            );
         }
     }
     assert_eq!(winners.len() as u64, ROUNDS, "a winner for every round");
@@ -123,7 +133,10 @@ fn append_once_from_processes_appends_each_id_once() {
     let url = db.url_string();
     let children: Vec<Child> = (0..WRITERS).map(|n| spawn("once", n, &url)).collect();
     let answers: Vec<Vec<String>> = children.into_iter().map(reports).collect();
-    assert!(answers.iter().all(|a| a == &answers[0]), "every process got the same seq per id");
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "every process got the same seq per id"
+    );
     let records = db.backend.read("once", 0, 1000).unwrap();
     assert_eq!(records.len(), IDS);
     let ids: BTreeSet<String> = records.iter().map(|r| r.id.clone().unwrap()).collect();
@@ -167,7 +180,10 @@ fn a_follower_process_sees_every_record_once_in_pos_order() {
         assert_eq!(seq, *last + 1, "stream {} in seq order", v[1]);
         *last = seq;
     }
-    assert_eq!(per_stream["held"], 1, "the held transaction's record came through");
+    assert_eq!(
+        per_stream["held"], 1,
+        "the held transaction's record came through"
+    );
 }
 
 #[test]
@@ -207,7 +223,10 @@ fn killed_connections_lose_and_double_nothing_with_append_once_retries() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let kills = killer.join().unwrap();
-    assert!(kills > 0 && !errors.is_empty(), "the run was interrupted ({kills} kills)");
+    assert!(
+        kills > 0 && !errors.is_empty(),
+        "the run was interrupted ({kills} kills)"
+    );
     for e in &errors {
         assert!(
             e.contains("lost") || e.contains("cannot connect"),
@@ -216,5 +235,9 @@ fn killed_connections_lose_and_double_nothing_with_append_once_retries() {
     }
     let records = db.backend.read("k", 0, 1000).unwrap();
     let data: Vec<i64> = records.iter().map(|r| r.data.as_i64().unwrap()).collect();
-    assert_eq!(data, (0..300).collect::<Vec<_>>(), "nothing lost or doubled");
+    assert_eq!(
+        data,
+        (0..300).collect::<Vec<_>>(),
+        "nothing lost or doubled"
+    );
 }

@@ -147,7 +147,10 @@ fn main() {
         ("fold-mem", Box::new(|| figures::fold_mem(n))),
         // Only on request: needs a PostgreSQL server (PERSIST_PG_URL).
         ("pg", Box::new(|| pg::figures(singles, batches))),
-        ("pg-fold", Box::new(|| pg::fold(&tmp.path().join("pg-fold-disk"), n))),
+        (
+            "pg-fold",
+            Box::new(|| pg::fold(&tmp.path().join("pg-fold-disk"), n)),
+        ),
     ];
     if let Some(name) = &only
         && !groups.iter().any(|(g, _)| g == name)

@@ -18,7 +18,9 @@ use crate::pg::url::PgUrl;
 pub enum PgError {
     Sql(postgres::Error),
     /// The store's schema version is newer than this build's.
-    Newer { version: i64 },
+    Newer {
+        version: i64,
+    },
     /// The schema holds no store (and the caller asked not to create one).
     Missing,
 }
@@ -100,10 +102,7 @@ impl Conn {
             .connect(tls)
             .map_err(|e| connect_err(describe(&e)))?;
         let setup = |client: &mut Client| -> Result<Statements, PgError> {
-            client.batch_execute(&format!(
-                "SET search_path TO {}",
-                quote_ident(&url.schema)
-            ))?;
+            client.batch_execute(&format!("SET search_path TO {}", quote_ident(&url.schema)))?;
             schema::ensure(client, &url.schema, create)?;
             Ok(Statements::prepare(client)?)
         };

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use postgres::fallible_iterator::FallibleIterator;
 
+use crate::Result;
 use crate::pg::schema::quote_ident;
 use crate::pg::{Kind, PgBackend};
-use crate::Result;
 
 pub fn wait_for(b: &PgBackend, after: u64, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
@@ -37,7 +37,12 @@ pub fn wait_for(b: &PgBackend, after: u64, timeout: Duration) -> Result<()> {
             if last > after || left.is_zero() {
                 return Ok(());
             }
-            if c.client.notifications().timeout_iter(left).next()?.is_none() {
+            if c.client
+                .notifications()
+                .timeout_iter(left)
+                .next()?
+                .is_none()
+            {
                 return Ok(());
             }
         }

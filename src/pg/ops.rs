@@ -76,7 +76,13 @@ fn records<'a>(
 }
 
 impl PgBackend {
-    fn global_rows(&self, op: &'static str, category: Option<&str>, after: u64, n: usize) -> Result<Vec<Row>> {
+    fn global_rows(
+        &self,
+        op: &'static str,
+        category: Option<&str>,
+        after: u64,
+        n: usize,
+    ) -> Result<Vec<Row>> {
         let after = big(op, "position", after)?;
         self.with(op, "global log", Kind::Read, |c| match category {
             None => c.client.query(&c.st.read_all, &[&after, &limit(n)]),
@@ -96,7 +102,9 @@ impl Backend for PgBackend {
         let at = self.next_at();
         let what = format!("stream {stream:?}");
         self.with("append", &what, Kind::Write, |c| {
-            let row = c.client.query_one(&c.st.append_all, &[&stream, &at, &texts])?;
+            let row = c
+                .client
+                .query_one(&c.st.append_all, &[&stream, &at, &texts])?;
             Ok(nat(&row, 0))
         })
     }
@@ -136,7 +144,10 @@ impl Backend for PgBackend {
                 .query_one(&c.st.append_once, &[&stream, &id, &at, &data])
             {
                 Ok(row) => Ok(Ok(nat(&row, 0))),
-                Err(e) => match e.as_db_error().filter(|db| db.code().code() == ID_ELSEWHERE) {
+                Err(e) => match e
+                    .as_db_error()
+                    .filter(|db| db.code().code() == ID_ELSEWHERE)
+                {
                     Some(db) => Ok(Err(format!(
                         "id {id:?} was used in stream {:?} (seq {}), not stream {stream:?}",
                         db.hint().unwrap_or("?"),
@@ -228,7 +239,10 @@ impl Backend for PgBackend {
         let through = i64::try_from(seq).unwrap_or(i64::MAX);
         let what = format!("stream {stream:?}");
         self.with("truncate_through", &what, Kind::Write, |c| {
-            Ok(nat(&c.client.query_one(&c.st.truncate, &[&stream, &through])?, 0))
+            Ok(nat(
+                &c.client.query_one(&c.st.truncate, &[&stream, &through])?,
+                0,
+            ))
         })
     }
 

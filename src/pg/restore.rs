@@ -18,7 +18,10 @@ pub fn restore(b: &PgBackend, stream: &str, last_seq: u64, records: Vec<Record>)
     for r in &records {
         seqs.push(r.seq as i64);
         poss.push(i64::try_from(r.pos).map_err(|_| {
-            Error::invalid("restore", format!("stream {stream:?}: pos {} is out of range", r.pos))
+            Error::invalid(
+                "restore",
+                format!("stream {stream:?}: pos {} is out of range", r.pos),
+            )
         })?);
         ats.push(r.at);
         ids.push(r.id.clone());
@@ -26,7 +29,8 @@ pub fn restore(b: &PgBackend, stream: &str, last_seq: u64, records: Vec<Record>)
     }
     let top = poss.iter().copied().max().unwrap_or(0);
     if let Some(newest) = ats.iter().copied().max() {
-        b.last_at.fetch_max(newest, std::sync::atomic::Ordering::Relaxed);
+        b.last_at
+            .fetch_max(newest, std::sync::atomic::Ordering::Relaxed);
     }
     let last = last_seq as i64;
     b.with("restore", &format!("stream {stream:?}"), Kind::Write, |c| {
@@ -58,8 +62,12 @@ pub fn restore(b: &PgBackend, stream: &str, last_seq: u64, records: Vec<Record>)
 /// Raises `last_pos` and marks `ids` used; an id already used for another
 /// record is an error and nothing changes.
 pub fn restore_global(b: &PgBackend, last_pos: u64, entries: Vec<IdEntry>) -> Result<()> {
-    let last_pos = i64::try_from(last_pos)
-        .map_err(|_| Error::invalid("restore_global", format!("last pos {last_pos} is out of range")))?;
+    let last_pos = i64::try_from(last_pos).map_err(|_| {
+        Error::invalid(
+            "restore_global",
+            format!("last pos {last_pos} is out of range"),
+        )
+    })?;
     let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
     let streams: Vec<&str> = entries.iter().map(|e| e.stream.as_str()).collect();
     let seqs: Vec<i64> = entries.iter().map(|e| e.seq as i64).collect();

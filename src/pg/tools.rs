@@ -42,9 +42,7 @@ pub fn inspect(url: &str, out: &mut dyn Write) -> Result<i32> {
         let (last, first, kept): (i64, i64, i64) = (r.get(1), r.get(2), r.get(3));
         w(
             out,
-            format!(
-                "  {name:<width$}  first seq {first:>8}  last seq {last:>8}  kept {kept:>8}"
-            ),
+            format!("  {name:<width$}  first seq {first:>8}  last seq {last:>8}  kept {kept:>8}"),
         )?;
     }
     let n = |i: usize| totals.get::<_, Option<i64>>(i).unwrap_or(0);
@@ -112,7 +110,10 @@ pub fn verify(url: &str, out: &mut dyn Write) -> Result<i32> {
                 let data: &str = r.get(2);
                 if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(data) {
                     let s: &str = r.get(0);
-                    faults.push(format!("stream {s:?} seq {}: event is not JSON: {e}", r.get::<_, i64>(1)));
+                    faults.push(format!(
+                        "stream {s:?} seq {}: event is not JSON: {e}",
+                        r.get::<_, i64>(1)
+                    ));
                 }
             }
             records += rows.len() as u64;
@@ -124,7 +125,10 @@ pub fn verify(url: &str, out: &mut dyn Write) -> Result<i32> {
         for r in c.client.query("SELECT key, value FROM persist_kv", &[])? {
             let value: &str = r.get(1);
             if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(value) {
-                faults.push(format!("key {:?}: value is not JSON: {e}", r.get::<_, &str>(0)));
+                faults.push(format!(
+                    "key {:?}: value is not JSON: {e}",
+                    r.get::<_, &str>(0)
+                ));
             }
         }
         Ok(())

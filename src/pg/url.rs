@@ -49,8 +49,8 @@ impl PgUrl {
             true => base.to_string(),
             false => format!("{base}?{}", kept.join("&")),
         };
-        let mut config = postgres::Config::from_str(&rest)
-            .map_err(|e| format!("bad PostgreSQL URL: {e}"))?;
+        let mut config =
+            postgres::Config::from_str(&rest).map_err(|e| format!("bad PostgreSQL URL: {e}"))?;
         let verify = match mode {
             None => Verify::Nothing,
             Some(m) => {

@@ -19,12 +19,10 @@ pub fn server() -> Option<String> {
     FOUND
         .get_or_init(|| {
             let url = persist::pg::test_url();
-            let probe = PgUrl::parse(&url)
-                .map_err(|e| e.to_string())
-                .and_then(|u| {
-                    let u = u.with_schema("persist_probe");
-                    persist::pg::drop_schema(&u).map_err(|e| e.to_string())
-                });
+            let probe = PgUrl::parse(&url).map_err(|e| e.to_string()).and_then(|u| {
+                let u = u.with_schema("persist_probe");
+                persist::pg::drop_schema(&u).map_err(|e| e.to_string())
+            });
             match probe {
                 Ok(()) => Some(url),
                 Err(e) if std::env::var_os("PERSIST_PG_REQUIRED").is_some() => {

@@ -20,9 +20,10 @@ pub struct Loc {
     pub stream: Arc<str>,
     pub seq: u64,
     pub pos: u64,
+    pub id: Option<String>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct GlobalLog {
     last_pos: u64,
     names: Vec<Arc<str>>,
@@ -31,6 +32,8 @@ pub struct GlobalLog {
     all: BTreeMap<u64, (u32, u64)>,
     categories: HashMap<Box<str>, BTreeSet<u64>>,
     ids: IdIndex,
+    /// (stream number, seq) -> id slot, for the live records that have one.
+    live_ids: HashMap<(u32, u64), u32>,
 }
 
 impl GlobalLog {
@@ -71,10 +74,20 @@ impl GlobalLog {
         }
     }
 
-    /// Adds a live record; an error if its pos is taken.
-    pub fn insert(&mut self, stream: &str, seq: u64, pos: u64) -> Result<(), String> {
-        self.check_free(pos)
-            .map_err(|e| format!("stream {stream:?} seq {seq}: {e}"))?;
+    /// Adds a live record, with the id it was appended with; an error if
+    /// its pos is taken or the id belongs to another record.
+    pub fn insert(
+        &mut self,
+        stream: &str,
+        seq: u64,
+        pos: u64,
+        id: Option<&str>,
+    ) -> Result<(), String> {
+        let fail = |e: String| format!("stream {stream:?} seq {seq}: {e}");
+        self.check_free(pos).map_err(fail)?;
+        if let Some(id) = id {
+            self.check_id(id, stream, seq).map_err(fail)?;
+        }
         let n = self.number(stream);
         self.all.insert(pos, (n, seq));
         match self.categories.get_mut(category_of(stream)) {
@@ -87,13 +100,23 @@ impl GlobalLog {
             }
         }
         self.raise_last_pos(pos);
+        if let Some(id) = id {
+            let slot = match self.ids.find(id) {
+                Some(slot) => slot,
+                None => self.ids.insert(id, n, seq),
+            };
+            self.live_ids.insert((n, seq), slot);
+        }
         Ok(())
     }
 
-    /// Takes a truncated record out of the global log.
-    pub fn remove(&mut self, stream: &str, pos: u64) {
-        self.all.remove(&pos);
-        let cat = category_of(stream);
+    /// Takes a truncated record out of the global log (its id stays used).
+    pub fn remove(&mut self, pos: u64) {
+        let Some((n, seq)) = self.all.remove(&pos) else {
+            return;
+        };
+        self.live_ids.remove(&(n, seq));
+        let cat = category_of(&self.names[n as usize]);
         if let Some(set) = self.categories.get_mut(cat) {
             set.remove(&pos);
             if set.is_empty() {
@@ -102,13 +125,16 @@ impl GlobalLog {
         }
     }
 
-    fn loc(&self, pos: u64) -> Option<Loc> {
-        let &(n, seq) = self.all.get(&pos)?;
-        Some(Loc {
+    fn loc(&self, pos: u64, n: u32, seq: u64) -> Loc {
+        Loc {
             stream: self.names[n as usize].clone(),
             seq,
             pos,
-        })
+            id: self
+                .live_ids
+                .get(&(n, seq))
+                .map(|&slot| self.ids.id(slot).to_string()),
+        }
     }
 
     /// Live records with `pos > after`, in pos order, at most `limit`.
@@ -116,11 +142,7 @@ impl GlobalLog {
         self.all
             .range(after.saturating_add(1)..)
             .take(limit)
-            .map(|(&pos, &(n, seq))| Loc {
-                stream: self.names[n as usize].clone(),
-                seq,
-                pos,
-            })
+            .map(|(&pos, &(n, seq))| self.loc(pos, n, seq))
             .collect()
     }
 
@@ -131,13 +153,23 @@ impl GlobalLog {
         };
         set.range(after.saturating_add(1)..)
             .take(limit)
-            .filter_map(|&pos| self.loc(pos))
+            .filter_map(|&pos| {
+                let &(n, seq) = self.all.get(&pos)?;
+                Some(self.loc(pos, n, seq))
+            })
             .collect()
+    }
+
+    /// The id a live record was appended with.
+    pub fn id_of(&self, stream: &str, seq: u64) -> Option<&str> {
+        let n = *self.numbers.get(stream)?;
+        let &slot = self.live_ids.get(&(n, seq))?;
+        Some(self.ids.id(slot))
     }
 
     /// Where the record appended for `id` went.
     pub fn id(&self, id: &str) -> Option<(&str, u64)> {
-        let (n, seq) = self.ids.get(id)?;
+        let (n, seq) = self.ids.record(self.ids.find(id)?);
         Some((&self.names[n as usize], seq))
     }
 
@@ -154,20 +186,60 @@ impl GlobalLog {
         }
     }
 
-    /// Marks `id` used by `stream` seq `seq`; using it again for the same
-    /// record is a no-op, for another record an error.
-    pub fn add_id(&mut self, id: &str, stream: &str, seq: u64) -> Result<(), String> {
+    /// Whether `id` may name `stream` seq `seq`: unused, or used for it.
+    pub fn check_id(&self, id: &str, stream: &str, seq: u64) -> Result<(), String> {
         match self.id(id) {
-            Some((s, q)) if s == stream && q == seq => Ok(()),
-            Some((s, q)) => Err(format!(
+            Some((s, q)) if s != stream || q != seq => Err(format!(
                 "id {id:?} is already stream {s:?} seq {q}, not stream {stream:?} seq {seq}"
             )),
-            None => {
-                let n = self.number(stream);
-                self.ids.insert(id, n, seq);
-                Ok(())
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `restore` may add these records of `stream` (positions
+    /// increasing, as `check_restore` ensured): every pos free, every id
+    /// unused or used for that very record, no id twice.
+    pub fn check_restore(&self, stream: &str, records: &[crate::Record]) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for r in records {
+            let fail = |e: String| format!("stream {stream:?} seq {}: {e}", r.seq);
+            self.check_free(r.pos).map_err(fail)?;
+            if let Some(id) = r.id.as_deref() {
+                self.check_id(id, stream, r.seq).map_err(fail)?;
+                if !seen.insert(id) {
+                    return Err(fail(format!("id {id:?} is given twice")));
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Whether `restore_global` may add these ids.
+    pub fn check_ids(&self, ids: &[IdEntry]) -> Result<(), String> {
+        let mut seen = HashMap::new();
+        for e in ids {
+            self.check_id(&e.id, &e.stream, e.seq)?;
+            if let Some((s, q)) = seen.insert(e.id.as_str(), (e.stream.as_str(), e.seq))
+                && (s, q) != (e.stream.as_str(), e.seq)
+            {
+                return Err(format!(
+                    "id {:?} is given for stream {s:?} seq {q} and stream {:?} seq {}",
+                    e.id, e.stream, e.seq
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks `id` used by `stream` seq `seq` (whose record may be gone);
+    /// using it again for the same record is a no-op.
+    pub fn add_id(&mut self, id: &str, stream: &str, seq: u64) -> Result<(), String> {
+        self.check_id(id, stream, seq)?;
+        if self.ids.find(id).is_none() {
+            let n = self.number(stream);
+            self.ids.insert(id, n, seq);
+        }
+        Ok(())
     }
 
     /// Used ids greater than `after`, sorted, at most `limit`.
@@ -175,10 +247,30 @@ impl GlobalLog {
         self.ids
             .page(after, limit)
             .into_iter()
-            .map(|(id, n, seq)| IdEntry {
-                id: id.to_string(),
-                stream: self.names[n as usize].to_string(),
-                seq,
+            .map(|slot| {
+                let (n, seq) = self.ids.record(slot);
+                IdEntry {
+                    id: self.ids.id(slot).to_string(),
+                    stream: self.names[n as usize].to_string(),
+                    seq,
+                }
+            })
+            .collect()
+    }
+
+    /// Every used id whose record is no longer live: what a rewrite of the
+    /// live records must keep besides them.
+    pub fn dead_ids(&self) -> Vec<IdEntry> {
+        let live: std::collections::HashSet<u32> = self.live_ids.values().copied().collect();
+        (0..self.ids.len() as u32)
+            .filter(|slot| !live.contains(slot))
+            .map(|slot| {
+                let (n, seq) = self.ids.record(slot);
+                IdEntry {
+                    id: self.ids.id(slot).to_string(),
+                    stream: self.names[n as usize].to_string(),
+                    seq,
+                }
             })
             .collect()
     }
@@ -190,6 +282,17 @@ impl GlobalLog {
     /// Heap bytes of the id index alone.
     pub fn id_heap_bytes(&self) -> usize {
         self.ids.heap_bytes()
+    }
+}
+
+/// Equal when they describe the same log, however streams were numbered.
+impl PartialEq for GlobalLog {
+    fn eq(&self, o: &Self) -> bool {
+        self.last_pos == o.last_pos
+            && self.all.len() == o.all.len()
+            && self.id_count() == o.id_count()
+            && self.page_all(0, usize::MAX) == o.page_all(0, usize::MAX)
+            && self.ids_page("", usize::MAX) == o.ids_page("", usize::MAX)
     }
 }
 
@@ -208,7 +311,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            g.insert(s, 1, i as u64 + 1).unwrap();
+            g.insert(s, 1, i as u64 + 1, None).unwrap();
         }
         assert_eq!(g.last_pos(), 5);
         assert_eq!(poss(&g.page_all(0, 10)), [1, 2, 3, 4, 5]);
@@ -216,10 +319,10 @@ mod tests {
         assert_eq!(poss(&g.page_category("user", 1, 10)), [3, 4, 5]);
         assert_eq!(poss(&g.page_category("order", 0, 10)), [2]);
         assert!(g.page_category("nope", 0, 10).is_empty());
-        g.remove("user-2", 3);
+        g.remove(3);
         assert_eq!(poss(&g.page_category("user", 0, 10)), [1, 4, 5]);
         assert_eq!(g.last_pos(), 5);
-        assert!(g.insert("x", 1, 4).unwrap_err().contains("pos 4"));
+        assert!(g.insert("x", 1, 4, None).unwrap_err().contains("pos 4"));
     }
 
     #[test]
@@ -233,5 +336,13 @@ mod tests {
         g.add_id("k", "a", 3).unwrap();
         assert!(g.add_id("k", "a", 4).is_err());
         assert_eq!(g.ids_page("", 5)[0].stream, "a");
+        g.insert("a", 4, 1, Some("j")).unwrap();
+        assert_eq!(g.id_of("a", 4), Some("j"));
+        assert_eq!(g.page_all(0, 1)[0].id.as_deref(), Some("j"));
+        assert_eq!(g.dead_ids().len(), 1);
+        g.remove(1);
+        assert_eq!(g.id_of("a", 4), None);
+        assert_eq!(g.check_once("a", "j"), Ok(Some(4)));
+        assert_eq!(g.dead_ids().len(), 2);
     }
 }

@@ -1,11 +1,12 @@
 //! The event-id index of `append_once`: id -> (stream, seq), kept for the
 //! life of the store.
 //!
-//! Compact by construction: the ids' bytes sit end to end in one arena and
-//! the hash table holds 24-byte slots pointing into it, so an id costs its
-//! own length plus about 28 bytes (slot and control byte at the table's
-//! load factor), with no allocation per id. Streams are numbered by the
-//! caller (`GlobalLog` interns the names).
+//! Compact by construction: the ids' bytes sit end to end in one arena,
+//! each id has a 24-byte slot, and the hash table holds 4-byte slot
+//! numbers, so an id costs its own length plus about 30 bytes (more while
+//! the vectors have spare capacity), with no allocation per id. Slot
+//! numbers are stable, so a record can refer to its id by number. Streams
+//! are numbered by the caller (`GlobalLog` interns the names).
 
 use std::hash::BuildHasher;
 
@@ -20,10 +21,11 @@ struct Slot {
     seq: u64,
 }
 
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct IdIndex {
     arena: Vec<u8>,
-    table: HashTable<Slot>,
+    slots: Vec<Slot>,
+    table: HashTable<u32>,
     hasher: std::hash::RandomState,
 }
 
@@ -34,71 +36,75 @@ impl std::fmt::Debug for IdIndex {
 }
 
 impl IdIndex {
-    fn bytes(&self, s: &Slot) -> &[u8] {
-        &self.arena[s.off as usize..s.off as usize + s.len as usize]
+    /// The id in slot `n`.
+    pub fn id(&self, n: u32) -> &str {
+        let s = &self.slots[n as usize];
+        let bytes = &self.arena[s.off as usize..s.off as usize + s.len as usize];
+        // Only whole `&str`s are ever copied into the arena.
+        std::str::from_utf8(bytes).unwrap_or_default()
     }
 
-    fn find(&self, id: &str) -> Option<&Slot> {
-        let hash = self.hasher.hash_one(id.as_bytes());
-        self.table.find(hash, |s| self.bytes(s) == id.as_bytes())
+    /// `(stream number, seq)` of the record in slot `n`.
+    pub fn record(&self, n: u32) -> (u32, u64) {
+        let s = &self.slots[n as usize];
+        (s.stream, s.seq)
     }
 
-    /// `(stream number, seq)` of the record appended for `id`.
-    pub fn get(&self, id: &str) -> Option<(u32, u64)> {
-        self.find(id).map(|s| (s.stream, s.seq))
+    /// The slot of `id`.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(id);
+        self.table.find(hash, |&n| self.id(n) == id).copied()
     }
 
-    /// Remembers `id`; the caller checked it is new.
-    pub fn insert(&mut self, id: &str, stream: u32, seq: u64) {
+    /// Remembers `id` (the caller checked it is new); returns its slot.
+    pub fn insert(&mut self, id: &str, stream: u32, seq: u64) -> u32 {
         debug_assert!(self.find(id).is_none(), "id {id:?} inserted twice");
-        let slot = Slot {
+        let n = self.slots.len() as u32;
+        self.slots.push(Slot {
             off: self.arena.len() as u64,
             len: id.len() as u32,
             stream,
             seq,
-        };
-        self.arena.extend_from_slice(id.as_bytes());
-        let hash = self.hasher.hash_one(id.as_bytes());
-        let (arena, hasher) = (&self.arena, &self.hasher);
-        self.table.insert_unique(hash, slot, |s| {
-            hasher.hash_one(&arena[s.off as usize..s.off as usize + s.len as usize])
         });
+        self.arena.extend_from_slice(id.as_bytes());
+        let hash = self.hasher.hash_one(id);
+        let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
+        self.table.insert_unique(hash, n, |&m| {
+            let s = &slots[m as usize];
+            let bytes = &arena[s.off as usize..s.off as usize + s.len as usize];
+            hasher.hash_one(std::str::from_utf8(bytes).unwrap_or_default())
+        });
+        n
     }
 
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.slots.is_empty()
     }
 
-    /// Up to `limit` ids greater than `after`, sorted, with their records:
-    /// one pass over the table and a partial sort, so paging through every
-    /// id costs O(n) per page.
-    pub fn page(&self, after: &str, limit: usize) -> Vec<(&str, u32, u64)> {
-        let mut items: Vec<(&str, u32, u64)> = self
-            .table
-            .iter()
-            .map(|s| (self.id_of(s), s.stream, s.seq))
-            .filter(|(id, _, _)| *id > after)
+    /// Slots of up to `limit` ids greater than `after`, sorted by id: one
+    /// pass and a partial sort, so paging through every id costs O(n) per
+    /// page.
+    pub fn page(&self, after: &str, limit: usize) -> Vec<u32> {
+        let mut items: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&n| self.id(n) > after)
             .collect();
         if items.len() > limit && limit > 0 {
-            items.select_nth_unstable_by(limit - 1, |a, b| a.0.cmp(b.0));
+            items.select_nth_unstable_by(limit - 1, |&a, &b| self.id(a).cmp(self.id(b)));
         }
         items.truncate(limit);
-        items.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        items.sort_unstable_by(|&a, &b| self.id(a).cmp(self.id(b)));
         items
     }
 
-    fn id_of(&self, s: &Slot) -> &str {
-        // Only whole `&str`s are ever copied into the arena.
-        std::str::from_utf8(self.bytes(s)).unwrap_or_default()
-    }
-
-    /// Bytes held on the heap: the arena and the table.
+    /// Bytes held on the heap: arena, slots and table.
     pub fn heap_bytes(&self) -> usize {
-        self.arena.capacity() + self.table.allocation_size()
+        self.arena.capacity()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.table.allocation_size()
     }
 }
 
@@ -112,10 +118,14 @@ mod tests {
         for (i, id) in ["c", "a", "bb", "b"].iter().enumerate() {
             ix.insert(id, i as u32, 10 + i as u64);
         }
-        assert_eq!(ix.get("bb"), Some((2, 12)));
-        assert_eq!(ix.get("x"), None);
+        let bb = ix.find("bb").unwrap();
+        assert_eq!((ix.id(bb), ix.record(bb)), ("bb", (2, 12)));
+        assert_eq!(ix.find("x"), None);
         let ids = |after, limit| -> Vec<&str> {
-            ix.page(after, limit).into_iter().map(|p| p.0).collect()
+            ix.page(after, limit)
+                .into_iter()
+                .map(|n| ix.id(n))
+                .collect()
         };
         assert_eq!(ids("", 2), ["a", "b"]);
         assert_eq!(ids("b", 2), ["bb", "c"]);
@@ -131,7 +141,8 @@ mod tests {
             ix.insert(&format!("order-{i:08}"), 0, i);
         }
         let per_id = ix.heap_bytes() / n as usize;
-        // 14-byte ids: bytes plus a 24-byte slot at the table's load factor.
-        assert!(per_id < 14 + 64, "{per_id} bytes per id");
+        // 14-byte ids: bytes, a 24-byte slot and a 4-byte table entry, with
+        // the vectors' and the table's spare capacity.
+        assert!(per_id < 14 + 70, "{per_id} bytes per id");
     }
 }

@@ -139,11 +139,8 @@ impl Inner {
         for e in events {
             s.last_seq += 1;
             let pos = self.global.next_pos();
-            // A fresh pos is never taken.
-            let _ = self.global.insert(stream, s.last_seq, pos);
-            if let Some(id) = id {
-                let _ = self.global.add_id(id, stream, s.last_seq);
-            }
+            // A fresh pos is never taken, and the caller checked the id.
+            let _ = self.global.insert(stream, s.last_seq, pos, id);
             s.events.push_back(Event {
                 pos,
                 at,
@@ -261,7 +258,7 @@ impl Backend for MemBackend {
         }
         let n = ((seq - first + 1) as usize).min(s.events.len());
         for e in s.events.drain(..n) {
-            g.global.remove(stream, e.pos);
+            g.global.remove(e.pos);
         }
         Ok(n as u64)
     }
@@ -296,10 +293,8 @@ impl Backend for MemBackend {
         } = &mut *g;
         let s = streams.entry(stream.to_string()).or_default();
         for r in records {
-            let _ = global.insert(stream, r.seq, r.pos);
-            if let Some(id) = &r.id {
-                let _ = global.add_id(id, stream, r.seq);
-            }
+            // Checked above.
+            let _ = global.insert(stream, r.seq, r.pos, r.id.as_deref());
             s.events.push_back(Event {
                 pos: r.pos,
                 at: r.at,
@@ -313,20 +308,11 @@ impl Backend for MemBackend {
 
     fn restore_global(&self, last_pos: u64, ids: Vec<IdEntry>) -> Result<()> {
         let mut g = self.lock();
-        let mut trial = GlobalLog::default();
-        for e in &ids {
-            let clash = match g.global.id(&e.id) {
-                Some((s, q)) if s != e.stream || q != e.seq => Some(format!(
-                    "id {:?} is already stream {s:?} seq {q}, not stream {:?} seq {}",
-                    e.id, e.stream, e.seq
-                )),
-                _ => trial.add_id(&e.id, &e.stream, e.seq).err(),
-            };
-            if let Some(msg) = clash {
-                return Err(Error::invalid("restore_global", msg));
-            }
-        }
+        g.global
+            .check_ids(&ids)
+            .map_err(|msg| Error::invalid("restore_global", msg))?;
         for e in ids {
+            // Checked above.
             let _ = g.global.add_id(&e.id, &e.stream, e.seq);
         }
         g.global.raise_last_pos(last_pos);

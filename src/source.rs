@@ -79,6 +79,18 @@ impl From<&str> for Source {
     }
 }
 
+impl From<&String> for Source {
+    fn from(s: &String) -> Self {
+        Source::Stream(s.clone())
+    }
+}
+
+impl From<&Source> for Source {
+    fn from(s: &Source) -> Self {
+        s.clone()
+    }
+}
+
 impl From<String> for Source {
     fn from(s: String) -> Self {
         Source::Stream(s)

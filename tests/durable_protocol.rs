@@ -349,7 +349,13 @@ fn dump(b: &dyn Backend) -> Value {
     for key in b.kv_keys("").unwrap() {
         kv.insert(key.clone(), b.kv_get(&key).unwrap().unwrap_or(Value::Null));
     }
-    json!({"streams": streams, "kv": kv})
+    let ids: Vec<Value> = b
+        .ids("", usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|e| json!([e.id, e.stream, e.seq]))
+        .collect();
+    json!({"streams": streams, "kv": kv, "last_pos": b.last_pos().unwrap(), "ids": ids})
 }
 
 #[test]
@@ -411,7 +417,11 @@ fn good_arg(name: &str) -> Value {
         "key" | "prefix" => json!("s"),
         "event" | "value" => json!({"n": 1}),
         "events" => json!([1, 2]),
-        "records" => json!([{"stream": "t", "seq": 1, "at": 5, "data": 1}]),
+        "records" => json!([{"stream": "t", "seq": 1, "pos": 1, "at": 5, "data": 1}]),
+        "id" => json!("fresh"),
+        "category" => json!("t"),
+        "after_id" => json!(""),
+        "ids" => json!([{"id": "fresh", "stream": "t", "seq": 1}]),
         _ => json!(1),
     }
 }
@@ -426,7 +436,15 @@ fn bad_args(name: &str) -> Vec<Value> {
         json!(true),
     ];
     match name {
-        "stream" | "key" => vec![
+        "after_id" => vec![json!(1), json!(null)],
+        "ids" => vec![
+            json!({}),
+            json!([1]),
+            json!([{"id": "", "stream": "t", "seq": 1}]),
+            json!([{"id": "i", "stream": "t", "seq": 0}]),
+            json!([{"id": "i", "stream": "t"}]),
+        ],
+        "stream" | "key" | "id" | "category" => vec![
             json!(""),
             json!(1),
             json!(null),
@@ -439,10 +457,12 @@ fn bad_args(name: &str) -> Vec<Value> {
         "records" => vec![
             json!({}),
             json!([1]),
-            json!([{"stream": "other", "seq": 1, "at": 5, "data": 1}]),
-            json!([{"stream": "t", "seq": "1", "at": 5, "data": 1}]),
+            json!([{"stream": "other", "seq": 1, "pos": 1, "at": 5, "data": 1}]),
+            json!([{"stream": "t", "seq": "1", "pos": 1, "at": 5, "data": 1}]),
+            json!([{"stream": "t", "seq": 1, "at": 5, "data": 1}]),
+            json!([{"stream": "t", "seq": 1, "pos": 1, "at": 5, "id": 7, "data": 1}]),
         ],
-        "last_seq" => [not_int, vec![json!(u64::MAX)]].concat(),
+        "last_seq" | "last_pos" => [not_int, vec![json!(u64::MAX)]].concat(),
         _ => not_int,
     }
 }
@@ -556,7 +576,7 @@ fn populated() -> Store {
         (0..PAGE as i64 * 2 + 3).map(|n| json!({"n": n})).collect(),
     )
     .unwrap();
-    s.append("gone", json!(1)).unwrap();
+    s.append_once("gone", "id-1", json!(1)).unwrap();
     s.truncate_through("gone", 1).unwrap();
     s.kv_put("position/feed", json!(7)).unwrap();
     s.kv_put("view/count", json!({"c": 3})).unwrap();
@@ -574,7 +594,8 @@ fn migrate_to_durable_answers_like_the_original() {
         MigrateReport {
             streams: 3,
             records: 5 + PAGE as u64 * 2 + 3,
-            keys: 3
+            keys: 3,
+            ids: 1,
         }
     );
     assert_eq!(dump(disk.backend()), dump(from.backend().unwrap()));

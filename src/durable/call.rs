@@ -25,7 +25,7 @@ pub const SIGNATURES: &[(&str, &[&str])] = &[
     (op::READ_CATEGORY, &["category", "after", "limit"]),
     (op::LAST_POS, &[]),
     (op::RESTORE, &["stream", "last_seq", "records"]),
-    (op::IDS, &["after", "limit"]),
+    (op::IDS, &["after_id", "limit"]),
     (op::RESTORE_GLOBAL, &["last_pos", "ids"]),
 ];
 

@@ -1,6 +1,7 @@
 //! `migrate` (SPEC 3.1): copy a whole Store into an empty one, keeping
-//! every record's seq and `at` and every stream's last seq, so folds,
-//! snapshots and `append_expect` answer on the copy exactly as on the
+//! every record's seq, pos, `at` and id, every stream's last seq, the last
+//! pos and every used event id, so folds, snapshots, `append_expect`,
+//! `append_once` and global reads answer on the copy exactly as on the
 //! original. Used to move a live subsystem from `mem` to durable storage.
 
 use crate::store::{PAGE, Store};
@@ -13,6 +14,8 @@ pub struct MigrateReport {
     /// Kept records copied (truncated ones are gone from `from` too).
     pub records: u64,
     pub keys: u64,
+    /// Used event ids copied (those of truncated records too).
+    pub ids: u64,
 }
 
 /// Copies every stream and kv key from `from` into `to`, which must be
@@ -38,6 +41,25 @@ pub fn migrate(from: &Store, to: &Store) -> Result<MigrateReport> {
             .map_err(|e| failed(&format!("stream {stream:?}"), e))?;
         report.streams += 1;
     }
+    // After the records: at least every copied pos.
+    let last_pos = source.last_pos()?;
+    let mut ids = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = source.ids(&after, PAGE)?;
+        let full = page.len() == PAGE;
+        if let Some(last) = page.last() {
+            after = last.id.clone();
+        }
+        ids.extend(page);
+        if !full {
+            break;
+        }
+    }
+    report.ids = ids.len() as u64;
+    target
+        .restore_global(last_pos, ids)
+        .map_err(|e| failed("the global log (last pos, ids)", e))?;
     for key in source.kv_keys("")? {
         // A key deleted since it was listed is simply not copied.
         if let Some(value) = source.kv_get(&key)? {
@@ -101,7 +123,9 @@ mod tests {
         }
         from.append_all("t", vec![json!(1), json!(2), json!(3)])
             .unwrap();
-        from.truncate_through("t", 3).unwrap();
+        from.append_once("t", "gone", json!(4)).unwrap();
+        from.truncate_through("t", 4).unwrap();
+        from.append_once("big", "kept", json!(5)).unwrap();
         from.kv_put("snapshot/x", json!({"value": 1, "seq": 3}))
             .unwrap();
         let to = Store::mem();
@@ -110,22 +134,37 @@ mod tests {
             report,
             MigrateReport {
                 streams: 2,
-                records: PAGE as u64 + 5,
-                keys: 1
+                records: PAGE as u64 + 6,
+                keys: 1,
+                ids: 2,
             }
         );
         assert_eq!(
             to.read("big", 0, None).unwrap(),
             from.read("big", 0, None).unwrap()
         );
-        assert_eq!(to.last_seq("t").unwrap(), 3);
+        assert_eq!(
+            to.read_all(0, None).unwrap(),
+            from.read_all(0, None).unwrap()
+        );
+        assert_eq!(to.last_pos().unwrap(), from.last_pos().unwrap());
+        assert_eq!(to.append_once("t", "gone", json!(0)).unwrap(), 4);
+        assert_eq!(
+            to.append_once("big", "kept", json!(0)).unwrap(),
+            PAGE as u64 + 6
+        );
+        assert_eq!(to.last_seq("t").unwrap(), 4);
         assert_eq!(to.read("t", 0, None).unwrap(), vec![]);
         assert_eq!(to.streams().unwrap(), from.streams().unwrap());
         assert_eq!(
             to.kv_get("snapshot/x").unwrap(),
             Some(json!({"value": 1, "seq": 3}))
         );
-        assert_eq!(to.append("t", json!(4)).unwrap(), 4);
+        assert_eq!(to.append("t", json!(4)).unwrap(), 5);
+        assert_eq!(
+            to.read("t", 0, None).unwrap()[0].pos,
+            from.last_pos().unwrap() + 1
+        );
     }
 
     #[test]

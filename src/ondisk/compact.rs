@@ -20,7 +20,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::batch;
+use super::batch::{self, NewEvent};
 use super::codec::{Reader, put_u32, put_u64};
 use super::fault::Io;
 use super::frame;
@@ -29,6 +29,7 @@ use super::read::{SegRef, for_each_event, read_value};
 use super::recover::Seg;
 use super::segment;
 use super::{CompactReport, DiskLog, hint};
+use crate::global::GlobalLog;
 use crate::{Error, Result};
 
 pub(crate) const MARKER: &str = "compact";
@@ -211,18 +212,20 @@ impl Writer<'_> {
         &mut self,
         name: &str,
         s: &super::index::StreamIndex,
+        global: &GlobalLog,
         segs: &BTreeMap<u64, SegRef>,
     ) -> Result<()> {
         let mut seq = s.first;
         let positions: Vec<u64> = s.pos.iter().copied().collect();
+        let mut gpos = s.gpos.iter().copied();
         if positions.is_empty() {
             batch::put_events(&mut self.frame, name, s.first, s.last, std::iter::empty());
             return self.maybe_flush();
         }
         for chunk in positions.chunks(READ_CHUNK) {
-            let mut recs: Vec<(i64, Vec<u8>)> = Vec::with_capacity(chunk.len());
+            let mut recs: Vec<(u64, i64, Vec<u8>)> = Vec::with_capacity(chunk.len());
             for_each_event(chunk, segs, |at, json| {
-                recs.push((at, json.to_vec()));
+                recs.push((gpos.next().unwrap_or_default(), at, json.to_vec()));
                 Ok(())
             })?;
             let mut rest = recs.as_slice();
@@ -230,13 +233,18 @@ impl Writer<'_> {
                 let mut n = 0;
                 let mut bytes = 0;
                 while n < rest.len() && (n == 0 || bytes < BATCH_TARGET) {
-                    bytes += rest[n].1.len();
+                    bytes += rest[n].2.len();
                     n += 1;
                 }
                 let (piece, tail) = rest.split_at(n);
                 // Kept records run up to `s.last`, so the final op ends there.
                 let end = seq + n as u64 - 1;
-                let evs = piece.iter().map(|(at, j)| (*at, j.as_slice()));
+                let evs = piece.iter().enumerate().map(|(i, (pos, at, j))| NewEvent {
+                    pos: *pos,
+                    id: global.id_of(name, seq + i as u64),
+                    at: *at,
+                    json: j,
+                });
                 batch::put_events(&mut self.frame, name, seq, end, evs);
                 self.maybe_flush()?;
                 seq = end + 1;
@@ -268,8 +276,18 @@ pub(crate) fn write_outputs(
         index: Index::default(),
     };
     for (name, s) in &index.streams {
-        w.stream(name, s, segs)?;
+        w.stream(name, s, &index.global, segs)?;
     }
+    // Ids of records that are gone, and the high-water mark, outlive them.
+    let dead = index.global.dead_ids();
+    for chunk in batch::id_chunks(&dead, BATCH_TARGET) {
+        let ids = chunk
+            .iter()
+            .map(|e| (e.id.as_str(), e.stream.as_str(), e.seq));
+        batch::put_ids(&mut w.frame, ids);
+        w.maybe_flush()?;
+    }
+    batch::put_last_pos(&mut w.frame, index.global.last_pos());
     for (key, loc) in &index.kv {
         let s = segs
             .get(&super::index::seg_of(loc.pos))

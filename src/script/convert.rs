@@ -171,7 +171,16 @@ impl<'de> serde::de::Visitor<'de> for DynamicSeed {
 }
 
 /// A borrowed record as `#{stream, seq, at, data}`.
-pub fn record_ref_to_dynamic(r: RecordRef<'_>, stream: &ImmutableString) -> Result<Dynamic, Error> {
+/// `stream` caches the record's stream name: a fold over one stream shares
+/// one string instead of allocating one per record; a fold over a category
+/// or all streams replaces it when the stream changes.
+pub fn record_ref_to_dynamic(
+    r: RecordRef<'_>,
+    stream: &mut ImmutableString,
+) -> Result<Dynamic, Error> {
+    if stream.as_str() != r.stream {
+        *stream = r.stream.into();
+    }
     let data = match r.data {
         DataRef::Value(v) => to_dynamic_ref(v),
         DataRef::Json(bytes) => json_to_dynamic(bytes).map_err(|e| {
@@ -184,24 +193,36 @@ pub fn record_ref_to_dynamic(r: RecordRef<'_>, stream: &ImmutableString) -> Resu
             )
         })?,
     };
-    Ok(record_map(stream, r.seq, r.at, data))
+    Ok(record_map(stream, r.seq, r.pos, r.at, r.id, data))
 }
 
 pub fn to_dynamic(v: Value) -> Dynamic {
     to_dynamic_ref(&v)
 }
 
-/// `#{stream, seq, at, data}`; `stream` is passed in so a fold shares one
-/// string instead of allocating one per record.
+/// `#{stream, seq, pos, at, data}` (and `id`); `stream` is passed in so a
+/// fold shares one string instead of allocating one per record.
 pub fn record_to_dynamic(r: &Record, stream: &ImmutableString) -> Dynamic {
-    record_map(stream, r.seq, r.at, to_dynamic_ref(&r.data))
+    let data = to_dynamic_ref(&r.data);
+    record_map(stream, r.seq, r.pos, r.at, r.id.as_deref(), data)
 }
 
-fn record_map(stream: &ImmutableString, seq: u64, at: i64, data: Dynamic) -> Dynamic {
+fn record_map(
+    stream: &ImmutableString,
+    seq: u64,
+    pos: u64,
+    at: i64,
+    id: Option<&str>,
+    data: Dynamic,
+) -> Dynamic {
     let mut m = Map::new();
     m.insert("stream".into(), stream.clone().into());
     m.insert("seq".into(), (seq as INT).into());
+    m.insert("pos".into(), (pos as INT).into());
     m.insert("at".into(), (at as INT).into());
+    if let Some(id) = id {
+        m.insert("id".into(), id.into());
+    }
     m.insert("data".into(), data);
     Dynamic::from_map(m)
 }

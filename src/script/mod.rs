@@ -9,6 +9,7 @@ pub mod context;
 pub mod convert;
 pub mod durable;
 pub mod fold;
+pub mod global;
 pub mod hub;
 pub mod show;
 pub mod store;
@@ -139,6 +140,7 @@ pub fn engine(cfg: &Config) -> (Engine, Session) {
     engine.build_type::<blob::ContentHandle>();
     engine.build_type::<hub::HubHandle>();
     engine.build_type::<hub::ViewHandle>();
+    engine.build_type::<global::SourceHandle>();
 
     let mut module = Module::new();
     module.combine_flatten(exported_module!(store::api));
@@ -146,6 +148,7 @@ pub fn engine(cfg: &Config) -> (Engine, Session) {
     module.combine_flatten(exported_module!(durable::api));
     module.combine_flatten(exported_module!(blob::api));
     module.combine_flatten(exported_module!(hub::api));
+    module.combine_flatten(exported_module!(global::api));
 
     let (c, s) = (cfg.clone(), session.clone());
     module.set_native_fn("store", move || store_for(&c, &s));

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use persist::durable::migrate;
-use persist::{Backend, Store};
+use persist::Store;
 use serde_json::json;
 
 use common::pg::fresh;

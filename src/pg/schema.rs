@@ -36,6 +36,12 @@ pub const VERSION: i64 = 1;
 ///   is the sequencer's lock.
 /// - `persist_ids` keeps every id `append_once` used, also after the
 ///   record is truncated.
+/// - The pos and category indexes are partial (`pos IS NOT NULL`), so an
+///   append writes only the primary key and the small "unsequenced" index
+///   (on `xid` alone); the sequencer, off the append path, fills the
+///   others. The category is an index expression, not a stored column.
+///   Measured: with full indexes and a stored category column, 1,000-event
+///   batches ran at 0.46 of the same rows in a raw multi-row INSERT.
 const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS persist_meta (
     key text COLLATE "C" PRIMARY KEY,
@@ -49,17 +55,19 @@ CREATE TABLE IF NOT EXISTS persist_streams (
 CREATE TABLE IF NOT EXISTS persist_events (
     stream text COLLATE "C" NOT NULL,
     seq bigint NOT NULL,
-    pos bigint UNIQUE,
+    pos bigint,
     xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
     at bigint NOT NULL,
     id text COLLATE "C",
     data text NOT NULL,
-    category text COLLATE "C" GENERATED ALWAYS AS (split_part(stream, '-', 1)) STORED,
     PRIMARY KEY (stream, seq)
 );
+CREATE UNIQUE INDEX IF NOT EXISTS persist_events_pos
+    ON persist_events (pos) WHERE pos IS NOT NULL;
 CREATE INDEX IF NOT EXISTS persist_events_unsequenced
-    ON persist_events (xid, stream, seq) WHERE pos IS NULL;
-CREATE INDEX IF NOT EXISTS persist_events_category ON persist_events (category, pos);
+    ON persist_events (xid) WHERE pos IS NULL;
+CREATE INDEX IF NOT EXISTS persist_events_category
+    ON persist_events (split_part(stream, '-', 1), pos) WHERE pos IS NOT NULL;
 CREATE TABLE IF NOT EXISTS persist_ids (
     id text COLLATE "C" PRIMARY KEY,
     stream text COLLATE "C" NOT NULL,
@@ -190,7 +198,8 @@ LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM persist_sequence();
     RETURN QUERY SELECT e.stream, e.seq, e.pos, e.at, e.id, e.data FROM persist_events e
-        WHERE e.category = p_category AND e.pos > p_after ORDER BY e.pos LIMIT p_limit;
+        WHERE split_part(e.stream, '-', 1) = p_category AND e.pos > p_after
+        ORDER BY e.pos LIMIT p_limit;
 END $$;
 
 CREATE OR REPLACE FUNCTION persist_last_pos() RETURNS bigint LANGUAGE plpgsql AS $$

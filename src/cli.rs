@@ -45,7 +45,9 @@ summary of what ran)."
         /// Run only tests whose <file>::<function> contains TEXT.
         #[arg(long, value_name = "TEXT")]
         filter: Option<String>,
-        /// What persist::store() returns: mem, mock or disk.
+        /// What persist::store() returns: mem, mock, disk or pg (a fresh schema
+        /// on the server in PERSIST_PG_URL, default
+        /// postgres://postgres@127.0.0.1:5432/test).
         #[arg(long, default_value = "mem")]
         backend: BackendKind,
         /// Operation budget per test (0 = unlimited).
@@ -80,8 +82,9 @@ that led there go to stderr, and the exit code is 1.")]
         /// The .rhai script to run.
         file: PathBuf,
         /// Make persist::store() open the on-disk store in DIR (created if
-        /// missing), so what the script stores survives the run.
-        #[arg(long, value_name = "DIR")]
+        /// missing), so what the script stores survives the run, or the
+        /// PostgreSQL store at a postgres://user@host:port/db URL.
+        #[arg(long, value_name = "DIR|URL")]
         store: Option<PathBuf>,
     },
     /// An interactive session with `store` bound to persist::store() (in
@@ -102,27 +105,28 @@ History is kept in $PERSIST_HISTORY, else ~/.persist_history, and only for
 an interactive session (piped input is not recorded).")]
     Repl {
         /// Make persist::store() open the on-disk store in DIR (created if
-        /// missing).
-        #[arg(long, value_name = "DIR")]
+        /// missing), or the PostgreSQL store at a postgres://user@host:port/db
+        /// URL.
+        #[arg(long, value_name = "DIR|URL")]
         store: Option<PathBuf>,
     },
     /// Show a store's streams (first seq, last seq, records kept), kv key
     /// count, segments and bytes on disk.
     Inspect {
-        /// The store directory.
+        /// The store directory or postgres:// URL.
         dir: PathBuf,
     },
     /// Check every frame's checksum and the indexes; exit 1 with the file
     /// and offset of each fault when damaged or not a store, 2 when it could
     /// not check (in use, unreadable).
     Verify {
-        /// The store directory.
+        /// The store directory or postgres:// URL.
         dir: PathBuf,
     },
     /// Dump a store as JSON lines on stdout: each stream's last seq and
     /// records (with seq and at), then every kv entry.
     Export {
-        /// The store directory.
+        /// The store directory or postgres:// URL.
         dir: PathBuf,
         /// Only this stream (and no kv entries).
         #[arg(long, value_name = "NAME")]
@@ -130,7 +134,8 @@ an interactive session (piped input is not recorded).")]
     },
     /// Restore a dump made by `export` into an empty store, exactly.
     Import {
-        /// The store directory (created if missing; must be empty).
+        /// The store directory or postgres:// URL (created if missing; must
+        /// be empty).
         dir: PathBuf,
         /// The dump made by `export`; standard input when absent or `-`.
         file: Option<PathBuf>,

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod limits;
 pub mod mem;
 pub mod ondisk;
+pub mod pg;
 pub mod project;
 pub mod snapshot;
 pub mod source;

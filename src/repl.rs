@@ -18,7 +18,10 @@ functions that make stores, hubs and content stores.";
 /// cannot be opened or the terminal fails).
 pub fn run(store_dir: Option<PathBuf>) -> i32 {
     let where_ = match &store_dir {
-        Some(dir) => format!("the store in {}", dir.display()),
+        Some(dir) => format!(
+            "the store in {}",
+            crate::pg::redact(&dir.display().to_string())
+        ),
         None => "a store in memory".to_string(),
     };
     let cfg = Config {

@@ -70,6 +70,13 @@ fn open_read_only(dir: &Path) -> Result<DiskLog> {
     Ok(log)
 }
 
+/// `dir` as a PostgreSQL URL, when it is one (SPEC 6: every tool taking
+/// DIR takes a URL too).
+fn pg_url(dir: &Path) -> Option<&str> {
+    dir.to_str().filter(|s| crate::pg::is_url(s))
+}
+
+
 /// Opens the on-disk log in `dir` (created if missing), telling the user on
 /// stderr if a torn tail was cut (SPEC 5: cut off and reported).
 pub fn open_disk_log(dir: &Path) -> Result<DiskLog> {
@@ -93,6 +100,9 @@ fn io_out(e: std::io::Error) -> Error {
 /// Streams (first seq, last seq, records kept), kv keys, segments, bytes,
 /// and each snapshot with the fold fingerprint it was saved with.
 pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
+    if let Some(url) = pg_url(dir) {
+        return crate::pg::tools::inspect(url, out);
+    }
     let log = open_read_only(dir)?;
     let stats = log.stats();
     let w = |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(io_out);
@@ -141,6 +151,9 @@ pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
 
 /// Checks every frame and the index; 1 with each fault's file and offset.
 pub fn verify(dir: &Path, out: &mut dyn Write) -> Result<i32> {
+    if let Some(url) = pg_url(dir) {
+        return crate::pg::tools::verify(url, out);
+    }
     let progress = Progress::new();
     let report = ondisk::verify_with(dir, &mut |done, total| {
         progress.show(&format!(
@@ -210,7 +223,10 @@ fn counts_line(verb: &str, c: Counts) -> String {
 
 /// Writes the dump of the store in `dir` to `out`.
 pub fn export(dir: &Path, stream: Option<&str>, out: &mut dyn Write) -> Result<i32> {
-    let store = Store::new(open_read_only(dir)?);
+    let store = match pg_url(dir) {
+        Some(url) => Store::new(crate::pg::PgBackend::open_existing(url)?),
+        None => Store::new(open_read_only(dir)?),
+    };
     let progress = Progress::new();
     let mut buffered = std::io::BufWriter::new(out);
     let counts = dump::export(&store, stream, &mut buffered, &mut |c| {
@@ -226,6 +242,9 @@ pub fn export(dir: &Path, stream: Option<&str>, out: &mut dyn Write) -> Result<i
 /// Restores a dump into a new store in `dir`, which must be missing or an
 /// empty directory; all or nothing (`build_beside`).
 pub fn import(dir: &Path, input: &mut dyn BufRead) -> Result<i32> {
+    if let Some(url) = pg_url(dir) {
+        return import_pg(url, input);
+    }
     let progress = Progress::new();
     let built = build_beside("import", dir, |tmp| import_into(tmp, input, &progress));
     progress.done();
@@ -280,6 +299,27 @@ fn build_beside<T>(
 }
 
 /// Imports into the new store in `dir` and closes it.
+/// `import` into the PostgreSQL store at `url` (created if missing, must be
+/// empty). Not all or nothing there: a failed import leaves what it wrote,
+/// and the error says so.
+fn import_pg(url: &str, input: &mut dyn BufRead) -> Result<i32> {
+    let store = Store::new(crate::pg::PgBackend::open(url)?);
+    let progress = Progress::new();
+    let result = dump::import(&store, input, &mut |c| {
+        progress.show(&counts_line("imported", c))
+    });
+    progress.done();
+    store.close()?;
+    let counts = result.map_err(|e| {
+        Error::invalid(
+            "import",
+            format!("{e} (the PostgreSQL store keeps what was imported before it)"),
+        )
+    })?;
+    progress.finish(&counts_line("imported", counts));
+    Ok(0)
+}
+
 fn import_into(dir: &Path, input: &mut dyn BufRead, progress: &Progress) -> Result<Counts> {
     let store = Store::new(DiskLog::open(dir)?.0);
     let result = dump::import(&store, input, &mut |c| {

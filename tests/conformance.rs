@@ -1,6 +1,8 @@
 //! Runs the conformance suite through the runner, so `cargo test` fails when
 //! a script fails, on every backend the runner offers.
 
+mod common;
+
 use std::path::PathBuf;
 
 use persist::runner::{self, Options};
@@ -35,4 +37,13 @@ fn conformance_suite_passes_on_mock_durable() {
 #[test]
 fn conformance_suite_passes_on_disk() {
     suite(BackendKind::Disk);
+}
+
+/// Each test in a fresh schema on the server in `PERSIST_PG_URL`; skipped
+/// (one line) when there is none.
+#[test]
+fn conformance_suite_passes_on_pg() {
+    if common::pg::server().is_some() {
+        suite(BackendKind::Pg);
+    }
 }

@@ -1,11 +1,14 @@
 //! persist's benchmark suite. Every figure is printed next to a baseline
 //! measured in the same run, as a ratio, because the machine is noisy.
 //!
-//! `cargo run --release -p persist-bench -- [--quick] [--json]`
+//! `cargo run --release -p persist-bench -- [--quick] [--json] [--only GROUP]`
+//! (the `pg` and `pg-fold` groups run only with `--only`: they need a
+//! PostgreSQL server, `PERSIST_PG_URL`)
 
 mod baseline;
 mod figures;
 mod global;
+mod pg;
 mod versions;
 
 use std::time::Instant;
@@ -151,6 +154,12 @@ fn main() {
         ),
         ("id-memory", Box::new(global::id_memory)),
         ("versions", Box::new(|| versions::figures(n))),
+        // Only on request: needs a PostgreSQL server (PERSIST_PG_URL).
+        ("pg", Box::new(|| pg::figures(singles, batches))),
+        (
+            "pg-fold",
+            Box::new(|| pg::fold(&tmp.path().join("pg-fold-disk"), n)),
+        ),
     ];
     if let Some(name) = &only
         && !groups.iter().any(|(g, _)| g == name)
@@ -160,6 +169,9 @@ fn main() {
     }
     for (name, group) in &groups {
         if only.as_ref().is_some_and(|o| o != name) {
+            continue;
+        }
+        if only.is_none() && name.starts_with("pg") {
             continue;
         }
         for f in group() {

@@ -43,9 +43,18 @@ fn open_disk_log(dir: &str) -> crate::Result<DiskLog> {
 }
 
 /// `persist::open(dir)`: a Store straight over the on-disk backend, which
-/// services the same operations the request protocol carries, in process.
+/// services the same operations the request protocol carries, in process;
+/// `persist::open(url)`: over the PostgreSQL store at the URL.
 pub fn open_store(dir: &str) -> crate::Result<crate::Store> {
-    Ok(crate::Store::new(open_disk_log(dir)?))
+    Ok(crate::Store::from_box(open_backend(dir)?))
+}
+
+/// The backend `open` and `disk` use for a directory or a URL.
+fn open_backend(dir: &str) -> crate::Result<Box<dyn crate::Backend + Send + Sync>> {
+    match crate::pg::is_url(dir) {
+        true => Ok(Box::new(crate::pg::PgBackend::open(dir)?)),
+        false => Ok(Box::new(open_disk_log(dir)?)),
+    }
 }
 
 #[export_module]
@@ -58,15 +67,17 @@ pub mod api {
         DiskHandle(Disk::mem())
     }
 
-    /// The on-disk Disk in `dir`, the one `persist::open(dir)` uses.
+    /// The on-disk Disk in `dir`, the one `persist::open(dir)` uses (or the
+    /// PostgreSQL store at a URL).
     #[rhai_fn(name = "disk", volatile, return_raw)]
     pub fn disk_dir(dir: Dynamic) -> RhaiResult<DiskHandle> {
         let dir = args::string("disk", "dir", &dir)?;
-        let log = open_disk_log(&dir).map_err(kernel)?;
-        Ok(DiskHandle(Disk::from_backend(Arc::new(log))))
+        let backend = open_backend(&dir).map_err(kernel)?;
+        Ok(DiskHandle(Disk::from_backend(Arc::from(backend))))
     }
 
-    /// A Store over the on-disk backend in `dir` (created if missing).
+    /// A Store over the on-disk backend in `dir` (created if missing), or
+    /// over the PostgreSQL store at a `postgres://` URL.
     #[rhai_fn(volatile, return_raw)]
     pub fn open(dir: Dynamic) -> RhaiResult<StoreHandle> {
         let dir = args::string("open", "dir", &dir)?;

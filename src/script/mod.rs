@@ -32,6 +32,8 @@ pub enum BackendKind {
     Mem,
     Mock,
     Disk,
+    /// A fresh schema on the server named by `PERSIST_PG_URL`.
+    Pg,
 }
 
 impl std::str::FromStr for BackendKind {
@@ -41,8 +43,9 @@ impl std::str::FromStr for BackendKind {
             "mem" => Ok(BackendKind::Mem),
             "mock" => Ok(BackendKind::Mock),
             "disk" => Ok(BackendKind::Disk),
+            "pg" => Ok(BackendKind::Pg),
             _ => Err(format!(
-                "unknown backend {s:?} (expected mem, mock or disk)"
+                "unknown backend {s:?} (expected mem, mock, disk or pg)"
             )),
         }
     }
@@ -65,6 +68,8 @@ pub struct Session {
     temp_dirs: Rc<RefCell<Vec<tempfile::TempDir>>>,
     /// `--store DIR`: opened once, shared by every `persist::store()`.
     opened: Rc<RefCell<Option<StoreHandle>>>,
+    /// `--backend pg`: the fresh schemas made, dropped on reset.
+    pg_schemas: Rc<RefCell<Vec<crate::pg::PgUrl>>>,
 }
 
 impl Session {
@@ -85,6 +90,18 @@ impl Session {
         }
         let dirs = std::mem::take(&mut *self.temp_dirs.borrow_mut());
         drop(dirs);
+        for url in std::mem::take(&mut *self.pg_schemas.borrow_mut()) {
+            if let Err(e) = crate::pg::drop_schema(&url) {
+                eprintln!("persist: cannot drop test schema: {e}");
+            }
+        }
+    }
+
+    /// A fresh, empty PostgreSQL store in its own schema, dropped on reset.
+    fn pg_store(&self) -> Result<Store, Box<EvalAltResult>> {
+        let b = crate::pg::fresh(&crate::pg::test_url()).map_err(args::kernel)?;
+        self.pg_schemas.borrow_mut().push(b.url().clone());
+        Ok(Store::new(b))
     }
 }
 
@@ -104,6 +121,7 @@ fn store_for(cfg: &Config, session: &Session) -> Result<StoreHandle, Box<EvalAlt
         BackendKind::Mem => Store::mem(),
         BackendKind::Mock => crate::durable::mock_durable(&crate::durable::Disk::mem()),
         BackendKind::Disk => open(&session.temp_dir()?)?,
+        BackendKind::Pg => session.pg_store()?,
     };
     Ok(StoreHandle::new(store))
 }

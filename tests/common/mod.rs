@@ -1,5 +1,10 @@
-//! Random operation sequences shared by the property tests that apply them
-//! to the on-disk store and to the memory backend as a model.
+//! Helpers shared by the integration tests: random operation sequences for
+//! the property tests that apply them to the on-disk store and to the memory
+//! backend as a model, and (`pg`) the PostgreSQL test server. Each test
+//! binary uses only part of it.
+#![allow(dead_code)]
+
+pub mod pg;
 
 use persist::Backend;
 use persist::ondisk::DiskLog;

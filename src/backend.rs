@@ -15,7 +15,11 @@ pub enum Appended {
     Conflict { expected: u64, actual: u64 },
 }
 
-pub trait Backend {
+/// Every backend is `Send + Sync`, so one `Store` can serve a threaded
+/// host's requests (a backend that holds a non-thread-safe client puts it
+/// behind a `Mutex`). Methods take `&self`: each backend does its own
+/// locking, and `append_expect` must be atomic across threads.
+pub trait Backend: Send + Sync {
     /// Appends one event; returns its seq.
     fn append(&self, stream: &str, event: Value) -> Result<u64> {
         self.append_all(stream, vec![event])

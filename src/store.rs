@@ -5,7 +5,7 @@
 //! validates its arguments before touching the backend, so bad input changes
 //! nothing stored.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::Backend;
 use crate::mem::MemBackend;
@@ -18,7 +18,7 @@ pub const PAGE: usize = 1024;
 
 pub struct Store {
     backend: Box<dyn Backend>,
-    closed: Cell<bool>,
+    closed: AtomicBool,
 }
 
 impl Store {
@@ -29,7 +29,7 @@ impl Store {
     pub fn from_box(backend: Box<dyn Backend>) -> Self {
         Store {
             backend,
-            closed: Cell::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -39,7 +39,7 @@ impl Store {
 
     /// The backend, unless the store was closed.
     pub fn backend(&self) -> Result<&dyn Backend> {
-        if self.closed.get() {
+        if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         Ok(&*self.backend)
@@ -47,19 +47,19 @@ impl Store {
 
     /// Flushes and releases the backend; later calls fail with `Closed`.
     pub fn close(&self) -> Result<()> {
-        if self.closed.replace(true) {
+        if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         self.backend.close()
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.get()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The backend's kind and place (`mem`, `disk: DIR`), `closed` once closed.
     pub fn describe(&self) -> String {
-        match self.closed.get() {
+        match self.is_closed() {
             true => format!("{}, closed", self.backend.describe()),
             false => self.backend.describe(),
         }

@@ -10,8 +10,8 @@ use crate::{Error, Record, Result, Value};
 
 /// Carries a request to a server and brings back its response. An `Err`
 /// means the transport itself failed; a server-side failure is
-/// `Ok(Response::Err(..))`.
-pub trait Transport {
+/// `Ok(Response::Err(..))`. `Send + Sync` because the `Backend` over it is.
+pub trait Transport: Send + Sync {
     fn send(&self, req: Request) -> Result<Response>;
     /// Called once when the Store over it closes. Most transports leave the
     /// storage behind them open (it outlives the Store); one that owns its
@@ -21,7 +21,7 @@ pub trait Transport {
     }
 }
 
-impl<F: Fn(Request) -> Result<Response>> Transport for F {
+impl<F: Fn(Request) -> Result<Response> + Send + Sync> Transport for F {
     fn send(&self, req: Request) -> Result<Response> {
         self(req)
     }
@@ -32,7 +32,7 @@ impl<F: Fn(Request) -> Result<Response>> Transport for F {
 /// goes out as its map and the answer is read with `Response::from_value`.
 pub struct ValueTransport<F>(pub F);
 
-impl<F: Fn(Value) -> Result<Value>> Transport for ValueTransport<F> {
+impl<F: Fn(Value) -> Result<Value> + Send + Sync> Transport for ValueTransport<F> {
     fn send(&self, req: Request) -> Result<Response> {
         Ok(Response::from_value((self.0)(req.to_value())?))
     }

@@ -9,6 +9,7 @@ use crate::durable::{self, Disk, ValueTransport};
 use crate::ondisk::DiskLog;
 use crate::script::args::{self, RhaiResult, kernel};
 use crate::script::context;
+use crate::script::local::Local;
 use crate::script::convert::{to_dynamic, to_value};
 use crate::script::store::StoreHandle;
 use crate::{Error, Value};
@@ -24,10 +25,18 @@ impl CustomType for DiskHandle {
 }
 
 /// `transport(request) -> response` as a kernel transport: the request goes
-/// to the closure as a map, the answer comes back as a value.
-fn script_transport(f: FnPtr) -> ValueTransport<impl Fn(Value) -> crate::Result<Value>> {
+/// to the closure as a map, the answer comes back as a value. The closure
+/// runs only on the script's own thread (see `Local`).
+fn script_transport(
+    f: FnPtr,
+) -> ValueTransport<impl Fn(Value) -> crate::Result<Value> + Send + Sync> {
+    let f = Local::new(f);
     ValueTransport(move |req: Value| {
-        let answer = context::call(&f, [to_dynamic(req)]).map_err(|e| Error::Remote {
+        let f = f.get().ok_or_else(|| Error::Remote {
+            op: "transport".into(),
+            msg: "a script transport runs only on the thread of the script that made it".into(),
+        })?;
+        let answer = context::call(f, [to_dynamic(req)]).map_err(|e| Error::Remote {
             op: "transport".into(),
             msg: crate::script::error_message(&e),
         })?;

@@ -10,6 +10,7 @@ pub mod convert;
 pub mod durable;
 pub mod fold;
 pub mod hub;
+pub mod local;
 pub mod show;
 pub mod store;
 

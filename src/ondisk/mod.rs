@@ -87,6 +87,7 @@ use read::SegRef;
 use recover::Seg;
 use segment::HEADER_LEN;
 
+#[doc(hidden)]
 pub use fault::{FaultHook, IoPoint, fail_nth};
 pub use recover::{OpenReport, TornTail};
 pub use verify::{Fault, HintCheck, VerifyReport, verify, verify_with};
@@ -104,7 +105,8 @@ pub struct Options {
     /// Compact automatically once this many bytes are estimated dead and
     /// they are at least half of the log; `None` compacts only on request.
     pub compact_dead_bytes: Option<u64>,
-    /// Fault injection: called before every write and fsync.
+    /// Fault injection: called before every write and fsync. Tests only.
+    #[doc(hidden)]
     pub faults: Option<FaultHook>,
     /// Check every frame's checksum on open, also where a valid hint makes
     /// scanning unnecessary, so damage anywhere stops the open (SPEC 5).

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::store::Store;
 use crate::value::State;
@@ -38,13 +39,13 @@ impl Sub {
 }
 
 pub struct Hub {
-    store: Rc<Store>,
+    store: Arc<Store>,
     subs: RefCell<Vec<Rc<Sub>>>,
     next_id: Cell<u64>,
 }
 
 impl Hub {
-    pub fn new(store: Rc<Store>) -> Self {
+    pub fn new(store: Arc<Store>) -> Self {
         Hub {
             store,
             subs: RefCell::new(Vec::new()),
@@ -52,7 +53,7 @@ impl Hub {
         }
     }
 
-    pub fn store(&self) -> &Rc<Store> {
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
@@ -247,7 +248,7 @@ mod tests {
 
     #[test]
     fn subscribers_run_in_subscription_order_and_only_for_their_stream() {
-        let hub = Hub::new(Rc::new(Store::mem()));
+        let hub = Hub::new(Arc::new(Store::mem()));
         let log = Rc::new(RefCell::new(Vec::new()));
         hub.subscribe("a", recorder(&log, "x")).unwrap();
         hub.subscribe("b", recorder(&log, "other")).unwrap();
@@ -260,7 +261,7 @@ mod tests {
 
     #[test]
     fn a_failing_handler_keeps_the_append_and_the_other_subscribers() {
-        let hub = Hub::new(Rc::new(Store::mem()));
+        let hub = Hub::new(Arc::new(Store::mem()));
         let log = Rc::new(RefCell::new(Vec::new()));
         hub.subscribe("a", Rc::new(|_: &Record| Err("boom".to_string())))
             .unwrap();
@@ -277,7 +278,7 @@ mod tests {
 
     #[test]
     fn follow_catches_up_from_the_saved_position() {
-        let store = Rc::new(Store::mem());
+        let store = Arc::new(Store::mem());
         store
             .append_all("a", vec![json!(1), json!(2), json!(3)])
             .unwrap();

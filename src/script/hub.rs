@@ -2,6 +2,7 @@
 //! `crate::view`.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use rhai::plugin::*;
 use rhai::{CustomType, Dynamic, FnPtr, INT, ImmutableString, NativeCallContext, TypeBuilder};
@@ -27,7 +28,7 @@ impl CustomType for HubHandle {
 /// A view with the store it reads and the script step it folds with.
 pub struct ViewInner {
     view: View<Dynamic>,
-    store: Rc<Store>,
+    store: Arc<Store>,
     step: FnPtr,
 }
 

@@ -1,6 +1,6 @@
 //! The Store handle and its log and kv bindings (SPEC 3.1-3.3).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rhai::plugin::*;
 use rhai::{Array, CustomType, Dynamic, INT, NativeCallContext, TypeBuilder};
@@ -11,12 +11,47 @@ use crate::script::context;
 use crate::script::convert::{records_to_array, strings_to_array, to_dynamic};
 
 /// A script's handle on a kernel `Store`; clones share the store.
+///
+/// A host hands its own store to scripts by putting a handle in the
+/// `Scope`; an `Arc<Store>` the host also uses elsewhere (other threads,
+/// other engines) stays shared:
+///
+/// ```
+/// use persist::script::{PersistPackage, StoreHandle};
+/// use rhai::packages::Package;
+///
+/// let store = std::sync::Arc::new(persist::Store::mem());
+/// let mut engine = rhai::Engine::new();
+/// PersistPackage::new().register_into_engine(&mut engine);
+/// let mut scope = rhai::Scope::new();
+/// scope.push("orders", StoreHandle::from(store.clone()));
+/// engine.run_with_scope(&mut scope, r#"orders.append("o", #{ sku: "a1" });"#).unwrap();
+/// assert_eq!(store.last_seq("o").unwrap(), 1);
+/// ```
 #[derive(Clone)]
-pub struct StoreHandle(pub Rc<Store>);
+pub struct StoreHandle(pub Arc<Store>);
+
+impl From<Store> for StoreHandle {
+    fn from(store: Store) -> Self {
+        StoreHandle(Arc::new(store))
+    }
+}
+
+impl From<Arc<Store>> for StoreHandle {
+    fn from(store: Arc<Store>) -> Self {
+        StoreHandle(store)
+    }
+}
 
 impl StoreHandle {
+    /// A handle on a store no one else holds yet.
     pub fn new(store: Store) -> Self {
-        StoreHandle(Rc::new(store))
+        Self::from(store)
+    }
+
+    /// The store behind the handle.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.0
     }
 
     /// Runs a kernel call with `ctx` current (for script transports) and

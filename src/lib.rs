@@ -33,7 +33,6 @@
 //! `Store` is `Send + Sync`: share one behind an `Arc` across a service's
 //! threads. `Store::builder()` sets the on-disk log's options.
 
-
 pub mod backend;
 pub mod blob;
 pub mod compaction;
@@ -50,6 +49,7 @@ pub mod snapshot;
 pub mod store;
 #[doc(hidden)]
 pub mod tools;
+pub mod typed;
 pub mod value;
 pub mod view;
 
@@ -64,5 +64,6 @@ pub mod script;
 pub use backend::{Appended, Backend};
 pub use error::{Error, Result};
 pub use open::Builder;
+pub use typed::Typed;
 pub use store::Store;
 pub use value::{DataRef, Record, RecordRef, State, Value, owned_step};

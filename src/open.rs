@@ -117,7 +117,9 @@ mod tests {
             Location::parse(Path::new("data/shop")).unwrap(),
             Location::Dir(Path::new("data/shop"))
         );
-        let e = Location::parse(Path::new("ftp://x/y")).unwrap_err().to_string();
+        let e = Location::parse(Path::new("ftp://x/y"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "open: ftp://x/y: unknown storage scheme \"ftp\" (give a directory for the on-disk log)"

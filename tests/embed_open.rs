@@ -10,10 +10,17 @@ fn open_creates_the_directory_and_a_reopen_sees_the_records() {
     let store = Store::open(&dir).unwrap();
     store.append("orders", json!({"n": 1})).unwrap();
     store.kv_put("k", json!(2)).unwrap();
-    assert!(store.describe().starts_with("disk: "), "{}", store.describe());
+    assert!(
+        store.describe().starts_with("disk: "),
+        "{}",
+        store.describe()
+    );
     store.close().unwrap();
     let store = Store::open(&dir).unwrap();
-    assert_eq!(store.read("orders", 0, None).unwrap()[0].data, json!({"n": 1}));
+    assert_eq!(
+        store.read("orders", 0, None).unwrap()[0].data,
+        json!({"n": 1})
+    );
     assert_eq!(store.kv_get("k").unwrap(), Some(json!(2)));
 }
 
@@ -37,7 +44,9 @@ fn builder_options_reach_the_log() {
         .open(tmp.path())
         .unwrap();
     for i in 0..20 {
-        store.append("s", json!({"i": i, "pad": "x".repeat(40)})).unwrap();
+        store
+            .append("s", json!({"i": i, "pad": "x".repeat(40)}))
+            .unwrap();
     }
     store.close().unwrap();
     let segments = std::fs::read_dir(tmp.path())
@@ -49,7 +58,10 @@ fn builder_options_reach_the_log() {
 
 #[test]
 fn an_unknown_scheme_is_an_error_not_a_directory() {
-    let e = Store::open("ftp://example.com/shop").err().unwrap().to_string();
+    let e = Store::open("ftp://example.com/shop")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("unknown storage scheme \"ftp\""), "{e}");
     assert!(!std::path::Path::new("ftp:").exists());
 }

@@ -77,11 +77,18 @@ fn a_hosts_store_goes_in_through_the_scope_and_results_come_back_typed() {
     assert_eq!(
         got,
         Projected {
-            value: Totals { orders: 2, cents: 420 },
+            value: Totals {
+                orders: 2,
+                cents: 420
+            },
             seq: 2
         }
     );
-    assert_eq!(store.last_seq("orders").unwrap(), 2, "the host sees the script's append");
+    assert_eq!(
+        store.last_seq("orders").unwrap(),
+        2,
+        "the host sees the script's append"
+    );
 }
 
 #[test]

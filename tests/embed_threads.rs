@@ -38,7 +38,10 @@ fn worker(store: &Store, t: u64) {
             .unwrap();
         let State { value, seq } = store.project("shared", (0, 0), count_in_order).unwrap();
         assert_eq!(value.0, seq);
-        assert!(seq >= 2 * (i + 1), "a fold sees at least this thread's appends");
+        assert!(
+            seq >= 2 * (i + 1),
+            "a fold sees at least this thread's appends"
+        );
         loop {
             let last = store.last_seq("counter").unwrap();
             match store

@@ -9,8 +9,8 @@ use crate::durable::{self, Disk, ValueTransport};
 use crate::ondisk::DiskLog;
 use crate::script::args::{self, RhaiResult, kernel};
 use crate::script::context;
-use crate::script::local::Local;
 use crate::script::convert::{to_dynamic, to_value};
+use crate::script::local::Local;
 use crate::script::store::StoreHandle;
 use crate::{Error, Value};
 

@@ -96,7 +96,10 @@ impl Session {
 
 /// What `persist::store()` returns: the store in `--store DIR` (opened
 /// once), else a fresh empty store on the configured backend.
-pub(crate) fn store_for(cfg: &Config, session: &Session) -> Result<StoreHandle, Box<EvalAltResult>> {
+pub(crate) fn store_for(
+    cfg: &Config,
+    session: &Session,
+) -> Result<StoreHandle, Box<EvalAltResult>> {
     if let Some(dir) = &cfg.store_dir {
         let mut opened = session.opened.borrow_mut();
         if let Some(s) = opened.as_ref().filter(|s| !s.0.is_closed()) {

@@ -64,6 +64,6 @@ pub mod script;
 pub use backend::{Appended, Backend};
 pub use error::{Error, Result};
 pub use open::Builder;
-pub use typed::Typed;
 pub use store::Store;
+pub use typed::Typed;
 pub use value::{DataRef, Record, RecordRef, State, Value, owned_step};

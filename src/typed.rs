@@ -9,6 +9,7 @@ use std::any::type_name;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::hub::Hub;
 use crate::snapshot::Snapshotable;
 use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, Result, Store, Value};
@@ -60,6 +61,14 @@ impl Store {
             .map(|e| to_event("append_all_typed", stream, e))
             .collect::<Result<Vec<_>>>()?;
         self.append_all(stream, events)
+    }
+}
+
+impl Hub {
+    /// `publish` for a serde type: appends its JSON, then hands the record
+    /// to the stream's subscribers.
+    pub fn publish_typed<T: Serialize + ?Sized>(&self, stream: &str, event: &T) -> Result<u64> {
+        self.publish(stream, to_event("publish_typed", stream, event)?)
     }
 }
 

@@ -16,8 +16,16 @@ use crate::script::fold::{run_fold, step_fn};
 use crate::script::store::StoreHandle;
 use crate::view::View;
 
+/// A script's handle on a `Hub`; clones share it.
 #[derive(Clone)]
 pub struct HubHandle(pub Rc<Hub>);
+
+impl HubHandle {
+    /// A hub over a host's store, to put in a `Scope`.
+    pub fn new(store: Arc<Store>) -> Self {
+        HubHandle(Rc::new(Hub::new(store)))
+    }
+}
 
 impl CustomType for HubHandle {
     fn build(mut builder: TypeBuilder<Self>) {
@@ -38,6 +46,18 @@ pub struct ViewHandle(pub Rc<ViewInner>);
 impl CustomType for ViewHandle {
     fn build(mut builder: TypeBuilder<Self>) {
         builder.with_name("View");
+    }
+}
+
+impl ViewHandle {
+    /// The view's name (its snapshot is saved under `snapshot/<name>`).
+    pub fn name(&self) -> &str {
+        &self.0.view.name
+    }
+
+    /// The held value, as `v.peek()` returns it: O(1), reads no log.
+    pub fn peek(&self) -> Dynamic {
+        self.0.view.peek()
     }
 }
 

@@ -28,6 +28,7 @@ use rhai::packages::Package;
 use rhai::{Engine, EvalAltResult, exported_module};
 
 use crate::Store;
+pub use context::with_engine;
 pub use package::PersistPackage;
 pub use store::StoreHandle;
 

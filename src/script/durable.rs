@@ -88,11 +88,21 @@ pub mod api {
         d.0.close().map_err(kernel)
     }
 
+    /// A Store over the durable backend whose requests `serve` answers over
+    /// `disk`, in process. Closing it leaves the disk open: a new Store over the
+    /// same disk is a restart.
     #[rhai_fn(volatile)]
     pub fn mock_durable(disk: DiskHandle) -> StoreHandle {
         StoreHandle::new(durable::mock_durable(&disk.0))
     }
 
+    /// A Store over the durable backend: each operation is sent as a request
+    /// map `#{op, args}` to `transport(request)`, whose answer is the response.
+    ///
+    /// ```rhai
+    /// let d = persist::disk();
+    /// let s = persist::durable(|req| persist::serve(d, req));
+    /// ```
     #[rhai_fn(name = "durable", volatile, return_raw)]
     pub fn durable_fn(transport: Dynamic) -> RhaiResult<StoreHandle> {
         let f = args::func("durable", "transport", &transport)?;
@@ -122,11 +132,13 @@ pub mod api {
         Ok(m)
     }
 
+    /// How `print` shows a Disk.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn to_string(_d: &mut DiskHandle) -> String {
         "Disk".into()
     }
 
+    /// How `debug` shows a Disk.
     #[rhai_fn(global, name = "to_debug", pure)]
     pub fn to_debug(_d: &mut DiskHandle) -> String {
         "Disk".into()

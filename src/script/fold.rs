@@ -114,6 +114,13 @@ fn named_fold<T>(
 pub mod api {
     use super::*;
 
+    /// The state `#{value, seq}` after folding every record of `stream` from
+    /// `#{value: init, seq: 0}`; `step(acc, record)` returns the next value.
+    /// Errors if records it needs were truncated (fold from a snapshot instead).
+    ///
+    /// ```rhai
+    /// let n = s.project("orders", 0, |acc, r| acc + r.data.qty).value;
+    /// ```
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn project(
         ctx: NativeCallContext,
@@ -131,6 +138,8 @@ pub mod api {
         .map(state_to_dynamic)
     }
 
+    /// The state after folding only the records with `seq > state.seq` into
+    /// `state` (`#{value, seq}`, as `project` returned it).
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn project_resume(
         ctx: NativeCallContext,
@@ -149,6 +158,13 @@ pub mod api {
         .map(state_to_dynamic)
     }
 
+    /// Appends only when `last_seq(stream) == expected`, atomically: returns the
+    /// new seq, or `#{conflict: true, expected, actual}` and appends nothing.
+    ///
+    /// ```rhai
+    /// let r = s.append_expect("acct", 4, #{ debit: 10 });
+    /// if persist::is_conflict(r) { /* reload and retry */ }
+    /// ```
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn append_expect(
         ctx: NativeCallContext,
@@ -179,6 +195,7 @@ pub mod api {
             .unwrap_or(false)
     }
 
+    /// The state saved under `snapshot/<name>`, or `()`.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn snapshot(
         ctx: NativeCallContext,
@@ -195,6 +212,8 @@ pub mod api {
         }))
     }
 
+    /// Resumes from the snapshot `name` (or the empty state), folds the tail of
+    /// `stream`, saves and returns the new state `#{value, seq}`.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn checkpoint(
         ctx: NativeCallContext,
@@ -214,6 +233,8 @@ pub mod api {
         .map(state_to_dynamic)
     }
 
+    /// The snapshot `name` (or the empty state) plus the tail of `stream`
+    /// folded; saves nothing.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn replay(
         ctx: NativeCallContext,
@@ -233,6 +254,8 @@ pub mod api {
         .map(state_to_dynamic)
     }
 
+    /// `checkpoint`, then drops the records the snapshot covers; returns
+    /// `#{seq, dropped}`. `replay` afterwards equals the full replay.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn compact(
         ctx: NativeCallContext,
@@ -255,6 +278,7 @@ pub mod api {
         Ok(m)
     }
 
+    /// `true` when at least `every` records follow the snapshot's seq.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn should_compact(
         ctx: NativeCallContext,
@@ -269,6 +293,7 @@ pub mod api {
         s.run(&ctx, |s| s.should_compact(&name, &stream, every))
     }
 
+    /// Compacts when `should_compact(name, stream, every)`; returns whether it did.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn maybe_compact(
         ctx: NativeCallContext,

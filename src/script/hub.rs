@@ -86,6 +86,7 @@ impl ViewInner {
 pub mod api {
     use super::*;
 
+    /// A Hub over Store `s`: publish and subscribe.
     #[rhai_fn(volatile)]
     pub fn hub(s: StoreHandle) -> HubHandle {
         HubHandle(Rc::new(Hub::new(s.0.clone())))
@@ -107,6 +108,8 @@ pub mod api {
             .map_err(kernel)
     }
 
+    /// A live subscription: `handler(record)` runs for each later publish to
+    /// `stream`; returns its id.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn subscribe(h: &mut HubHandle, stream: Dynamic, handler: Dynamic) -> RhaiResult<INT> {
         let stream = args::string("subscribe", "stream", &stream)?;
@@ -116,6 +119,9 @@ pub mod api {
             .map_err(kernel)
     }
 
+    /// A catch-up subscription: hands `handler` every record after the position
+    /// saved under `position/<name>`, then each later publish; saves the position
+    /// after each record. Returns its id.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn follow(
         ctx: NativeCallContext,
@@ -133,6 +139,7 @@ pub mod api {
             .map_err(kernel)
     }
 
+    /// Stops a subscription; returns whether it existed.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn unsubscribe(h: &mut HubHandle, id: Dynamic) -> RhaiResult<bool> {
         let id = args::count("unsubscribe", "id", &id)?;
@@ -195,11 +202,13 @@ pub mod api {
         run_fold(&ctx, || inner.view.value(&inner.store, inner.step())).map(|s| s.value)
     }
 
+    /// How `print` shows a Hub.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn hub_to_string(_h: &mut HubHandle) -> String {
         "Hub".into()
     }
 
+    /// How `print` shows a View: its name and stream.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn view_to_string(v: &mut ViewHandle) -> String {
         format!("View({:?} over {:?})", v.0.view.name, v.0.view.stream)

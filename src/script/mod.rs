@@ -17,6 +17,7 @@ pub mod fold;
 pub mod hub;
 pub mod local;
 pub mod package;
+pub mod reference;
 pub mod show;
 pub mod store;
 

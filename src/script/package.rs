@@ -16,7 +16,7 @@
 //! ```
 
 use rhai::packages::Package;
-use rhai::{Engine, Module, Shared, exported_module};
+use rhai::{Engine, FuncRegistration, Module, Shared, exported_module};
 
 use crate::script::{Config, Session, blob, durable, fold, hub, store, store_for};
 
@@ -43,11 +43,21 @@ impl PersistPackage {
         let mut module = Module::new();
         <Self as Package>::init(&mut module);
         let (c, s) = (cfg.clone(), session.clone());
-        module.set_native_fn("store", move || store_for(&c, &s));
+        FuncRegistration::new("store")
+            .with_params_info(["StoreHandle"])
+            .with_comments([
+                "/// The store a script or test works on: a fresh empty one on the\n\
+                 /// backend `--backend` names (in memory by default), or the store in\n\
+                 /// `--store DIR`, opened once and shared.",
+            ])
+            .set_into_module(&mut module, move || store_for(&c, &s));
         let s = session.clone();
-        module.set_native_fn("temp_dir", move || {
-            s.temp_dir().map(|p| p.display().to_string())
-        });
+        FuncRegistration::new("temp_dir")
+            .with_params_info(["String"])
+            .with_comments(["/// A new empty directory, removed when the script or test ends."])
+            .set_into_module(&mut module, move || {
+                s.temp_dir().map(|p| p.display().to_string())
+            });
         module.build_index();
         PersistPackage(module.into())
     }

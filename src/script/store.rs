@@ -85,11 +85,18 @@ pub mod api {
         StoreHandle::new(Store::mem())
     }
 
+    /// Flushes and releases the store; later calls on it fail with `store is closed`.
+    /// Closing twice is fine.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn close(ctx: NativeCallContext, s: &mut StoreHandle) -> RhaiResult<()> {
         s.run(&ctx, |s| s.close())
     }
 
+    /// Appends `event` (any value but `()`) to `stream`; returns its seq (1, 2, ...).
+    ///
+    /// ```rhai
+    /// let seq = s.append("orders", #{ sku: "a1", qty: 2 });
+    /// ```
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn append(
         ctx: NativeCallContext,
@@ -102,6 +109,8 @@ pub mod api {
         s.run(&ctx, |s| s.append(&stream, event)).map(args::int)
     }
 
+    /// Appends every event of the array or none (one atomic batch); returns the
+    /// last seq, or `last_seq(stream)` for an empty array.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn append_all(
         ctx: NativeCallContext,
@@ -126,6 +135,7 @@ pub mod api {
             .map(args::int)
     }
 
+    /// Every kept record of `stream`, oldest first: `#{stream, seq, at, data}`.
     #[rhai_fn(global, name = "read", pure, volatile, return_raw)]
     pub fn read_all(
         ctx: NativeCallContext,
@@ -135,6 +145,7 @@ pub mod api {
         read_after_limit(ctx, s, stream, Dynamic::from(0 as INT), Dynamic::UNIT)
     }
 
+    /// The records with `seq > after`, oldest first.
     #[rhai_fn(global, name = "read", pure, volatile, return_raw)]
     pub fn read_after(
         ctx: NativeCallContext,
@@ -145,6 +156,11 @@ pub mod api {
         read_after_limit(ctx, s, stream, after, Dynamic::UNIT)
     }
 
+    /// At most `limit` records with `seq > after`, oldest first.
+    ///
+    /// ```rhai
+    /// for r in s.read("orders", 0, 100) { print(r.data); }
+    /// ```
     #[rhai_fn(global, name = "read", pure, volatile, return_raw)]
     pub fn read_after_limit(
         ctx: NativeCallContext,
@@ -163,6 +179,8 @@ pub mod api {
             .map(records_to_array)
     }
 
+    /// The highest seq ever appended to `stream` (0 if none); truncation never
+    /// lowers it.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn last_seq(
         ctx: NativeCallContext,
@@ -173,6 +191,8 @@ pub mod api {
         s.run(&ctx, |s| s.last_seq(&stream)).map(args::int)
     }
 
+    /// Drops the records with `seq <= seq`; returns how many were dropped. The
+    /// stream's `last_seq` stays.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn truncate_through(
         ctx: NativeCallContext,
@@ -186,11 +206,13 @@ pub mod api {
             .map(args::int)
     }
 
+    /// The sorted names of every stream ever appended to.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn streams(ctx: NativeCallContext, s: &mut StoreHandle) -> RhaiResult<Array> {
         s.run(&ctx, |s| s.streams()).map(strings_to_array)
     }
 
+    /// Stores `value` under `key` (`()` is refused: use `kv_del`).
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn kv_put(
         ctx: NativeCallContext,
@@ -203,6 +225,7 @@ pub mod api {
         s.run(&ctx, |s| s.kv_put(&key, value))
     }
 
+    /// The value under `key`, or `()`.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn kv_get(
         ctx: NativeCallContext,
@@ -214,17 +237,20 @@ pub mod api {
             .map(|v| v.map_or(Dynamic::UNIT, to_dynamic))
     }
 
+    /// Removes `key`; returns whether it existed.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn kv_del(ctx: NativeCallContext, s: &mut StoreHandle, key: Dynamic) -> RhaiResult<bool> {
         let key = args::string("kv_del", "key", &key)?;
         s.run(&ctx, |s| s.kv_del(&key))
     }
 
+    /// Every kv key, sorted.
     #[rhai_fn(global, name = "kv_keys", pure, volatile, return_raw)]
     pub fn kv_keys_all(ctx: NativeCallContext, s: &mut StoreHandle) -> RhaiResult<Array> {
         s.run(&ctx, |s| s.kv_keys("")).map(strings_to_array)
     }
 
+    /// The sorted kv keys that start with `prefix`.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn kv_keys(
         ctx: NativeCallContext,
@@ -235,11 +261,13 @@ pub mod api {
         s.run(&ctx, |s| s.kv_keys(&prefix)).map(strings_to_array)
     }
 
+    /// How `print` shows a Store: `Store(mem)`, `Store(disk: DIR)`.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn to_string(s: &mut StoreHandle) -> String {
         format!("Store({})", s.0.describe())
     }
 
+    /// How `debug` shows a Store.
     #[rhai_fn(global, name = "to_debug", pure)]
     pub fn to_debug(s: &mut StoreHandle) -> String {
         to_string(s)

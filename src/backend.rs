@@ -11,8 +11,15 @@ use crate::{Record, Result, Value};
 /// Outcome of `append_expect`: the check and the append are one atomic step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
+    /// Appended with this seq.
     Seq(u64),
-    Conflict { expected: u64, actual: u64 },
+    /// Nothing was appended: the stream was not at `expected`.
+    Conflict {
+        /// The last seq the caller expected.
+        expected: u64,
+        /// The stream's last seq.
+        actual: u64,
+    },
 }
 
 /// Every backend is `Send + Sync`, so one `Store` can serve a threaded
@@ -62,7 +69,9 @@ pub trait Backend: Send + Sync {
     fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64>;
     /// Sorted names of every stream ever appended to.
     fn streams(&self) -> Result<Vec<String>>;
+    /// The value under `key`, if any.
     fn kv_get(&self, key: &str) -> Result<Option<Value>>;
+    /// Stores `value` under `key`, replacing any.
     fn kv_put(&self, key: &str, value: Value) -> Result<()>;
     /// `true` if the key existed.
     fn kv_del(&self, key: &str) -> Result<bool>;

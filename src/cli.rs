@@ -1,6 +1,9 @@
 //! The `persist` command line: argument parsing and dispatch. Each command's
 //! work lives in the library; this file only wires it to the terminal.
 
+// clap makes `--help` from these doc comments: `<file>` there is literal text.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

@@ -14,6 +14,7 @@ use crate::{Error, Record, Result, Value};
 /// A subscriber's callback; `Err` carries the handler's own message.
 pub type Handler = Rc<dyn Fn(&Record) -> std::result::Result<(), String>>;
 
+/// The kv key a followed subscription saves its position under.
 pub fn position_key(name: &str) -> String {
     format!("position/{name}")
 }
@@ -38,6 +39,7 @@ impl Sub {
     }
 }
 
+/// Publish and subscribe over a store (SPEC 3.9).
 pub struct Hub {
     store: Arc<Store>,
     subs: RefCell<Vec<Rc<Sub>>>,
@@ -45,6 +47,7 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// A hub with no subscriptions over `store`.
     pub fn new(store: Arc<Store>) -> Self {
         Hub {
             store,
@@ -53,6 +56,7 @@ impl Hub {
         }
     }
 
+    /// The store it publishes to.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }

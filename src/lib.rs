@@ -33,6 +33,8 @@
 //! `Store` is `Send + Sync`: share one behind an `Arc` across a service's
 //! threads. `Store::builder()` sets the on-disk log's options.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod blob;
 pub mod compaction;
@@ -42,6 +44,9 @@ pub mod durable;
 pub mod error;
 pub mod hub;
 pub mod mem;
+// Its module doc states the rules; items are being reworked (recovery,
+// manifest, batch encoding) and get their docs with that work.
+#[allow(missing_docs)]
 pub mod ondisk;
 pub mod open;
 pub mod project;

@@ -9,6 +9,7 @@ use crate::value::{DataRef, RecordRef, now_millis};
 use crate::{Record, Result, Value};
 
 #[derive(Debug, Default)]
+/// Streams and kv in memory, gone with the value.
 pub struct MemBackend {
     inner: Mutex<Inner>,
 }
@@ -37,6 +38,7 @@ impl Stream {
 }
 
 impl MemBackend {
+    /// An empty memory backend.
     pub fn new() -> Self {
         Self::default()
     }

@@ -16,16 +16,20 @@ use crate::{Error, Record, Result, Value};
 /// time: memory stays flat however long the stream is.
 pub const PAGE: usize = 1024;
 
+/// The kernel's store: streams and kv over a backend, with projections,
+/// concurrency, snapshots and compaction on top. `Send + Sync`.
 pub struct Store {
     backend: Box<dyn Backend>,
     closed: AtomicBool,
 }
 
 impl Store {
+    /// A store over `backend`.
     pub fn new(backend: impl Backend + 'static) -> Self {
         Self::from_box(Box::new(backend))
     }
 
+    /// A store over a boxed backend.
     pub fn from_box(backend: Box<dyn Backend>) -> Self {
         Store {
             backend,
@@ -33,6 +37,7 @@ impl Store {
         }
     }
 
+    /// A store over a fresh memory backend.
     pub fn mem() -> Self {
         Self::new(MemBackend::new())
     }
@@ -53,6 +58,7 @@ impl Store {
         self.backend.close()
     }
 
+    /// Whether `close` was called.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
@@ -65,12 +71,14 @@ impl Store {
         }
     }
 
+    /// Appends `event` (not null) to `stream`; returns its seq.
     pub fn append(&self, stream: &str, event: Value) -> Result<u64> {
         check_name("append", "stream", stream)?;
         check_event("append", stream, &event)?;
         self.backend()?.append(stream, event)
     }
 
+    /// Appends every event or none; returns the last seq.
     pub fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
         for (i, e) in events.iter().enumerate() {
@@ -107,25 +115,30 @@ impl Store {
         }
     }
 
+    /// The highest seq ever appended to `stream` (0 if none).
     pub fn last_seq(&self, stream: &str) -> Result<u64> {
         check_name("last_seq", "stream", stream)?;
         self.backend()?.last_seq(stream)
     }
 
+    /// Drops the records with seq <= `seq`; returns how many.
     pub fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64> {
         check_name("truncate_through", "stream", stream)?;
         self.backend()?.truncate_through(stream, seq)
     }
 
+    /// The sorted names of every stream ever appended to.
     pub fn streams(&self) -> Result<Vec<String>> {
         self.backend()?.streams()
     }
 
+    /// The value under `key`, if any.
     pub fn kv_get(&self, key: &str) -> Result<Option<Value>> {
         check_name("kv_get", "key", key)?;
         self.backend()?.kv_get(key)
     }
 
+    /// Stores `value` (not null) under `key`.
     pub fn kv_put(&self, key: &str, value: Value) -> Result<()> {
         check_name("kv_put", "key", key)?;
         if value.is_null() {
@@ -137,11 +150,13 @@ impl Store {
         self.backend()?.kv_put(key, value)
     }
 
+    /// Removes `key`; `true` if it existed.
     pub fn kv_del(&self, key: &str) -> Result<bool> {
         check_name("kv_del", "key", key)?;
         self.backend()?.kv_del(key)
     }
 
+    /// The sorted keys starting with `prefix`.
     pub fn kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
         self.backend()?.kv_keys(prefix)
     }

@@ -10,8 +10,11 @@ use crate::store::Store;
 use crate::value::{RecordRef, State};
 use crate::{Error, Result};
 
+/// A materialized view (SPEC 3.10): a stream, a fold and a snapshot name.
 pub struct View<A> {
+    /// The snapshot name.
     pub name: String,
+    /// The stream it folds.
     pub stream: String,
     init: A,
     /// What `peek` returns. Never borrowed while a step runs.
@@ -19,6 +22,7 @@ pub struct View<A> {
 }
 
 impl<A: Snapshotable + Clone> View<A> {
+    /// A view holding `init` until it is loaded.
     pub fn new(name: &str, stream: &str, init: A) -> Result<Self> {
         crate::value::check_name("view", "view", name)?;
         crate::value::check_name("view", "stream", stream)?;
@@ -35,6 +39,7 @@ impl<A: Snapshotable + Clone> View<A> {
         self.held.borrow().value.clone()
     }
 
+    /// The held state: value and seq.
     pub fn state(&self) -> State<A> {
         self.held.borrow().clone()
     }

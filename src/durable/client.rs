@@ -12,6 +12,7 @@ use crate::{Error, Record, Result, Value};
 /// means the transport itself failed; a server-side failure is
 /// `Ok(Response::Err(..))`. `Send + Sync` because the `Backend` over it is.
 pub trait Transport: Send + Sync {
+    /// Delivers `req` and returns the server's answer.
     fn send(&self, req: Request) -> Result<Response>;
     /// Called once when the Store over it closes. Most transports leave the
     /// storage behind them open (it outlives the Store); one that owns its
@@ -44,10 +45,12 @@ pub struct DurableBackend<T> {
 }
 
 impl<T: Transport> DurableBackend<T> {
+    /// A backend that sends every call through `transport`.
     pub fn new(transport: T) -> Self {
         DurableBackend { transport }
     }
 
+    /// The transport it sends through.
     pub fn transport(&self) -> &T {
         &self.transport
     }

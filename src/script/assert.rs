@@ -55,6 +55,8 @@ pub fn deep_eq(a: &Dynamic, b: &Dynamic) -> bool {
     a.to_string() == b.to_string()
 }
 
+/// The assertions (SPEC 3.14), registered globally for `persist test`.
+/// The assertions (SPEC 3.14), registered globally for `persist test`.
 #[export_module]
 pub mod api {
     use super::*;

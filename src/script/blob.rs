@@ -39,6 +39,8 @@ fn cid_arg(op: &str, d: &Dynamic) -> RhaiResult<ImmutableString> {
     args::string(op, "ref or cid", d)
 }
 
+/// `persist::content_store`, `persist::cid` and the ContentStore methods.
+/// `persist::content_store`, `persist::cid` and the ContentStore methods.
 #[export_module]
 pub mod api {
     use super::*;

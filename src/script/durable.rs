@@ -57,6 +57,8 @@ pub fn open_store(dir: &str) -> crate::Result<crate::Store> {
     Ok(crate::Store::new(open_disk_log(dir)?))
 }
 
+/// Disks, durable stores, `serve` and `migrate`, as script functions.
+/// Disks, durable stores, `serve` and `migrate`, as script functions.
 #[export_module]
 pub mod api {
     use super::*;

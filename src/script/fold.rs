@@ -14,7 +14,9 @@ use crate::{Error, State, Store};
 
 /// A fold fails either in the kernel or in the script's step.
 pub enum FoldError {
+    /// The kernel refused (truncated records, a closed store, ...).
     Kernel(Error),
+    /// The script's step raised an error.
     Script(Box<EvalAltResult>),
 }
 
@@ -110,6 +112,8 @@ fn named_fold<T>(
     run_fold(ctx, || f(&store, &name, &stream, step))
 }
 
+/// Projections, `append_expect`, snapshots and compaction, as Store methods.
+/// Projections, `append_expect`, snapshots and compaction, as Store methods.
 #[export_module]
 pub mod api {
     use super::*;

@@ -41,6 +41,7 @@ pub struct ViewInner {
 }
 
 #[derive(Clone)]
+/// A script's handle on a view; clones share it.
 pub struct ViewHandle(pub Rc<ViewInner>);
 
 impl CustomType for ViewHandle {
@@ -82,6 +83,8 @@ impl ViewInner {
     }
 }
 
+/// `persist::hub` and the Hub and View methods.
+/// `persist::hub` and the Hub and View methods.
 #[export_module]
 pub mod api {
     use super::*;

@@ -7,18 +7,18 @@
 //! support (`rhai::serde::from_dynamic`); persist values are plain maps,
 //! arrays, strings and numbers.
 
-pub mod args;
+pub(crate) mod args;
 pub mod assert;
 pub mod blob;
-pub mod context;
-pub mod convert;
+pub(crate) mod context;
+pub(crate) mod convert;
 pub mod durable;
 pub mod fold;
 pub mod hub;
-pub mod local;
+pub(crate) mod local;
 pub mod package;
 pub mod reference;
-pub mod show;
+pub(crate) mod show;
 pub mod store;
 
 use std::cell::RefCell;
@@ -36,9 +36,13 @@ pub use store::StoreHandle;
 /// What `persist::store()` returns (SPEC 4 `--backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
+    /// A memory store.
+    /// A memory store.
     #[default]
     Mem,
+    /// A durable store over a memory disk (`mock_durable`).
     Mock,
+    /// The on-disk log in a temporary directory.
     Disk,
 }
 
@@ -59,6 +63,7 @@ impl std::str::FromStr for BackendKind {
 /// How an engine is set up.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// The backend of a fresh `persist::store()`.
     pub backend: BackendKind,
     /// `persist run --store DIR`: `persist::store()` opens this directory.
     pub store_dir: Option<PathBuf>,
@@ -76,6 +81,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// A new directory, removed at the next `reset`.
     pub fn temp_dir(&self) -> Result<PathBuf, Box<EvalAltResult>> {
         let dir = tempfile::Builder::new()
             .prefix("persist-")

@@ -75,6 +75,8 @@ fn read_limit(op: &str, d: &Dynamic) -> RhaiResult<usize> {
     Ok(args::count(op, "limit", d)?.min(usize::MAX as u64) as usize)
 }
 
+/// `persist::mem` and the Store log and kv methods.
+/// `persist::mem` and the Store log and kv methods.
 #[export_module]
 pub mod api {
     use super::*;

@@ -16,7 +16,8 @@ pub const EXIT_CODES: &str = "\
 Exit codes:
   0  done (for `test`: every test passed and at least one ran)
   1  failed: a script error, a failing test, a tool's error, a damaged store
-  2  `verify` could not check the store (missing, in use, unreadable)
+  2  `verify` could not check the store (in use, unreadable); a directory
+     that is not a store is 1, as for every read-only tool
 A closed output pipe (`persist export DIR | head`) ends quietly with 0.";
 
 #[derive(Parser, Debug)]
@@ -34,6 +35,13 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the conformance runner over .rhai files (default: scripts/).
+    #[command(
+        after_help = "Each test also runs under size limits (strings 64 MiB, arrays and \
+maps 1,000,000 items, nested ones included; call depth 64); a test over a limit fails \
+naming it, and the run goes on.\n\nExit status: 0 when at least one test ran and none \
+failed, 1 otherwise, 130 after Ctrl-C (which stops the running test and prints the \
+summary of what ran)."
+    )]
     Test {
         /// Files or directories to search for .rhai files.
         paths: Vec<PathBuf>,
@@ -46,6 +54,25 @@ pub enum Command {
         /// Operation budget per test (0 = unlimited).
         #[arg(long, default_value_t = runner::MAX_OPERATIONS)]
         max_operations: u64,
+        /// Wall-clock limit per test, in seconds (0 = none).
+        #[arg(long, value_name = "SECONDS", default_value_t = runner::TIMEOUT.as_secs_f64())]
+        timeout: f64,
+        /// Also write the results as JUnit XML to PATH.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// What standard output shows: text, or json (one object per test,
+        /// then a summary object).
+        #[arg(long, default_value = "text")]
+        format: runner::Format,
+        /// Print the tests that would run, without running them.
+        #[arg(long)]
+        list: bool,
+        /// Stop at the first failure.
+        #[arg(long)]
+        fail_fast: bool,
+        /// Show each test's time.
+        #[arg(short, long)]
+        verbose: bool,
     },
     /// Run a Rhai script. persist::store() is a fresh store in memory,
     /// gone when the script ends, unless --store names a directory.
@@ -89,7 +116,8 @@ an interactive session (piped input is not recorded).")]
         dir: PathBuf,
     },
     /// Check every frame's checksum and the indexes; exit 1 with the file
-    /// and offset of each fault when damaged, 2 when it could not check.
+    /// and offset of each fault when damaged or not a store, 2 when it could
+    /// not check (in use, unreadable).
     Verify {
         /// The store directory.
         dir: PathBuf,
@@ -129,7 +157,21 @@ pub fn main(cli: Cli) -> i32 {
             filter,
             backend,
             max_operations,
+            timeout,
+            junit,
+            format,
+            list,
+            fail_fast,
+            verbose,
         } => {
+            let timeout = match timeout {
+                t if t.is_finite() && t > 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+                0.0 => None,
+                t => {
+                    eprintln!("persist test: --timeout must be a number of seconds >= 0, got {t}");
+                    return 2;
+                }
+            };
             let opts = runner::Options {
                 paths: if paths.is_empty() {
                     vec![PathBuf::from("scripts")]
@@ -138,10 +180,21 @@ pub fn main(cli: Cli) -> i32 {
                 },
                 filter,
                 backend,
-                max_operations,
+                limits: runner::Limits {
+                    max_operations,
+                    timeout,
+                    ..runner::Limits::default()
+                },
+                format,
+                verbose,
+                fail_fast,
+                junit,
             };
-            let stdout = std::io::stdout();
-            match runner::run(&opts, &mut stdout.lock()) {
+            if list {
+                return list_tests(&opts);
+            }
+            runner::install_ctrl_c();
+            match runner::run(&opts, &mut std::io::stdout()) {
                 Ok(summary) => summary.exit_code(),
                 Err(e) => {
                     eprintln!("persist test: {e}");
@@ -153,7 +206,7 @@ pub fn main(cli: Cli) -> i32 {
         Command::Repl { store } => repl::run(store),
         Command::Inspect { dir } => tool(tools::inspect(&dir, &mut std::io::stdout().lock())),
         // 2, not 1, when the check itself could not be made.
-        Command::Verify { dir } => tool_or(tools::verify(&dir, &mut std::io::stdout().lock()), 2),
+        Command::Verify { dir } => verify(&dir),
         Command::Export { dir, stream } => tool(tools::export(
             &dir,
             stream.as_deref(),
@@ -194,6 +247,36 @@ fn tool_or(result: crate::Result<i32>, failed: i32) -> i32 {
     }
 }
 
+/// `persist verify`: 0 sound, 1 damaged or not a store (SPEC 6: every
+/// read-only tool exits 1 on a directory that is not a store), 2 when the
+/// store could not be checked (in use, unreadable).
+fn verify(dir: &std::path::Path) -> i32 {
+    let result = tools::verify(dir, &mut std::io::stdout().lock());
+    let not_a_store = matches!(&result, Err(crate::Error::Io { source, .. })
+        if source.kind() == std::io::ErrorKind::NotFound);
+    tool_or(result, if not_a_store { 1 } else { 2 })
+}
+
+/// `persist test --list`: the tests' names on stdout, files that do not
+/// parse on stderr (exit 1 if any).
+fn list_tests(opts: &runner::Options) -> i32 {
+    match runner::list(opts) {
+        Ok((names, broken)) => {
+            for name in &names {
+                println!("{name}");
+            }
+            for f in &broken {
+                eprintln!("{}: {} (at {})", f.name, f.message, f.location);
+            }
+            i32::from(!broken.is_empty())
+        }
+        Err(e) => {
+            eprintln!("persist test: {e}");
+            1
+        }
+    }
+}
+
 /// Runs `file`; on an error prints `FILE:LINE:COLUMN: message` where it was
 /// raised, then the calls that led there.
 fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {
@@ -209,11 +292,19 @@ fn run_script(file: &std::path::Path, store: Option<PathBuf>) -> i32 {
         store_dir: store,
         max_operations: 0,
     };
-    let (engine, session) = script::engine(&cfg);
+    let (mut engine, session) = script::engine(&cfg);
+    runner::install_ctrl_c();
+    runner::stop_on_ctrl_c(&mut engine);
     let result = engine.run(&source);
+    // Closes the store (releasing its lock) and removes temporary
+    // directories, however the script ended.
     session.reset();
     match result {
         Ok(()) => 0,
+        Err(e) if runner::was_interrupted(&e) => {
+            eprintln!("{}: interrupted (Ctrl-C)", file.display());
+            130
+        }
         Err(e) => {
             let name = file.display();
             let at = |p: rhai::Position, column: bool| match (p.line(), p.position()) {

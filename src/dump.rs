@@ -2,9 +2,18 @@
 //!
 //! One object per line, tagged by `type`:
 //! `{"type":"stream","stream":s,"last_seq":n}` opens a stream, followed by
-//! its kept records oldest first `{"type":"record","stream":s,"seq":n,"at":t,"data":v}`;
-//! then `{"type":"kv","key":k,"value":v}` for every kv entry. Import restores
-//! exactly (seq, `at` and high-water marks kept), like `migrate`.
+//! its kept records oldest first
+//! `{"type":"record","stream":s,"seq":n,"pos":p,"at":t,"data":v}` (plus
+//! `"id":i` for a record appended with `append_once`); then
+//! `{"type":"kv","key":k,"value":v}` for every kv entry; then
+//! `{"type":"id","id":i,"stream":s,"seq":n}` for every used event id and
+//! last `{"type":"global","last_pos":p}`. Import restores exactly (seq,
+//! pos, `at`, ids and high-water marks kept), like `migrate`.
+//!
+//! Dumps written before positions existed have no `pos`, `id` or global
+//! lines and still import: a record without `pos` gets the one after the
+//! highest pos read so far, so an old dump's records are numbered in dump
+//! order (stream by stream).
 
 use std::io::{BufRead, Write};
 
@@ -23,12 +32,24 @@ enum Line {
     Record {
         stream: String,
         seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pos: Option<u64>,
         at: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         data: Value,
     },
     Kv {
         key: String,
         value: Value,
+    },
+    Id {
+        id: String,
+        stream: String,
+        seq: u64,
+    },
+    Global {
+        last_pos: u64,
     },
 }
 
@@ -95,7 +116,9 @@ pub fn export(
                     &Line::Record {
                         stream: r.stream,
                         seq: r.seq,
+                        pos: Some(r.pos),
                         at: r.at,
+                        id: r.id,
                         data: r.data,
                     },
                 )?;
@@ -115,6 +138,29 @@ pub fn export(
                 write_line(out, &Line::Kv { key, value })?;
                 counts.keys += 1;
             }
+        }
+        // Read after the records: every pos written is at most this.
+        let last_pos = store.last_pos()?;
+        let b = store.backend()?;
+        let mut after = String::new();
+        loop {
+            let page = b.ids(&after, PAGE)?;
+            for e in &page {
+                let line = Line::Id {
+                    id: e.id.clone(),
+                    stream: e.stream.clone(),
+                    seq: e.seq,
+                };
+                write_line(out, &line)?;
+            }
+            match page.last() {
+                Some(e) if page.len() == PAGE => after = e.id.clone(),
+                _ => break,
+            }
+        }
+        // An empty store's dump stays empty.
+        if last_pos > 0 {
+            write_line(out, &Line::Global { last_pos })?;
         }
     }
     progress(counts);
@@ -139,6 +185,8 @@ pub fn import(
     crate::durable::check_empty("import", store)?;
     let mut counts = Counts::default();
     let mut pending: Option<Pending> = None;
+    let mut ids = Vec::new();
+    let (mut last_pos, mut max_pos) = (0, 0);
     for (i, line) in input.lines().enumerate() {
         let n = i + 1;
         let bad = |msg: String| Error::invalid("import", format!("line {n}: {msg}"));
@@ -160,7 +208,9 @@ pub fn import(
             Line::Record {
                 stream,
                 seq,
+                pos,
                 at,
+                id,
                 data,
             } => {
                 let p = pending
@@ -171,10 +221,15 @@ pub fn import(
                             "record of stream {stream:?} outside its stream section"
                         ))
                     })?;
+                // An old dump's record: numbered after what was read.
+                let pos = pos.unwrap_or(max_pos + 1);
+                max_pos = max_pos.max(pos);
                 p.records.push(Record {
                     stream,
                     seq,
+                    pos,
                     at,
+                    id,
                     data,
                 });
                 if p.records.len() % 10_000 == 0 {
@@ -192,9 +247,20 @@ pub fn import(
                 store.kv_put(&key, value).map_err(|e| bad(e.to_string()))?;
                 counts.keys += 1;
             }
+            Line::Id { id, stream, seq } => {
+                flush(store, pending.take(), &mut counts)?;
+                ids.push(crate::IdEntry { id, stream, seq });
+            }
+            Line::Global { last_pos: p } => {
+                flush(store, pending.take(), &mut counts)?;
+                last_pos = p;
+            }
         }
     }
     flush(store, pending.take(), &mut counts)?;
+    store
+        .backend()?
+        .restore_global(last_pos.max(max_pos), ids)?;
     progress(counts);
     Ok(counts)
 }
@@ -213,7 +279,7 @@ fn flush(store: &Store, pending: Option<Pending>, counts: &mut Counts) -> Result
     let Some(p) = pending else { return Ok(()) };
     counts.streams += 1;
     counts.records += p.records.len() as u64;
-    store.backend()?.restore(&p.stream, p.last_seq, p.records)
+    store.restore(&p.stream, p.last_seq, p.records)
 }
 
 #[cfg(test)]
@@ -227,6 +293,8 @@ mod tests {
             .unwrap();
         s.truncate_through("a", 2).unwrap();
         s.append("b", json!("x")).unwrap();
+        s.append_once("b", "k", json!("y")).unwrap();
+        s.truncate_through("b", 2).unwrap();
         s.kv_put("k", json!([1, 2.5])).unwrap();
         s
     }
@@ -247,13 +315,36 @@ mod tests {
             counts,
             Counts {
                 streams: 2,
-                records: 4,
+                records: 3,
                 keys: 1
             }
         );
         assert_eq!(dump(&t, None), text);
         assert_eq!(t.last_seq("a").unwrap(), 5);
+        assert_eq!(t.last_pos().unwrap(), 7);
+        assert_eq!(t.append_once("b", "k", json!(0)).unwrap(), 2);
         assert_eq!(t.append("a", json!(0)).unwrap(), 6);
+        assert_eq!(t.read("a", 5, None).unwrap()[0].pos, 8);
+    }
+
+    #[test]
+    fn a_dump_without_positions_numbers_records_in_dump_order() {
+        let old = concat!(
+            r#"{"type":"stream","stream":"b","last_seq":2}"#,
+            "\n",
+            r#"{"type":"record","stream":"b","seq":2,"at":5,"data":1}"#,
+            "\n",
+            r#"{"type":"stream","stream":"a","last_seq":1}"#,
+            "\n",
+            r#"{"type":"record","stream":"a","seq":1,"at":6,"data":2}"#,
+            "\n",
+        );
+        let t = Store::mem();
+        import(&t, &mut old.as_bytes(), &mut |_| {}).unwrap();
+        let all = t.read_all(0, None).unwrap();
+        let got: Vec<_> = all.iter().map(|r| (r.stream.as_str(), r.pos)).collect();
+        assert_eq!(got, [("b", 1), ("a", 2)]);
+        assert_eq!(t.last_pos().unwrap(), 2);
     }
 
     #[test]
@@ -282,8 +373,8 @@ mod tests {
 
     #[test]
     fn export_of_one_stream_has_no_kv() {
-        let text = dump(&sample(), Some("b"));
-        assert_eq!(text.lines().count(), 2);
+        let text = dump(&sample(), Some("a"));
+        assert_eq!(text.lines().count(), 4);
         assert!(!text.contains("\"kv\""));
     }
 }

@@ -15,9 +15,11 @@ pub enum Error {
     #[error("{op}: {msg}")]
     Invalid { op: &'static str, msg: String },
 
-    /// A fold needs records that truncation dropped.
+    /// A fold needs records that truncation dropped: `needed` up to
+    /// `first_retained - 1`.
     #[error(
-        "stream {stream:?}: records up to seq {needed} were truncated (first retained seq is {first_retained}); fold from a snapshot instead"
+        "stream {stream:?}: {}; the first retained seq is {first_retained}; fold from a snapshot instead",
+        dropped(*needed, *first_retained)
     )]
     Truncated {
         stream: String,
@@ -94,5 +96,15 @@ impl Error {
             what,
             source,
         }
+    }
+}
+
+/// "records 1-2 were dropped (truncated or compacted)", for `Truncated`.
+fn dropped(first: u64, retained: u64) -> String {
+    let last = retained.saturating_sub(1).max(first);
+    if last == first {
+        format!("record {first} was dropped (truncated or compacted)")
+    } else {
+        format!("records {first}-{last} were dropped (truncated or compacted)")
     }
 }

@@ -1,18 +1,27 @@
 //! The hub (SPEC 3.9): publish = durable append, then hand the record to the
-//! stream's subscribers in subscription order. Live subscriptions see later
-//! publishes; followed ones first catch up from the position saved at
-//! `position/<name>` and save their position after every record handled.
+//! subscribers of its stream, its category and all streams, in subscription
+//! order. Live subscriptions see later publishes; followed ones first catch
+//! up from the position saved at `position/<name>` (a seq for a stream, a
+//! pos for a category or all) and save their position after every record
+//! handled. `pump` catches followers and attached views up with records
+//! appended around the hub.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
+use crate::source::Source;
 use crate::store::Store;
 use crate::value::State;
 use crate::{Error, Record, Result, Value};
 
 /// A subscriber's callback; `Err` carries the handler's own message.
 pub type Handler = Rc<dyn Fn(&Record) -> std::result::Result<(), String>>;
+
+/// An attached view's refresh: folds what is new, returns how many records
+/// it folded; `Err` carries the message.
+pub type Refresh = Rc<dyn Fn() -> std::result::Result<u64, String>>;
 
 /// The kv key a followed subscription saves its position under.
 pub fn position_key(name: &str) -> String {
@@ -21,10 +30,12 @@ pub fn position_key(name: &str) -> String {
 
 struct Sub {
     id: u64,
-    stream: String,
+    source: Source,
     /// `Some(name)` for a followed subscription.
     follow: Option<String>,
     handler: Handler,
+    /// `Some` for an attached view: what `pump` runs.
+    refresh: Option<Refresh>,
     /// A followed subscription is catching up: a publish from inside its
     /// own handler leaves the new record to that running catch-up.
     busy: Cell<bool>,
@@ -61,7 +72,8 @@ impl Hub {
         &self.store
     }
 
-    /// Appends, then hands the record to every subscriber of `stream`.
+    /// Appends, then hands the record to every subscriber whose source holds
+    /// `stream`.
     ///
     /// A failing handler does not stop the others (each read model gets the
     /// record); the first failure is returned after all ran. The append is
@@ -74,7 +86,7 @@ impl Hub {
             .subs
             .borrow()
             .iter()
-            .filter(|s| s.stream == stream)
+            .filter(|s| s.source.contains(stream))
             .cloned()
             .collect();
         // Live subscribers get the record as stored (with its `at`).
@@ -87,16 +99,16 @@ impl Hub {
             if !self.is_subscribed(sub.id) {
                 continue;
             }
-            let outcome: std::result::Result<(), CatchUpError> = match (&sub.follow, &record) {
-                (Some(_), _) if sub.busy.get() => Ok(()),
-                (Some(name), _) => self.catch_up_busy(&sub, name, stream),
-                (None, Some(record)) => {
-                    (sub.handler)(record).map_err(|msg| CatchUpError::Handler(seq, msg))
-                }
-                (None, None) => Ok(()), // truncated away by an earlier handler
+            let outcome: std::result::Result<u64, CatchUpError> = match (&sub.follow, &record) {
+                (Some(_), _) if sub.busy.get() => Ok(0),
+                (Some(name), _) => self.catch_up_busy(&sub, name),
+                (None, Some(record)) => (sub.handler)(record)
+                    .map(|()| 1)
+                    .map_err(|msg| CatchUpError::handler(record, msg)),
+                (None, None) => Ok(0), // truncated away by an earlier handler
             };
             if let Err(e) = outcome {
-                first_error.get_or_insert(e.into_error(sub.label(), stream));
+                first_error.get_or_insert(e.into_error(sub.label()));
             }
         }
         match first_error {
@@ -106,20 +118,77 @@ impl Hub {
     }
 
     /// A live subscription; returns its id.
-    pub fn subscribe(&self, stream: &str, handler: Handler) -> Result<u64> {
-        crate::value::check_name("subscribe", "stream", stream)?;
-        Ok(self.add(stream, None, handler))
+    pub fn subscribe(&self, source: impl Into<Source>, handler: Handler) -> Result<u64> {
+        let source = source.into();
+        source.check("subscribe")?;
+        Ok(self.add(source, None, handler, None))
     }
 
     /// A catch-up subscription: hands every record after the saved position,
     /// then each later publish. If catching up fails, nothing is subscribed
     /// and the position stays at the last record handled.
-    pub fn follow(&self, name: &str, stream: &str, handler: Handler) -> Result<u64> {
+    pub fn follow(&self, name: &str, source: impl Into<Source>, handler: Handler) -> Result<u64> {
+        let source = source.into();
         crate::value::check_name("follow", "subscription", name)?;
-        crate::value::check_name("follow", "stream", stream)?;
-        self.catch_up(name, stream, &handler)
-            .map_err(|e| e.into_error(format!("{name:?}"), stream))?;
-        Ok(self.add(stream, Some(name.to_string()), handler))
+        source.check("follow")?;
+        self.catch_up(name, &source, &handler)
+            .map_err(|e| e.into_error(format!("{name:?}")))?;
+        Ok(self.add(source, Some(name.to_string()), handler, None))
+    }
+
+    /// An attached view: `refresh` runs after each publish to `source` and
+    /// on `pump`. The caller loaded the view first.
+    pub fn attach(&self, source: impl Into<Source>, refresh: Refresh) -> Result<u64> {
+        let source = source.into();
+        source.check("attach")?;
+        let r = refresh.clone();
+        let handler: Handler = Rc::new(move |_| r().map(drop));
+        Ok(self.add(source, None, handler, Some(refresh)))
+    }
+
+    /// Hands every followed subscription and attached view the records
+    /// appended since its position, by anyone; returns how many records
+    /// were handed. With a `timeout`, when there is nothing new, first waits
+    /// up to that long for a record (on backends that other processes can
+    /// write; elsewhere nothing can arrive while this runs).
+    pub fn pump(&self, timeout: Option<Duration>) -> Result<u64> {
+        let handed = self.pump_once()?;
+        match timeout {
+            Some(t) if handed == 0 && !t.is_zero() => {
+                let last = self.store.last_pos()?;
+                self.store.backend()?.wait_for(last, t)?;
+                self.pump_once()
+            }
+            _ => Ok(handed),
+        }
+    }
+
+    fn pump_once(&self) -> Result<u64> {
+        let subs: Vec<Rc<Sub>> = self.subs.borrow().clone();
+        let (mut handed, mut first_error) = (0, None);
+        for sub in subs {
+            if !self.is_subscribed(sub.id) {
+                continue;
+            }
+            let outcome = match (&sub.follow, &sub.refresh) {
+                (Some(_), _) if sub.busy.get() => Ok(0),
+                (Some(name), _) => self.catch_up_busy(&sub, name),
+                (None, Some(refresh)) => {
+                    refresh().map_err(|msg| CatchUpError::Kernel(Error::invalid("pump", msg)))
+                }
+                (None, None) => Ok(0),
+            };
+            match outcome {
+                Ok(n) => handed += n,
+                Err(e) => {
+                    first_error.get_or_insert(e.into_error(sub.label()));
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(handed),
+        }
     }
 
     /// Stops a subscription; `true` if it existed. A followed subscription's
@@ -135,13 +204,20 @@ impl Hub {
         self.subs.borrow().iter().any(|s| s.id == id)
     }
 
-    fn add(&self, stream: &str, follow: Option<String>, handler: Handler) -> u64 {
+    fn add(
+        &self,
+        source: Source,
+        follow: Option<String>,
+        handler: Handler,
+        refresh: Option<Refresh>,
+    ) -> u64 {
         let id = self.next_id.replace(self.next_id.get() + 1);
         self.subs.borrow_mut().push(Rc::new(Sub {
             id,
-            stream: stream.to_string(),
+            source,
             follow,
             handler,
+            refresh,
             busy: Cell::new(false),
         }));
         id
@@ -158,20 +234,17 @@ impl Hub {
     }
 
     /// `catch_up` for a subscribed follower, marked busy while it runs and
-    /// repeated until nothing new arrived meanwhile (its handler may have
-    /// published to its own stream).
-    fn catch_up_busy(
-        &self,
-        sub: &Sub,
-        name: &str,
-        stream: &str,
-    ) -> std::result::Result<(), CatchUpError> {
+    /// repeated until a round hands nothing (its handler may have published
+    /// to its own source); returns how many records it handed.
+    fn catch_up_busy(&self, sub: &Sub, name: &str) -> std::result::Result<u64, CatchUpError> {
         sub.busy.set(true);
-        let result = (|| loop {
-            self.catch_up(name, stream, &sub.handler)?;
-            let last = self.store.last_seq(stream).map_err(CatchUpError::Kernel)?;
-            if self.position(name).map_err(CatchUpError::Kernel)? >= last {
-                return Ok(());
+        let result = (|| {
+            let mut total = 0;
+            loop {
+                match self.catch_up(name, &sub.source, &sub.handler)? {
+                    0 => return Ok(total),
+                    n => total += n,
+                }
             }
         })();
         sub.busy.set(false);
@@ -179,36 +252,34 @@ impl Hub {
     }
 
     /// Hands every record after the saved position, saving the position
-    /// after each.
+    /// after each; returns how many it handed.
     fn catch_up(
         &self,
         name: &str,
-        stream: &str,
+        source: &Source,
         handler: &Handler,
-    ) -> std::result::Result<(), CatchUpError> {
+    ) -> std::result::Result<u64, CatchUpError> {
         let pos = self.position(name).map_err(CatchUpError::Kernel)?;
         let key = position_key(name);
         self.store
-            .fold(
-                stream,
-                State {
-                    value: (),
-                    seq: pos,
-                },
-                |(), rec: Record| {
-                    handler(&rec).map_err(|msg| CatchUpError::Handler(rec.seq, msg))?;
-                    self.store.kv_put(&key, Value::from(rec.seq))?;
-                    Ok::<(), CatchUpError>(())
-                },
-            )
-            .map(|_| ())
+            .fold(source, State { value: 0, seq: pos }, |n, rec: Record| {
+                handler(&rec).map_err(|msg| CatchUpError::handler(&rec, msg))?;
+                let at = source.position(rec.seq, rec.pos);
+                self.store.kv_put(&key, Value::from(at))?;
+                Ok::<u64, CatchUpError>(n + 1)
+            })
+            .map(|st| st.value)
     }
 }
 
 /// Why handing records to a subscriber stopped.
 enum CatchUpError {
-    /// The handler failed on this seq with its own message.
-    Handler(u64, String),
+    /// The handler failed on this record with its own message.
+    Handler {
+        stream: String,
+        seq: u64,
+        msg: String,
+    },
     /// The store failed (e.g. the records were truncated away).
     Kernel(Error),
 }
@@ -220,11 +291,19 @@ impl From<Error> for CatchUpError {
 }
 
 impl CatchUpError {
-    fn into_error(self, subscription: String, stream: &str) -> Error {
+    fn handler(rec: &Record, msg: String) -> Self {
+        CatchUpError::Handler {
+            stream: rec.stream.clone(),
+            seq: rec.seq,
+            msg,
+        }
+    }
+
+    fn into_error(self, subscription: String) -> Error {
         match self {
-            CatchUpError::Handler(seq, msg) => Error::Handler {
+            CatchUpError::Handler { stream, seq, msg } => Error::Handler {
                 subscription,
-                stream: stream.to_string(),
+                stream,
                 seq,
                 msg,
             },
@@ -278,6 +357,35 @@ mod tests {
         assert_eq!(hub.store().last_seq("a").unwrap(), 1);
         assert_eq!(*log.borrow(), ["f1"]);
         assert_eq!(hub.position("f").unwrap(), 1);
+    }
+
+    #[test]
+    fn publish_reaches_stream_category_and_all_subscribers_in_order() {
+        let hub = Hub::new(Arc::new(Store::mem()));
+        let log = Rc::new(RefCell::new(Vec::new()));
+        hub.subscribe(Source::All, recorder(&log, "all")).unwrap();
+        hub.subscribe("user-1", recorder(&log, "s")).unwrap();
+        hub.subscribe(Source::category("user"), recorder(&log, "cat"))
+            .unwrap();
+        hub.subscribe(Source::category("order"), recorder(&log, "no"))
+            .unwrap();
+        hub.publish("user-1", json!(1)).unwrap();
+        assert_eq!(*log.borrow(), ["all1", "s1", "cat1"]);
+    }
+
+    #[test]
+    fn pump_catches_followers_up_with_appends_around_the_hub() {
+        let hub = Hub::new(Arc::new(Store::mem()));
+        let log = Rc::new(RefCell::new(Vec::new()));
+        hub.follow("f", Source::category("user"), recorder(&log, ""))
+            .unwrap();
+        hub.store().append("order-1", json!(0)).unwrap();
+        hub.store().append("user-1", json!(1)).unwrap();
+        hub.store().append("user-2", json!(2)).unwrap();
+        assert_eq!(hub.pump(None).unwrap(), 2);
+        assert_eq!(hub.pump(Some(Duration::from_millis(1))).unwrap(), 0);
+        assert_eq!(*log.borrow(), ["1", "1"]);
+        assert_eq!(hub.position("f").unwrap(), 3, "the last pos handled");
     }
 
     #[test]

@@ -42,7 +42,10 @@ pub mod concurrency;
 pub mod dump;
 pub mod durable;
 pub mod error;
+pub mod global;
 pub mod hub;
+pub mod ids;
+pub mod limits;
 pub mod mem;
 // Its module doc states the rules; items are being reworked (recovery,
 // manifest, batch encoding) and get their docs with that work.
@@ -51,6 +54,7 @@ pub mod ondisk;
 pub mod open;
 pub mod project;
 pub mod snapshot;
+pub mod source;
 pub mod store;
 #[doc(hidden)]
 pub mod tools;
@@ -66,9 +70,10 @@ pub mod repl;
 pub mod runner;
 pub mod script;
 
-pub use backend::{Appended, Backend};
+pub use backend::{Appended, Backend, IdEntry};
 pub use error::{Error, Result};
 pub use open::Builder;
+pub use source::{Source, category_of};
 pub use store::Store;
 pub use typed::Typed;
 pub use value::{DataRef, Record, RecordRef, State, Value, owned_step};

@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::backend::{Appended, Backend};
+use crate::backend::{Appended, Backend, IdEntry, check_restore};
+use crate::global::{GlobalLog, Loc};
 use crate::value::{DataRef, RecordRef, now_millis};
-use crate::{Record, Result, Value};
+use crate::{Error, Record, Result, Value};
 
 #[derive(Debug, Default)]
 /// Streams and kv in memory, gone with the value.
@@ -18,24 +19,42 @@ pub struct MemBackend {
 struct Inner {
     streams: BTreeMap<String, Stream>,
     kv: BTreeMap<String, Value>,
+    global: GlobalLog,
     /// Last `at` handed out: keeps `at` non-decreasing if the clock steps back.
     last_at: i64,
 }
 
-/// Invariant: `events` holds seqs `last_seq - events.len() + 1 ..= last_seq`.
-/// Events sit behind `Arc` so a scan copies a page out cheaply and runs its
-/// callback with the lock released.
+/// A kept record. Fields sit behind `Arc` so a scan copies a page out
+/// cheaply and runs its callback with the lock released.
+#[derive(Debug, Clone)]
+struct Event {
+    pos: u64,
+    at: i64,
+    id: Option<Arc<str>>,
+    data: Arc<Value>,
+}
+
+/// Invariant: `events` holds seqs `last_seq - events.len() + 1 ..= last_seq`,
+/// their positions increasing.
 #[derive(Debug, Default)]
 struct Stream {
     last_seq: u64,
-    events: VecDeque<(i64, Arc<Value>)>,
+    events: VecDeque<Event>,
 }
 
 impl Stream {
     fn first_kept(&self) -> u64 {
         self.last_seq + 1 - self.events.len() as u64
     }
+
+    fn get(&self, seq: u64) -> Option<&Event> {
+        let i = seq.checked_sub(self.first_kept())?;
+        self.events.get(usize::try_from(i).ok()?)
+    }
 }
+
+/// A record copied out of the store for a scan.
+type Copied = (Arc<str>, u64, Event);
 
 impl MemBackend {
     /// An empty memory backend.
@@ -45,14 +64,12 @@ impl MemBackend {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave a half-applied batch:
-        // every mutation below is a single push or pop sequence.
+        // every mutation below completes before anything that can panic.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
-}
 
-impl MemBackend {
-    /// `(seq, at, event)` of the records with `seq > after`, at most `limit`.
-    fn page(&self, stream: &str, after: u64, limit: usize) -> Vec<(u64, i64, Arc<Value>)> {
+    /// `(seq, event)` of the records with `seq > after`, at most `limit`.
+    fn page(&self, stream: &str, after: u64, limit: usize) -> Vec<Copied> {
         let g = self.lock();
         let Some(s) = g.streams.get(stream) else {
             return Vec::new();
@@ -62,14 +79,53 @@ impl MemBackend {
         if start > s.last_seq {
             return Vec::new();
         }
+        let name: Arc<str> = Arc::from(stream);
         let skip = (start - first) as usize;
         s.events
             .range(skip..)
             .take(limit)
             .enumerate()
-            .map(|(i, (at, data))| (start + i as u64, *at, data.clone()))
+            .map(|(i, e)| (name.clone(), start + i as u64, e.clone()))
             .collect()
     }
+
+    /// The records at these global locations.
+    fn copy(g: &Inner, locs: Vec<Loc>) -> Vec<Copied> {
+        locs.into_iter()
+            .filter_map(|l| {
+                let e = g.streams.get(&*l.stream)?.get(l.seq)?.clone();
+                Some((l.stream, l.seq, e))
+            })
+            .collect()
+    }
+}
+
+fn to_record((stream, seq, e): &Copied) -> Record {
+    Record {
+        stream: stream.to_string(),
+        seq: *seq,
+        pos: e.pos,
+        at: e.at,
+        id: e.id.as_deref().map(str::to_string),
+        data: Value::clone(&e.data),
+    }
+}
+
+fn hand(page: &[Copied], f: &mut dyn FnMut(RecordRef<'_>) -> bool) -> usize {
+    for (stream, seq, e) in page {
+        let rec = RecordRef {
+            stream,
+            seq: *seq,
+            pos: e.pos,
+            at: e.at,
+            id: e.id.as_deref(),
+            data: DataRef::Value(&e.data),
+        };
+        if !f(rec) {
+            break;
+        }
+    }
+    page.len()
 }
 
 impl Inner {
@@ -78,14 +134,32 @@ impl Inner {
         self.last_at
     }
 
-    fn push(&mut self, stream: &str, events: Vec<Value>) -> u64 {
+    /// Appends a batch: consecutive seqs and positions, one `at`; refuses
+    /// (storing nothing) a batch that would pass the largest seq or pos.
+    fn push(
+        &mut self,
+        op: &'static str,
+        stream: &str,
+        events: Vec<Value>,
+        id: Option<&str>,
+    ) -> Result<u64> {
+        crate::limits::next_seq(op, stream, self.last_seq(stream), events.len())?;
+        crate::limits::next_pos(op, stream, self.global.last_pos(), events.len())?;
         let at = self.next_at();
         let s = self.streams.entry(stream.to_string()).or_default();
         for e in events {
-            s.events.push_back((at, Arc::new(e)));
             s.last_seq += 1;
+            let pos = self.global.next_pos();
+            // A fresh pos is never taken, and the caller checked the id.
+            let _ = self.global.insert(stream, s.last_seq, pos, id);
+            s.events.push_back(Event {
+                pos,
+                at,
+                id: id.map(Arc::from),
+                data: Arc::new(e),
+            });
         }
-        s.last_seq
+        Ok(s.last_seq)
     }
 
     fn last_seq(&self, stream: &str) -> u64 {
@@ -103,7 +177,7 @@ impl Backend for MemBackend {
         if events.is_empty() {
             return Ok(g.last_seq(stream));
         }
-        Ok(g.push(stream, events))
+        g.push("append", stream, events, None)
     }
 
     fn append_expect(&self, stream: &str, expected: u64, event: Value) -> Result<Appended> {
@@ -112,19 +186,24 @@ impl Backend for MemBackend {
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        Ok(Appended::Seq(g.push(stream, vec![event])))
+        g.push("append_expect", stream, vec![event], None)
+            .map(Appended::Seq)
+    }
+
+    fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
+        let mut g = self.lock();
+        match g.global.check_once(stream, id) {
+            Ok(Some(seq)) => Ok(seq),
+            Ok(None) => g.push("append_once", stream, vec![event], Some(id)),
+            Err(msg) => Err(Error::invalid("append_once", msg)),
+        }
     }
 
     fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
         Ok(self
             .page(stream, after, limit)
-            .into_iter()
-            .map(|(seq, at, data)| Record {
-                stream: stream.to_string(),
-                seq,
-                at,
-                data: Value::clone(&data),
-            })
+            .iter()
+            .map(to_record)
             .collect())
     }
 
@@ -135,19 +214,49 @@ impl Backend for MemBackend {
         limit: usize,
         f: &mut dyn FnMut(RecordRef<'_>) -> bool,
     ) -> Result<usize> {
-        let page = self.page(stream, after, limit);
-        for (seq, at, data) in &page {
-            let rec = RecordRef {
-                stream,
-                seq: *seq,
-                at: *at,
-                data: DataRef::Value(data),
-            };
-            if !f(rec) {
-                break;
+        Ok(hand(&self.page(stream, after, limit), f))
+    }
+
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<Record>> {
+        let g = self.lock();
+        let page = Self::copy(&g, g.global.page_all(after, limit));
+        Ok(page.iter().map(to_record).collect())
+    }
+
+    fn read_category(&self, category: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
+        let g = self.lock();
+        let page = Self::copy(&g, g.global.page_category(category, after, limit));
+        Ok(page.iter().map(to_record).collect())
+    }
+
+    fn scan_source(
+        &self,
+        source: &crate::Source,
+        after: u64,
+        limit: usize,
+        f: &mut dyn FnMut(RecordRef<'_>) -> bool,
+    ) -> Result<usize> {
+        use crate::Source;
+        let page = match source {
+            Source::Stream(s) => self.page(s, after, limit),
+            Source::Category(c) => {
+                let g = self.lock();
+                Self::copy(&g, g.global.page_category(c, after, limit))
             }
-        }
-        Ok(page.len())
+            Source::All => {
+                let g = self.lock();
+                Self::copy(&g, g.global.page_all(after, limit))
+            }
+        };
+        Ok(hand(&page, f))
+    }
+
+    fn last_pos(&self) -> Result<u64> {
+        Ok(self.lock().global.last_pos())
+    }
+
+    fn ids(&self, after: &str, limit: usize) -> Result<Vec<IdEntry>> {
+        Ok(self.lock().global.ids_page(after, limit))
     }
 
     fn last_seq(&self, stream: &str) -> Result<u64> {
@@ -155,7 +264,7 @@ impl Backend for MemBackend {
     }
 
     fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64> {
-        let mut g = self.lock();
+        let g = &mut *self.lock();
         let Some(s) = g.streams.get_mut(stream) else {
             return Ok(0);
         };
@@ -164,7 +273,9 @@ impl Backend for MemBackend {
             return Ok(0);
         }
         let n = ((seq - first + 1) as usize).min(s.events.len());
-        s.events.drain(..n);
+        for e in s.events.drain(..n) {
+            g.global.remove(e.pos);
+        }
         Ok(n as u64)
     }
 
@@ -174,16 +285,53 @@ impl Backend for MemBackend {
 
     fn restore(&self, stream: &str, last_seq: u64, records: Vec<Record>) -> Result<()> {
         let mut g = self.lock();
-        crate::backend::check_restore(stream, g.last_seq(stream), last_seq, &records)?;
+        check_restore(stream, g.last_seq(stream), last_seq, &records)?;
+        // Check every pos and id before changing anything.
+        let mut trial = GlobalLog::default();
+        for r in &records {
+            let taken = g.global.check_free(r.pos).err();
+            let clash = r.id.as_deref().and_then(|id| match g.global.id(id) {
+                Some((s, q)) => Some(format!("id {id:?} is already stream {s:?} seq {q}")),
+                None => trial.add_id(id, stream, r.seq).err(),
+            });
+            if let Some(msg) = taken.or(clash) {
+                return Err(Error::invalid(
+                    "restore",
+                    format!("stream {stream:?}: {msg}"),
+                ));
+            }
+        }
         // Later appends must not get an `at` before the restored ones.
         let newest = records.iter().map(|r| r.at).max().unwrap_or(0);
         g.last_at = g.last_at.max(newest);
-        let s = g.streams.entry(stream.to_string()).or_default();
-        s.events = records
-            .into_iter()
-            .map(|r| (r.at, Arc::new(r.data)))
-            .collect();
+        let Inner {
+            streams, global, ..
+        } = &mut *g;
+        let s = streams.entry(stream.to_string()).or_default();
+        for r in records {
+            // Checked above.
+            let _ = global.insert(stream, r.seq, r.pos, r.id.as_deref());
+            s.events.push_back(Event {
+                pos: r.pos,
+                at: r.at,
+                id: r.id.map(Arc::from),
+                data: Arc::new(r.data),
+            });
+        }
         s.last_seq = last_seq;
+        Ok(())
+    }
+
+    fn restore_global(&self, last_pos: u64, ids: Vec<IdEntry>) -> Result<()> {
+        let mut g = self.lock();
+        g.global
+            .check_ids(&ids)
+            .map_err(|msg| Error::invalid("restore_global", msg))?;
+        for e in ids {
+            // Checked above.
+            let _ = g.global.add_id(&e.id, &e.stream, e.seq);
+        }
+        g.global.raise_last_pos(last_pos);
         Ok(())
     }
 
@@ -270,12 +418,17 @@ mod tests {
         let recs = vec![Record {
             stream: "s".into(),
             seq: 4,
+            pos: 9,
             at: 77,
+            id: Some("k".into()),
             data: json!("x"),
         }];
         b.restore("s", 4, recs.clone()).unwrap();
         assert_eq!(b.read("s", 0, 10).unwrap(), recs);
+        assert_eq!(b.last_pos().unwrap(), 9);
+        assert_eq!(b.append_once("s", "k", json!(2)).unwrap(), 4);
         assert_eq!(b.append("s", json!(1)).unwrap(), 5);
+        assert_eq!(b.read_all(9, 10).unwrap()[0].pos, 10);
         assert!(b.restore("s", 9, vec![]).is_err());
     }
 

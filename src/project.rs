@@ -1,5 +1,7 @@
-//! Projections (SPEC 3.4): pure folds over a stream, resumable from a state.
+//! Projections (SPEC 3.4): pure folds over a source (a stream, a category
+//! or every stream, SPEC 3.12), resumable from a state.
 
+use crate::source::Source;
 use crate::store::{PAGE, Store};
 use crate::value::RecordRef;
 use crate::value::State;
@@ -13,23 +15,93 @@ impl Store {
     /// `Error::Truncated`; it never returns a silently partial value.
     pub fn fold<A, E: From<Error>>(
         &self,
-        stream: &str,
+        source: impl Into<Source>,
         state: State<A>,
         mut step: impl FnMut(A, Record) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        self.fold_refs(stream, state, |acc, r| step(acc, r.to_record()?))
+        self.fold_refs(source, state, |acc, r| step(acc, r.to_record()?))
     }
 
     /// `fold` over borrowed records: the step converts each event from the
     /// backend's own form (a kept `Value`, or stored JSON), with no copy made
     /// in between. Script folds use it.
+    ///
+    /// For a category or `All` the state's `seq` is the last folded
+    /// record's pos; records truncated away are simply not in the global
+    /// log any more, so such a fold never fails for them.
     pub fn fold_refs<A, E: From<Error>>(
+        &self,
+        source: impl Into<Source>,
+        state: State<A>,
+        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
+    ) -> Result<State<A>, E> {
+        let source = source.into();
+        source.check("project")?;
+        match &source {
+            Source::Stream(stream) => self.fold_stream(stream, state, step),
+            _ => self.fold_global(&source, state, step),
+        }
+    }
+
+    fn fold_global<A, E: From<Error>>(
+        &self,
+        source: &Source,
+        state: State<A>,
+        mut step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
+    ) -> Result<State<A>, E> {
+        let b = self.backend()?;
+        let State { value, mut seq } = state;
+        let last = b.last_pos()?;
+        if seq > last {
+            let msg = format!("{source}: state seq {seq} is past last pos {last}");
+            return Err(Error::invalid("project", msg).into());
+        }
+        let mut value = Some(value);
+        let mut failed: Option<E> = None;
+        loop {
+            let n = b.scan_source(source, seq, PAGE, &mut |rec| {
+                let Some(acc) = value.take() else {
+                    return false;
+                };
+                match step(acc, rec) {
+                    Ok(next) => {
+                        value = Some(next);
+                        seq = rec.pos;
+                        true
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let Some(acc) = value.take() else {
+                return Err(Error::invalid("project", "fold lost its value").into());
+            };
+            if n < PAGE {
+                return Ok(State { value: acc, seq });
+            }
+            value = Some(acc);
+        }
+    }
+
+    fn fold_stream<A, E: From<Error>>(
         &self,
         stream: &str,
         state: State<A>,
         mut step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
         crate::value::check_name("project", "stream", stream)?;
+        if state.seq > crate::limits::MAX_SEQ {
+            let msg = format!(
+                "stream {stream:?}: state seq {} is past the largest seq",
+                state.seq
+            );
+            return Err(Error::invalid("project", msg).into());
+        }
         let b = self.backend()?;
         let State { value, mut seq } = state;
         // The value moves through the callback; `failed` holds why it stopped.
@@ -88,11 +160,11 @@ impl Store {
     /// The state after folding every record from `#{value: init, seq: 0}`.
     pub fn project<A, E: From<Error>>(
         &self,
-        stream: &str,
+        source: impl Into<Source>,
         init: A,
         step: impl FnMut(A, Record) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        self.fold(stream, State::empty(init), step)
+        self.fold(source, State::empty(init), step)
     }
 }
 
@@ -164,6 +236,28 @@ mod tests {
         assert_eq!(
             s.fold("n", State { value: 9, seq: 5 }, sum).unwrap().value,
             9
+        );
+    }
+
+    #[test]
+    fn folds_over_a_category_and_all_resume_by_pos() {
+        let s = Store::mem();
+        s.append("user-1", json!(1)).unwrap();
+        s.append("order-1", json!(10)).unwrap();
+        s.append_all("user-2", vec![json!(2), json!(3)]).unwrap();
+        let users = s.project(Source::category("user"), 0, sum).unwrap();
+        assert_eq!(users, State { value: 6, seq: 4 });
+        let all = s.project(Source::All, 0, sum).unwrap();
+        assert_eq!(all, State { value: 16, seq: 4 });
+        s.append("user-1", json!(4)).unwrap();
+        s.truncate_through("user-2", 1).unwrap();
+        let resumed = s.fold(Source::category("user"), users, sum).unwrap();
+        assert_eq!(resumed, State { value: 10, seq: 5 });
+        let again = s.project(Source::category("user"), 0, sum).unwrap();
+        assert_eq!(again, State { value: 8, seq: 5 });
+        assert!(
+            s.fold(Source::All, State { value: 0, seq: 6 }, sum)
+                .is_err()
         );
     }
 

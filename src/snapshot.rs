@@ -2,6 +2,7 @@
 //! `snapshot/<name>` as `{"value": .., "seq": ..}`, so a replay folds only
 //! the tail after it.
 
+use crate::source::Source;
 use crate::store::Store;
 use crate::value::{RecordRef, State};
 use crate::{Error, Result, Value};
@@ -62,7 +63,7 @@ impl Store {
     pub fn replay<A: Snapshotable, E: From<Error>>(
         &self,
         name: &str,
-        stream: &str,
+        source: impl Into<Source>,
         init: A,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
@@ -73,18 +74,18 @@ impl Store {
             },
             None => State::empty(init),
         };
-        self.fold_refs(stream, start, step)
+        self.fold_refs(source, start, step)
     }
 
     /// `replay`, then saves the new state under `snapshot/<name>`.
     pub fn checkpoint<A: Snapshotable, E: From<Error>>(
         &self,
         name: &str,
-        stream: &str,
+        source: impl Into<Source>,
         init: A,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        let state = self.replay(name, stream, init, step)?;
+        let state = self.replay(name, source, init, step)?;
         let stored = State {
             value: state.value.to_stored()?,
             seq: state.seq,

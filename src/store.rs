@@ -7,9 +7,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, IdEntry};
+use crate::limits::{check_batch, check_event, check_ids, check_kv, check_name, check_records};
 use crate::mem::MemBackend;
-use crate::value::{check_event, check_name};
+use crate::source::Source;
 use crate::{Error, Record, Result, Value};
 
 /// How many records a fold or an unbounded read asks the backend for at a
@@ -81,14 +82,7 @@ impl Store {
     /// Appends every event or none; returns the last seq.
     pub fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
-        for (i, e) in events.iter().enumerate() {
-            if e.is_null() {
-                return Err(Error::invalid(
-                    "append_all",
-                    format!("stream {stream:?}: event {i}: () is not an event"),
-                ));
-            }
-        }
+        check_batch("append_all", stream, &events)?;
         self.backend()?.append_all(stream, events)
     }
 
@@ -96,23 +90,76 @@ impl Store {
     /// `None` (fetched page by page).
     pub fn read(&self, stream: &str, after: u64, limit: Option<usize>) -> Result<Vec<Record>> {
         check_name("read", "stream", stream)?;
+        self.read_source(&Source::stream(stream), after, limit)
+    }
+
+    /// Appends `event` unless `id` was used before; returns the seq of the
+    /// record appended for `id` (SPEC 3.2).
+    pub fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
+        check_name("append_once", "stream", stream)?;
+        if id.is_empty() {
+            return Err(Error::invalid(
+                "append_once",
+                format!("stream {stream:?}: the id is empty"),
+            ));
+        }
+        check_event("append_once", stream, &event)?;
+        self.backend()?.append_once(stream, id, event)
+    }
+
+    /// Records of every stream with `pos > after`, in pos order; all of
+    /// them when `limit` is `None`.
+    pub fn read_all(&self, after: u64, limit: Option<usize>) -> Result<Vec<Record>> {
+        self.read_source(&Source::All, after, limit)
+    }
+
+    /// Like `read_all`, only the streams of `category`.
+    pub fn read_category(
+        &self,
+        category: &str,
+        after: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Record>> {
+        check_name("read_category", "category", category)?;
+        self.read_source(&Source::category(category), after, limit)
+    }
+
+    /// The records of any source past `after` (a seq for a stream, a pos
+    /// otherwise), fetched page by page when `limit` is `None`.
+    pub fn read_source(
+        &self,
+        source: &Source,
+        after: u64,
+        limit: Option<usize>,
+    ) -> Result<Vec<Record>> {
+        source.check("read")?;
         let b = self.backend()?;
+        let page = |after, limit| match source {
+            Source::Stream(s) => b.read(s, after, limit),
+            Source::Category(c) => b.read_category(c, after, limit),
+            Source::All => b.read_all(after, limit),
+        };
         if let Some(limit) = limit {
-            return b.read(stream, after, limit);
+            return page(after, limit);
         }
         let mut out = Vec::new();
         let mut after = after;
         loop {
-            let page = b.read(stream, after, PAGE)?;
-            let done = page.len() < PAGE;
-            if let Some(last) = page.last() {
-                after = last.seq;
+            let got = page(after, PAGE)?;
+            let done = got.len() < PAGE;
+            if let Some(last) = got.last() {
+                after = source.position(last.seq, last.pos);
             }
-            out.extend(page);
+            out.extend(got);
             if done {
                 return Ok(out);
             }
         }
+    }
+
+    /// Highest pos ever given; 0 for an empty store.
+    pub fn last_pos(&self) -> Result<u64> {
+        self.backend()?.last_pos()
     }
 
     /// The highest seq ever appended to `stream` (0 if none).
@@ -141,12 +188,7 @@ impl Store {
     /// Stores `value` (not null) under `key`.
     pub fn kv_put(&self, key: &str, value: Value) -> Result<()> {
         check_name("kv_put", "key", key)?;
-        if value.is_null() {
-            return Err(Error::invalid(
-                "kv_put",
-                format!("key {key:?}: () cannot be stored (use kv_del to remove a key)"),
-            ));
-        }
+        check_kv("kv_put", key, &value)?;
         self.backend()?.kv_put(key, value)
     }
 
@@ -159,5 +201,22 @@ impl Store {
     /// The sorted keys starting with `prefix`.
     pub fn kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
         self.backend()?.kv_keys(prefix)
+    }
+
+    /// Writes a stream's kept records with their original seq and `at` into
+    /// a stream never appended to (`Backend::restore`): what `migrate` and
+    /// `persist import` copy with.
+    pub fn restore(&self, stream: &str, last_seq: u64, records: Vec<Record>) -> Result<()> {
+        check_name("restore", "stream", stream)?;
+        check_records("restore", stream, last_seq, &records)?;
+        self.backend()?.restore(stream, last_seq, records)
+    }
+
+    /// Sets the last pos and the used event ids of an empty store
+    /// (`Backend::restore_global`), after its streams were restored: what
+    /// `migrate` and `persist import` finish with.
+    pub fn restore_global(&self, last_pos: u64, ids: Vec<IdEntry>) -> Result<()> {
+        check_ids("restore_global", last_pos, &ids)?;
+        self.backend()?.restore_global(last_pos, ids)
     }
 }

@@ -50,21 +50,24 @@ impl Default for Progress {
     }
 }
 
-/// The directory must already hold a store: tools never create one.
-fn existing(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+/// Opens the store in `dir` read-only (tools never create, repair or change
+/// a store), telling the user on stderr what the next writing open would
+/// repair.
+fn open_read_only(dir: &Path) -> Result<DiskLog> {
+    let (log, report) = DiskLog::open_read_only(dir)?;
+    if let Some(t) = &report.torn {
+        eprintln!(
+            "persist: {}: torn tail of {} bytes at offset {} ({}); the next open cuts it",
+            t.path.display(),
+            t.bytes_cut,
+            t.offset,
+            t.reason
+        );
     }
-    Err(Error::io(
-        dir,
-        "open store",
-        std::io::Error::new(std::io::ErrorKind::NotFound, "no such store directory"),
-    ))
-}
-
-fn open_existing(dir: &Path) -> Result<DiskLog> {
-    existing(dir)?;
-    open_disk_log(dir)
+    for n in &report.notes {
+        eprintln!("persist: {}: {n}", dir.display());
+    }
+    Ok(log)
 }
 
 /// Opens the on-disk log in `dir` (created if missing), telling the user on
@@ -89,7 +92,7 @@ fn io_out(e: std::io::Error) -> Error {
 
 /// Streams (first seq, last seq, records kept), kv keys, segments, bytes.
 pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
-    let log = open_existing(dir)?;
+    let log = open_read_only(dir)?;
     let stats = log.stats();
     let w = |out: &mut dyn Write, text: String| writeln!(out, "{text}").map_err(io_out);
     w(out, format!("store {}", dir.display()))?;
@@ -123,7 +126,6 @@ pub fn inspect(dir: &Path, out: &mut dyn Write) -> Result<i32> {
 
 /// Checks every frame and the index; 1 with each fault's file and offset.
 pub fn verify(dir: &Path, out: &mut dyn Write) -> Result<i32> {
-    existing(dir)?;
     let progress = Progress::new();
     let report = ondisk::verify_with(dir, &mut |done, total| {
         progress.show(&format!(
@@ -190,7 +192,7 @@ fn counts_line(verb: &str, c: Counts) -> String {
 
 /// Writes the dump of the store in `dir` to `out`.
 pub fn export(dir: &Path, stream: Option<&str>, out: &mut dyn Write) -> Result<i32> {
-    let store = Store::new(open_existing(dir)?);
+    let store = Store::new(open_read_only(dir)?);
     let progress = Progress::new();
     let mut buffered = std::io::BufWriter::new(out);
     let counts = dump::export(&store, stream, &mut buffered, &mut |c| {
@@ -203,15 +205,58 @@ pub fn export(dir: &Path, stream: Option<&str>, out: &mut dyn Write) -> Result<i
     Ok(0)
 }
 
-/// Restores a dump into the empty store in `dir` (created if missing).
+/// Restores a dump into a new store in `dir`, which must be missing or an
+/// empty directory. All or nothing: the store is built in a temporary
+/// directory beside `dir` and renamed into place only once complete and
+/// closed; on failure the temporary directory is removed and `dir` is left
+/// as it was.
 pub fn import(dir: &Path, input: &mut dyn BufRead) -> Result<i32> {
-    let store = Store::new(open_disk_log(dir)?);
+    let bad = |msg: String| Error::invalid("import", format!("{}: {msg}", dir.display()));
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                return Err(bad("the directory is not empty".into()));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io(dir, "import", e)),
+    }
+    let name = dir
+        .file_name()
+        .ok_or_else(|| bad("not a directory name".into()))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create directory", e))?;
+    let tmp = parent.join(format!(
+        ".{}.import-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, "create directory", e))?;
     let progress = Progress::new();
+    let built = import_into(&tmp, input, &progress).and_then(|counts| {
+        std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, "rename the imported store", e))?;
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(parent, "fsync directory", e))?;
+        Ok(counts)
+    });
+    progress.done();
+    let counts = built.inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&tmp);
+    })?;
+    progress.finish(&counts_line("imported", counts));
+    Ok(0)
+}
+
+/// Imports into the new store in `dir` and closes it.
+fn import_into(dir: &Path, input: &mut dyn BufRead, progress: &Progress) -> Result<Counts> {
+    let store = Store::new(DiskLog::open(dir)?.0);
     let result = dump::import(&store, input, &mut |c| {
         progress.show(&counts_line("imported", c))
     });
-    progress.done();
     store.close()?;
-    progress.finish(&counts_line("imported", result?));
-    Ok(0)
+    result
 }

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::limits::{check_event, check_name};
+
 pub use serde_json::Value;
 
 /// Milliseconds since the Unix epoch.
@@ -23,16 +25,41 @@ pub struct Record {
     pub stream: String,
     /// Counts from 1 within the stream.
     pub seq: u64,
+    /// Global position: counts from 1 across the store, in commit order
+    /// (SPEC 3.12).
+    pub pos: u64,
     /// Append time in Unix milliseconds, stored so replays are deterministic.
     pub at: i64,
+    /// The event id given to `append_once`, if it was appended that way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// The event as appended.
     pub data: Value,
 }
 
 impl Record {
-    /// The record as `{"stream", "seq", "at", "data"}`.
+    /// The record map: `{stream, seq, pos, at, data}`, plus `id` when present.
     pub fn to_json(&self) -> Value {
-        serde_json::json!({"stream": self.stream, "seq": self.seq, "at": self.at, "data": self.data})
+        let mut m = serde_json::json!({
+            "stream": self.stream, "seq": self.seq, "pos": self.pos, "at": self.at,
+            "data": self.data,
+        });
+        if let Some(id) = &self.id {
+            m["id"] = Value::String(id.clone());
+        }
+        m
+    }
+
+    /// The record borrowed, as scans hand it out.
+    pub fn as_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            stream: &self.stream,
+            seq: self.seq,
+            pos: self.pos,
+            at: self.at,
+            id: self.id.as_deref(),
+            data: DataRef::Value(&self.data),
+        }
     }
 }
 
@@ -54,8 +81,12 @@ pub struct RecordRef<'a> {
     pub stream: &'a str,
     /// Counts from 1 within the stream.
     pub seq: u64,
+    /// Global position across the store (SPEC 3.12).
+    pub pos: u64,
     /// Append time in Unix milliseconds.
     pub at: i64,
+    /// The `append_once` id, if any.
+    pub id: Option<&'a str>,
     /// The event, in the backend's form.
     pub data: DataRef<'a>,
 }
@@ -78,7 +109,9 @@ impl RecordRef<'_> {
         Ok(Record {
             stream: self.stream.to_string(),
             seq: self.seq,
+            pos: self.pos,
             at: self.at,
+            id: self.id.map(str::to_string),
             data,
         })
     }
@@ -110,23 +143,4 @@ impl<A> State<A> {
             seq: 0,
         }
     }
-}
-
-/// Rejects events that are not values: `null` (Rhai's `()`) at the top.
-pub fn check_event(op: &'static str, stream: &str, event: &Value) -> crate::Result<()> {
-    if event.is_null() {
-        return Err(crate::Error::invalid(
-            op,
-            format!("stream {stream:?}: () is not an event"),
-        ));
-    }
-    Ok(())
-}
-
-/// Stream names and keys must be non-empty.
-pub fn check_name(op: &'static str, what: &str, name: &str) -> crate::Result<()> {
-    if name.is_empty() {
-        return Err(crate::Error::invalid(op, format!("{what} name is empty")));
-    }
-    Ok(())
 }

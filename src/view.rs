@@ -1,4 +1,5 @@
-//! Materialized views (SPEC 3.10): a stream, a fold and a snapshot name.
+//! Materialized views (SPEC 3.10): a source (a stream, a category or all
+//! streams), a fold and a snapshot name.
 //! Attached to a hub, the held state is refreshed and saved on each publish,
 //! so `peek` is an O(1) read; `value` folds the tail now, so it is never
 //! stale even after appends that bypassed the hub.
@@ -6,6 +7,7 @@
 use std::cell::RefCell;
 
 use crate::snapshot::Snapshotable;
+use crate::source::Source;
 use crate::store::Store;
 use crate::value::{RecordRef, State};
 use crate::{Error, Result};
@@ -14,8 +16,8 @@ use crate::{Error, Result};
 pub struct View<A> {
     /// The snapshot name.
     pub name: String,
-    /// The stream it folds.
-    pub stream: String,
+    /// What it folds: a stream, a category or every stream.
+    pub source: Source,
     init: A,
     /// What `peek` returns. Never borrowed while a step runs.
     held: RefCell<State<A>>,
@@ -23,12 +25,13 @@ pub struct View<A> {
 
 impl<A: Snapshotable + Clone> View<A> {
     /// A view holding `init` until it is loaded.
-    pub fn new(name: &str, stream: &str, init: A) -> Result<Self> {
+    pub fn new(name: &str, source: impl Into<Source>, init: A) -> Result<Self> {
+        let source = source.into();
         crate::value::check_name("view", "view", name)?;
-        crate::value::check_name("view", "stream", stream)?;
+        source.check("view")?;
         Ok(View {
             name: name.to_string(),
-            stream: stream.to_string(),
+            source,
             held: RefCell::new(State::empty(init.clone())),
             init,
         })
@@ -50,20 +53,21 @@ impl<A: Snapshotable + Clone> View<A> {
         store: &Store,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<(), E> {
-        let state = store.checkpoint(&self.name, &self.stream, self.init.clone(), step)?;
+        let state = store.checkpoint(&self.name, &self.source, self.init.clone(), step)?;
         *self.held.borrow_mut() = state;
         Ok(())
     }
 
     /// Folds the records after the held state and saves the snapshot (on
-    /// each publish). Records appended around the hub are folded too. If the
+    /// each publish, and on `pump`); returns how many records it folded.
+    /// Records appended around the hub are folded too. If the
     /// saved snapshot got ahead of the held state (a `compact` under the
     /// view's name may have dropped the records between), start from it.
     pub fn refresh<E: From<Error>>(
         &self,
         store: &Store,
-        step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
-    ) -> Result<(), E> {
+        mut step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
+    ) -> Result<u64, E> {
         let mut from = self.state();
         if let Some(saved) = store.snapshot(&self.name)?
             && saved.seq > from.seq
@@ -74,7 +78,12 @@ impl<A: Snapshotable + Clone> View<A> {
             };
         }
         let seq = from.seq;
-        let state = store.fold_refs(&self.stream, from, step)?;
+        let mut folded = 0;
+        let counting = |acc, rec: RecordRef<'_>| {
+            folded += 1;
+            step(acc, rec)
+        };
+        let state = store.fold_refs(&self.source, from, counting)?;
         if state.seq != seq {
             store.save_snapshot(
                 &self.name,
@@ -85,7 +94,7 @@ impl<A: Snapshotable + Clone> View<A> {
             )?;
         }
         *self.held.borrow_mut() = state;
-        Ok(())
+        Ok(folded)
     }
 
     /// Snapshot plus tail, folded now; the held state catches up too.
@@ -94,7 +103,7 @@ impl<A: Snapshotable + Clone> View<A> {
         store: &Store,
         step: impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
     ) -> Result<State<A>, E> {
-        let state = store.replay(&self.name, &self.stream, self.init.clone(), step)?;
+        let state = store.replay(&self.name, &self.source, self.init.clone(), step)?;
         let mut held = self.held.borrow_mut();
         if state.seq >= held.seq {
             *held = state.clone();

@@ -91,11 +91,19 @@ fn import_names_the_malformed_line_and_refuses_a_used_store() {
         "{}",
         text(&out.stderr)
     );
-    let dump = persist(&["export", dir.to_str().unwrap()], None);
+    assert!(!dir.exists(), "a failed import left a store behind");
+    fs::create_dir(&dir).unwrap();
+    let out = persist(&["import", dir.to_str().unwrap()], Some(bad));
+    assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        text(&dump.stdout),
-        "",
-        "nothing imported from a dump with a bad line in its only stream"
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "the empty target changed"
+    );
+    assert_eq!(
+        fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "temporary directories left beside the target"
     );
     let good = &bad[..bad.len() - 6];
     assert!(
@@ -164,8 +172,8 @@ fn inspect_lists_streams_keys_and_segments() {
 
 #[test]
 fn tools_name_a_missing_directory() {
-    // verify: 2, it could not check (1 is for a damaged store).
-    for (cmd, code) in [("inspect", 1), ("verify", 2), ("export", 1)] {
+    // Not a store: 1 from every read-only tool (SPEC 6).
+    for (cmd, code) in [("inspect", 1), ("verify", 1), ("export", 1)] {
         let out = persist(&[cmd, "/nonexistent/persist-store"], None);
         assert_eq!(out.status.code(), Some(code), "{cmd}");
         assert!(
@@ -360,7 +368,7 @@ fn the_examples_run_twice_on_a_kept_store() {
 fn import_reads_stdin_for_a_dash_and_names_one_line_number() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
-    let dump = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n{\"type\":\"record\",\"stream\":\"a\",\"seq\":1,\"at\":5,\"data\":1}\n";
+    let dump = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n{\"type\":\"record\",\"stream\":\"a\",\"seq\":1,\"pos\":1,\"at\":5,\"data\":1}\n{\"type\":\"global\",\"last_pos\":1}\n";
     let out = persist(&["import", dir.to_str().unwrap(), "-"], Some(dump));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let again = persist(&["export", dir.to_str().unwrap()], None);
@@ -377,7 +385,7 @@ fn import_reads_stdin_for_a_dash_and_names_one_line_number() {
 }
 
 #[test]
-fn verify_reads_as_plain_words_and_exits_two_when_it_cannot_check() {
+fn verify_reads_as_plain_words_and_exits_two_when_it_cannot_check_one_on_no_store() {
     let tmp = tempfile::tempdir().unwrap();
     make_store(tmp.path());
     let dir = tmp.path().join("store");
@@ -385,7 +393,12 @@ fn verify_reads_as_plain_words_and_exits_two_when_it_cannot_check() {
     assert!(ok.contains("hint: consistent\n"), "{ok}");
     assert!(ok.contains(", 0 faults\n"), "{ok}");
     let missing = persist(&["verify", tmp.path().join("nope").to_str().unwrap()], None);
-    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+    assert_eq!(missing.status.code(), Some(1), "{}", text(&missing.stderr));
+    // A store another handle holds cannot be checked: 2.
+    let (held, _) = persist::ondisk::DiskLog::open(&dir).unwrap();
+    let in_use = persist(&["verify", dir.to_str().unwrap()], None);
+    assert_eq!(in_use.status.code(), Some(2), "{}", text(&in_use.stderr));
+    drop(held);
 }
 
 #[test]
@@ -412,4 +425,104 @@ fn export_into_a_closed_pipe_ends_quietly_with_zero() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stderr), "");
+}
+
+fn listing(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let bytes = if e.path().is_file() {
+                fs::read(e.path()).unwrap()
+            } else {
+                Vec::new()
+            };
+            (e.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn read_only_tools_on_a_directory_that_is_not_a_store_say_so_and_create_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let unrelated = tmp.path().join("unrelated");
+    fs::create_dir(&unrelated).unwrap();
+    fs::write(unrelated.join("notes.txt"), "mine").unwrap();
+    for dir in [empty.as_path(), unrelated.as_path(), Path::new("/")] {
+        let before = listing(dir);
+        // Not a store: 1 from every read-only tool (SPEC 6).
+        for (cmd, code) in [("inspect", 1), ("verify", 1), ("export", 1)] {
+            let out = persist(&[cmd, dir.to_str().unwrap()], None);
+            assert_eq!(out.status.code(), Some(code), "{cmd} {}", dir.display());
+            assert!(
+                text(&out.stderr).contains("not a persist store: no segments"),
+                "{cmd} {}: {}",
+                dir.display(),
+                text(&out.stderr)
+            );
+        }
+        assert_eq!(listing(dir), before, "{} changed", dir.display());
+    }
+}
+
+#[test]
+fn read_only_tools_report_a_torn_tail_without_cutting_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    make_store(tmp.path());
+    let dir = tmp.path().join("store");
+    let last = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .max()
+        .unwrap();
+    // Bytes after the durable end of the last segment, as a torn write
+    // after a reopen would leave them.
+    let mut bytes = fs::read(&last).unwrap();
+    bytes.extend_from_slice(b"\x07torn write");
+    fs::write(&last, bytes).unwrap();
+    let before = listing(&dir);
+    for cmd in ["inspect", "export", "verify"] {
+        let out = persist(&[cmd, dir.to_str().unwrap()], None);
+        assert_eq!(out.status.code(), Some(0), "{cmd}: {}", text(&out.stderr));
+        let all = text(&out.stdout) + text(&out.stderr).as_str();
+        assert!(all.contains("torn tail"), "{cmd}: {all}");
+        assert_eq!(listing(&dir), before, "{cmd} changed the store");
+    }
+}
+
+#[test]
+fn import_refuses_a_directory_that_is_not_empty_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("keep.txt"), "mine").unwrap();
+    let good = "{\"type\":\"stream\",\"stream\":\"a\",\"last_seq\":1}\n";
+    let out = persist(&["import", dir.to_str().unwrap()], Some(good));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not empty"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        listing(&dir),
+        vec![("keep.txt".to_string(), b"mine".to_vec())]
+    );
+}
+
+#[test]
+fn open_with_an_empty_path_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("empty.rhai");
+    fs::write(&script, "persist::open(\"\");").unwrap();
+    let out = persist(&["run", script.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("empty"), "{}", text(&out.stderr));
+    assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
 }

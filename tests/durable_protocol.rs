@@ -295,14 +295,16 @@ fn each_store_call_sends_exactly_its_request() {
     let rec = Record {
         stream: "r".into(),
         seq: 2,
+        pos: 3,
         at: 11,
+        id: None,
         data: json!("d"),
     };
     expect(
         &|s| drop(s.backend().unwrap().restore("r", 2, vec![rec.clone()])),
         json!([r(
             "persist/restore",
-            json!(["r", 2, [{"stream": "r", "seq": 2, "at": 11, "data": "d"}]])
+            json!(["r", 2, [{"stream": "r", "seq": 2, "pos": 3, "at": 11, "data": "d"}]])
         )]),
     );
     // Layers above the log use the same requests: a checkpoint is reads
@@ -346,7 +348,13 @@ fn dump(b: &dyn Backend) -> Value {
     for key in b.kv_keys("").unwrap() {
         kv.insert(key.clone(), b.kv_get(&key).unwrap().unwrap_or(Value::Null));
     }
-    json!({"streams": streams, "kv": kv})
+    let ids: Vec<Value> = b
+        .ids("", usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|e| json!([e.id, e.stream, e.seq]))
+        .collect();
+    json!({"streams": streams, "kv": kv, "last_pos": b.last_pos().unwrap(), "ids": ids})
 }
 
 #[test]
@@ -408,7 +416,11 @@ fn good_arg(name: &str) -> Value {
         "key" | "prefix" => json!("s"),
         "event" | "value" => json!({"n": 1}),
         "events" => json!([1, 2]),
-        "records" => json!([{"stream": "t", "seq": 1, "at": 5, "data": 1}]),
+        "records" => json!([{"stream": "t", "seq": 1, "pos": 1, "at": 5, "data": 1}]),
+        "id" => json!("fresh"),
+        "category" => json!("t"),
+        "after_id" => json!(""),
+        "ids" => json!([{"id": "fresh", "stream": "t", "seq": 1}]),
         _ => json!(1),
     }
 }
@@ -423,7 +435,15 @@ fn bad_args(name: &str) -> Vec<Value> {
         json!(true),
     ];
     match name {
-        "stream" | "key" => vec![
+        "after_id" => vec![json!(1), json!(null)],
+        "ids" => vec![
+            json!({}),
+            json!([1]),
+            json!([{"id": "", "stream": "t", "seq": 1}]),
+            json!([{"id": "i", "stream": "t", "seq": 0}]),
+            json!([{"id": "i", "stream": "t"}]),
+        ],
+        "stream" | "key" | "id" | "category" => vec![
             json!(""),
             json!(1),
             json!(null),
@@ -436,10 +456,12 @@ fn bad_args(name: &str) -> Vec<Value> {
         "records" => vec![
             json!({}),
             json!([1]),
-            json!([{"stream": "other", "seq": 1, "at": 5, "data": 1}]),
-            json!([{"stream": "t", "seq": "1", "at": 5, "data": 1}]),
+            json!([{"stream": "other", "seq": 1, "pos": 1, "at": 5, "data": 1}]),
+            json!([{"stream": "t", "seq": "1", "pos": 1, "at": 5, "data": 1}]),
+            json!([{"stream": "t", "seq": 1, "at": 5, "data": 1}]),
+            json!([{"stream": "t", "seq": 1, "pos": 1, "at": 5, "id": 7, "data": 1}]),
         ],
-        "last_seq" => [not_int, vec![json!(u64::MAX)]].concat(),
+        "last_seq" | "last_pos" => [not_int, vec![json!(u64::MAX)]].concat(),
         _ => not_int,
     }
 }
@@ -553,7 +575,7 @@ fn populated() -> Store {
         (0..PAGE as i64 * 2 + 3).map(|n| json!({"n": n})).collect(),
     )
     .unwrap();
-    s.append("gone", json!(1)).unwrap();
+    s.append_once("gone", "id-1", json!(1)).unwrap();
     s.truncate_through("gone", 1).unwrap();
     s.kv_put("position/feed", json!(7)).unwrap();
     s.kv_put("view/count", json!({"c": 3})).unwrap();
@@ -571,7 +593,8 @@ fn migrate_to_durable_answers_like_the_original() {
         MigrateReport {
             streams: 3,
             records: 5 + PAGE as u64 * 2 + 3,
-            keys: 3
+            keys: 3,
+            ids: 1,
         }
     );
     assert_eq!(dump(disk.backend()), dump(from.backend().unwrap()));

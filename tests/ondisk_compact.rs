@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use persist::Backend;
 use persist::ondisk::{DiskLog, IoPoint, Options, verify};
@@ -118,15 +119,27 @@ fn automatic_compaction_bounds_the_log() {
     assert_eq!(log.stats().kv_keys, 1);
 }
 
-/// Runs a compaction whose first fsync matching `fail_when` fails, then
-/// reopens without faults.
+/// Runs a compaction whose fsync chosen by `fail_at` (given the directory
+/// and whether the commit's manifest temp was fsync'd already) fails, then
+/// reopens without faults. Returns the open report's notes.
 fn interrupted(
-    fail_when: impl Fn(&Path) -> bool + Send + Sync + 'static,
+    fail_at: impl Fn(&Path, bool) -> bool + Send + Sync + 'static,
 ) -> (tempfile::TempDir, DiskLog, Vec<String>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path: PathBuf = dir.path().to_path_buf();
+    let committed = AtomicBool::new(false);
+    let hook = move |p| {
+        if p != IoPoint::Sync {
+            return false;
+        }
+        let fail = fail_at(&path, committed.load(Ordering::SeqCst));
+        if has_temp(&path) && path.join("manifest.tmp").exists() {
+            committed.store(true, Ordering::SeqCst);
+        }
+        fail
+    };
     let o = Options {
-        faults: Some(Arc::new(move |p| p == IoPoint::Sync && fail_when(&path))),
+        faults: Some(Arc::new(hook)),
         ..opts()
     };
     let log = DiskLog::open_with(dir.path(), o).expect("open").0;
@@ -149,22 +162,68 @@ fn has_temp(dir: &Path) -> bool {
     })
 }
 
+/// Killed right after the manifest naming the outputs was renamed into
+/// place (the commit point): `verify` sees no damage, only work left for
+/// the next open, which finishes the compaction.
 #[test]
 fn compaction_interrupted_after_commit_is_finished_on_open() {
-    let (dir, log, notes) = interrupted(|d| d.join("compact").exists());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path: PathBuf = dir.path().to_path_buf();
+    let committed = AtomicBool::new(false);
+    let hook = move |p| {
+        if p != IoPoint::Sync {
+            return false;
+        }
+        if committed.load(Ordering::SeqCst) {
+            // The directory fsync after the rename: stop here, as a crash.
+            return true;
+        }
+        if has_temp(&path) && path.join("manifest.tmp").exists() {
+            committed.store(true, Ordering::SeqCst);
+        }
+        false
+    };
+    let o = Options {
+        faults: Some(Arc::new(hook)),
+        ..opts()
+    };
+    let log = DiskLog::open_with(dir.path(), o).expect("open").0;
+    fill(&log);
+    assert!(
+        log.compact_segments().is_err(),
+        "injected fault not reported"
+    );
+    drop(log);
+    assert!(has_temp(dir.path()), "outputs already installed");
+    let v = verify(dir.path()).expect("verify");
+    assert!(
+        v.is_ok(),
+        "leftovers of a committed compaction are not damage: {v:?}"
+    );
+    assert!(
+        v.notes.iter().any(|n| n.contains("will be finished")),
+        "{v:?}"
+    );
+    assert_eq!(v.stats.streams.len(), 2);
+
+    let (log, report) = DiskLog::open_with(dir.path(), opts()).expect("reopen");
+    let notes = report.notes;
     assert!(notes.iter().any(|n| n.contains("finished")), "{notes:?}");
     check(&log);
     assert!(
         dir_bytes(dir.path()) < 200 << 10,
         "replaced segments were kept"
     );
-    assert!(!dir.path().join("compact").exists() && !has_temp(dir.path()));
+    assert!(!has_temp(dir.path()));
 }
 
+/// A compaction that fails before its commit (say, the disk is full while
+/// writing the outputs) deletes its outputs and leaves the log untouched:
+/// the store is not poisoned, and reopening finds nothing to clean up.
 #[test]
-fn compaction_interrupted_before_commit_is_discarded_on_open() {
-    let (dir, log, notes) = interrupted(|d| has_temp(d) && !d.join("compact").exists());
-    assert!(notes.iter().any(|n| n.contains("stray temp")), "{notes:?}");
+fn compaction_failing_before_commit_is_discarded() {
+    let (dir, log, notes) = interrupted(|d, committed| has_temp(d) && !committed);
+    assert!(notes.is_empty(), "{notes:?}");
     check(&log);
     assert!(!has_temp(dir.path()));
     log.compact_segments().expect("compact after recovery");

@@ -136,7 +136,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .map(|seq| Record {
                         stream: stream.into(),
                         seq,
+                        // Far above appended positions; one range per stream.
+                        pos: 1_000_000 * (s as u64 + 1) + seq,
                         at: 1000 + seq as i64,
+                        id: None,
                         data: event(seq as u32),
                     })
                     .collect();
@@ -162,6 +165,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         prop_assert_eq!(m, strip(disk.read(&s, 0, usize::MAX).expect("read")));
     }
     prop_assert_eq!(mem.kv_keys("").ok(), disk.kv_keys("").ok());
+    drop(disk); // verify refuses a store in use
     let report = persist::ondisk::verify(dir.path()).expect("verify");
     prop_assert!(report.is_ok(), "verify: {:?}", report);
     Ok(())

@@ -33,7 +33,7 @@ fn a_store_directory_outlives_the_session() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("[\n  #{stream: \"orders\", seq: 1, at: "),
+        stdout.contains("[\n  #{stream: \"orders\", seq: 1, pos: 1, at: "),
         "{stdout}"
     );
     assert!(stdout.contains(", data: #{qty: 2}},\n]\n"), "{stdout}");

@@ -122,8 +122,8 @@ fn a_session_at_the_terminal() {
             PROMPT,
             // `store` is bound; records print one a line.
             "send:store.append(\"orders\", #{qty: 5}); store.read(\"orders\")\r",
-            "expect:\r\n[\r\n  #{stream: \"orders\", seq: 1, at: ",
-            "expect:, data: #{qty: 2}},\r\n  #{stream: \"orders\", seq: 2, at: ",
+            "expect:\r\n[\r\n  #{stream: \"orders\", seq: 1, pos: 1, at: ",
+            "expect:, data: #{qty: 2}},\r\n  #{stream: \"orders\", seq: 2, pos: 2, at: ",
             "expect:, data: #{qty: 5}},\r\n]\r\n",
             PROMPT,
             "send:\x04",

@@ -5,6 +5,7 @@
 
 mod baseline;
 mod figures;
+mod global;
 
 use std::time::Instant;
 
@@ -142,6 +143,12 @@ fn main() {
         ),
         ("views", Box::new(|| figures::views(n))),
         ("fold-mem", Box::new(|| figures::fold_mem(n))),
+        ("global", Box::new(|| global::reads(tmp.path(), n))),
+        (
+            "append-once",
+            Box::new(|| global::append_once(tmp.path(), singles)),
+        ),
+        ("id-memory", Box::new(global::id_memory)),
     ];
     if let Some(name) = &only
         && !groups.iter().any(|(g, _)| g == name)

@@ -6,7 +6,9 @@ use std::fmt::Write;
 use rhai::{Array, Blob, Dynamic, ImmutableString, Map};
 
 /// The keys of a log record, in the order they read best.
-const RECORD_KEYS: [&str; 4] = ["stream", "seq", "at", "data"];
+/// (`id` is there only for records appended with `append_once`).
+const RECORD_KEYS: [&str; 6] = ["stream", "seq", "pos", "at", "id", "data"];
+const OPTIONAL_KEY: &str = "id";
 
 /// How much of a result the REPL prints (`:set limit N`), so a read of
 /// 2,000 records does not flood the terminal. With `Limit(n)`, arrays and
@@ -101,7 +103,11 @@ fn is_record(d: &Dynamic) -> bool {
 }
 
 fn is_record_map(m: &Map) -> bool {
-    m.len() == RECORD_KEYS.len() && RECORD_KEYS.iter().all(|k| m.contains_key(*k))
+    let want = RECORD_KEYS.len() - !m.contains_key(OPTIONAL_KEY) as usize;
+    m.len() == want
+        && RECORD_KEYS
+            .iter()
+            .all(|k| *k == OPTIONAL_KEY || m.contains_key(*k))
 }
 
 /// Writes values into `out`, cutting them to `limit`.
@@ -176,12 +182,15 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Records list their keys in `RECORD_KEYS` order, all four whatever
+    /// Records list their keys in `RECORD_KEYS` order, all of them whatever
     /// the limit; other maps in key order.
     fn map(&mut self, m: &Map, depth: usize) {
         let record = is_record_map(m);
         let entries: Vec<(&str, &Dynamic)> = match record {
-            true => RECORD_KEYS.iter().map(|k| (*k, &m[*k])).collect(),
+            true => RECORD_KEYS
+                .iter()
+                .filter_map(|k| Some((*k, m.get(*k)?)))
+                .collect(),
             false => m.iter().map(|(k, v)| (k.as_str(), v)).collect(),
         };
         let max = match record {

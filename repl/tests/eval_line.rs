@@ -106,13 +106,13 @@ fn unit_results_print_nothing() {
 #[test]
 fn records_print_one_per_line_with_their_keys_in_order() {
     let mut r = repl();
-    let input = r#"[#{data: #{qty: 2}, at: 100, seq: 1, stream: "orders"},
-                    #{data: #{qty: 5}, at: 101, seq: 2, stream: "orders"}]"#;
+    let input = r#"[#{data: #{qty: 2}, at: 100, pos: 4, seq: 1, stream: "orders"},
+                    #{data: 5, id: "k", at: 101, pos: 7, seq: 2, stream: "orders"}]"#;
     assert_eq!(
         r.eval_line(input),
         print(
-            "[\n  #{stream: \"orders\", seq: 1, at: 100, data: #{qty: 2}},\n  \
-             #{stream: \"orders\", seq: 2, at: 101, data: #{qty: 5}},\n]"
+            "[\n  #{stream: \"orders\", seq: 1, pos: 4, at: 100, data: #{qty: 2}},\n  \
+             #{stream: \"orders\", seq: 2, pos: 7, at: 101, id: \"k\", data: 5},\n]"
         )
     );
     // Other arrays of maps stay on one line.

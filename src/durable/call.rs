@@ -3,7 +3,8 @@
 //! Everything a malformed request can get wrong is caught here, before any
 //! backend call, so a bad request never changes stored data (SPEC 3.8).
 
-use crate::durable::request::{Request, op, record_from_value, show};
+use crate::backend::IdEntry;
+use crate::durable::request::{Request, id_from_value, op, record_from_value, show};
 use crate::{Record, Value};
 
 /// Each op with the names of its args, in wire order (SPEC 3.8 table).
@@ -19,7 +20,13 @@ pub const SIGNATURES: &[(&str, &[&str])] = &[
     (op::KV_PUT, &["key", "value"]),
     (op::KV_DEL, &["key"]),
     (op::KV_KEYS, &["prefix"]),
+    (op::APPEND_ONCE, &["stream", "id", "event"]),
+    (op::READ_ALL, &["after", "limit"]),
+    (op::READ_CATEGORY, &["category", "after", "limit"]),
+    (op::LAST_POS, &[]),
     (op::RESTORE, &["stream", "last_seq", "records"]),
+    (op::IDS, &["after_id", "limit"]),
+    (op::RESTORE_GLOBAL, &["last_pos", "ids"]),
 ];
 
 /// A well-formed request: names are non-empty, events and values are not
@@ -65,10 +72,33 @@ pub enum Call {
     KvKeys {
         prefix: String,
     },
+    AppendOnce {
+        stream: String,
+        id: String,
+        event: Value,
+    },
+    ReadAll {
+        after: u64,
+        limit: usize,
+    },
+    ReadCategory {
+        category: String,
+        after: u64,
+        limit: usize,
+    },
+    LastPos,
     Restore {
         stream: String,
         last_seq: u64,
         records: Vec<Record>,
+    },
+    Ids {
+        after: String,
+        limit: usize,
+    },
+    RestoreGlobal {
+        last_pos: u64,
+        ids: Vec<IdEntry>,
     },
 }
 
@@ -110,8 +140,30 @@ impl Call {
             op::READ => Call::Read {
                 stream: a.name(0)?,
                 after: a.uint(1)?,
-                // A limit beyond the address space means "no limit".
-                limit: usize::try_from(a.uint(2)?).unwrap_or(usize::MAX),
+                limit: a.limit(2)?,
+            },
+            op::APPEND_ONCE => Call::AppendOnce {
+                stream: a.name(0)?,
+                id: a.name(1)?,
+                event: a.present(2)?,
+            },
+            op::READ_ALL => Call::ReadAll {
+                after: a.uint(0)?,
+                limit: a.limit(1)?,
+            },
+            op::READ_CATEGORY => Call::ReadCategory {
+                category: a.name(0)?,
+                after: a.uint(1)?,
+                limit: a.limit(2)?,
+            },
+            op::LAST_POS => Call::LastPos,
+            op::IDS => Call::Ids {
+                after: a.string(0)?,
+                limit: a.limit(1)?,
+            },
+            op::RESTORE_GLOBAL => Call::RestoreGlobal {
+                last_pos: a.rhai_seq(0)?,
+                ids: a.ids(1)?,
             },
             op::LAST_SEQ => Call::LastSeq { stream: a.name(0)? },
             op::TRUNCATE_THROUGH => Call::TruncateThrough {
@@ -164,6 +216,18 @@ impl Call {
                 last_seq,
                 records,
             } => Request::restore(stream, *last_seq, records),
+            Call::AppendOnce { stream, id, event } => {
+                Request::append_once(stream, id, event.clone())
+            }
+            Call::ReadAll { after, limit } => Request::read_all(*after, *limit),
+            Call::ReadCategory {
+                category,
+                after,
+                limit,
+            } => Request::read_category(category, *after, *limit),
+            Call::LastPos => Request::last_pos(),
+            Call::Ids { after, limit } => Request::ids(after, *limit),
+            Call::RestoreGlobal { last_pos, ids } => Request::restore_global(*last_pos, ids),
         }
     }
 }
@@ -214,6 +278,25 @@ impl Args<'_> {
         self.get(i)
             .as_u64()
             .ok_or_else(|| self.bad(i, "a non-negative integer"))
+    }
+
+    /// A page size; one beyond the address space means "no limit".
+    fn limit(&self, i: usize) -> Result<usize, String> {
+        Ok(usize::try_from(self.uint(i)?).unwrap_or(usize::MAX))
+    }
+
+    fn ids(&self, i: usize) -> Result<Vec<IdEntry>, String> {
+        let Value::Array(items) = self.get(i) else {
+            return Err(self.bad(i, "an array of id entries"));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(n, item)| {
+                id_from_value(item)
+                    .map_err(|msg| self.bad(i, &format!("an array of id entries; item {n}: {msg}")))
+            })
+            .collect()
     }
 
     /// A seq a backend will count on from: at most `i64::MAX`, the largest
@@ -276,7 +359,9 @@ mod tests {
         let rec = Record {
             stream: "s".into(),
             seq: 3,
+            pos: 4,
             at: 9,
+            id: Some("k".into()),
             data: json!({"a": 1}),
         };
         vec![
@@ -319,6 +404,30 @@ mod tests {
                 stream: "s".into(),
                 last_seq: 3,
                 records: vec![rec],
+            },
+            Call::AppendOnce {
+                stream: "s".into(),
+                id: "k".into(),
+                event: json!(1),
+            },
+            Call::ReadAll { after: 2, limit: 3 },
+            Call::ReadCategory {
+                category: "c".into(),
+                after: 0,
+                limit: 1,
+            },
+            Call::LastPos,
+            Call::Ids {
+                after: "".into(),
+                limit: 9,
+            },
+            Call::RestoreGlobal {
+                last_pos: 7,
+                ids: vec![IdEntry {
+                    id: "k".into(),
+                    stream: "s".into(),
+                    seq: 3,
+                }],
             },
         ]
     }
@@ -456,8 +565,23 @@ mod tests {
             ),
             (
                 "persist/restore",
-                json!(["s", 1, [{"stream": "t", "seq": 1, "at": 1, "data": 1}]]),
+                json!(["s", 1, [{"stream": "t", "seq": 1, "pos": 1, "at": 1, "data": 1}]]),
                 "records of stream \"s\"; item 0 is of \"t\"",
+            ),
+            (
+                "persist/append-once",
+                json!(["s", "", 1]),
+                "arg 2 (id) must be a non-empty string",
+            ),
+            (
+                "persist/read-category",
+                json!(["", 0, 1]),
+                "arg 1 (category) must be a non-empty string",
+            ),
+            (
+                "persist/restore-global",
+                json!([1, [{"id": "k"}]]),
+                "item 0: an id entry must be a map",
             ),
         ];
         for (op, args, want) in cases {

@@ -4,9 +4,9 @@
 //! A response of the wrong shape is an error naming the op and what came
 //! back, never a guess: a fold over misread records would be silently wrong.
 
-use crate::backend::{Appended, Backend};
-use crate::durable::request::{Request, Response, op, record_from_value, show};
-use crate::{Error, Record, Result, Value};
+use crate::backend::{Appended, Backend, IdEntry};
+use crate::durable::request::{Request, Response, id_from_value, op, record_from_value, show};
+use crate::{Error, Record, Result, Source, Value};
 
 /// Carries a request to a server and brings back its response. An `Err`
 /// means the transport itself failed; a server-side failure is
@@ -130,27 +130,62 @@ fn as_appended(expected: u64, v: Value) -> Result<Appended> {
     }
 }
 
-/// Records of `stream`, seqs increasing and past `after`, at most `limit`.
-fn as_records(stream: &str, after: u64, limit: usize, v: Value) -> Result<Vec<Record>> {
-    let want =
-        format!("an array of at most {limit} records of stream {stream:?} after seq {after}");
+/// Records of `source` past `after` in its order (seqs for a stream,
+/// positions otherwise), at most `limit`.
+fn as_records(
+    op: &str,
+    source: &Source,
+    after: u64,
+    limit: usize,
+    v: Value,
+) -> Result<Vec<Record>> {
+    let order = if matches!(source, Source::Stream(_)) {
+        "seq"
+    } else {
+        "pos"
+    };
+    let want = format!("an array of at most {limit} records of {source} after {order} {after}");
     let Value::Array(items) = &v else {
-        return Err(unexpected(op::READ, &want, &v));
+        return Err(unexpected(op, &want, &v));
     };
     if items.len() > limit {
-        return Err(unexpected(op::READ, &want, &v));
+        return Err(unexpected(op, &want, &v));
     }
     let mut out: Vec<Record> = Vec::with_capacity(items.len());
     for item in items {
         let rec = record_from_value(item).map_err(|msg| Error::Remote {
-            op: op::READ.to_string(),
+            op: op.to_string(),
             msg: format!("unexpected response: {msg}"),
         })?;
-        let prev = out.last().map_or(after, |r| r.seq);
-        if rec.stream != stream || rec.seq <= prev || rec.data.is_null() {
-            return Err(unexpected(op::READ, &want, item));
+        let prev = out.last().map_or(after, |r| source.position(r.seq, r.pos));
+        if !source.contains(&rec.stream)
+            || source.position(rec.seq, rec.pos) <= prev
+            || rec.data.is_null()
+            || rec.pos == 0
+        {
+            return Err(unexpected(op, &want, item));
         }
         out.push(rec);
+    }
+    Ok(out)
+}
+
+fn as_ids(after: &str, limit: usize, v: Value) -> Result<Vec<IdEntry>> {
+    let want = format!("an array of at most {limit} id entries after {after:?}, sorted");
+    let Value::Array(items) = &v else {
+        return Err(unexpected(op::IDS, &want, &v));
+    };
+    let mut out: Vec<IdEntry> = Vec::with_capacity(items.len().min(limit));
+    for item in items {
+        let e = id_from_value(item).map_err(|msg| Error::Remote {
+            op: op::IDS.to_string(),
+            msg: format!("unexpected response: {msg}"),
+        })?;
+        let prev = out.last().map_or(after, |p| p.id.as_str());
+        if e.id.as_str() <= prev || out.len() == limit {
+            return Err(unexpected(op::IDS, &want, item));
+        }
+        out.push(e);
     }
     Ok(out)
 }
@@ -178,7 +213,41 @@ impl<T: Transport> Backend for DurableBackend<T> {
 
     fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
         let v = self.call(Request::read(stream, after, limit))?;
-        as_records(stream, after, limit, v)
+        as_records(op::READ, &Source::stream(stream), after, limit, v)
+    }
+
+    fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
+        let v = self.call(Request::append_once(stream, id, event))?;
+        as_u64(op::APPEND_ONCE, v)
+    }
+
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<Record>> {
+        let v = self.call(Request::read_all(after, limit))?;
+        as_records(op::READ_ALL, &Source::All, after, limit, v)
+    }
+
+    fn read_category(&self, category: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
+        let v = self.call(Request::read_category(category, after, limit))?;
+        as_records(
+            op::READ_CATEGORY,
+            &Source::category(category),
+            after,
+            limit,
+            v,
+        )
+    }
+
+    fn last_pos(&self) -> Result<u64> {
+        as_u64(op::LAST_POS, self.call(Request::last_pos())?)
+    }
+
+    fn ids(&self, after: &str, limit: usize) -> Result<Vec<IdEntry>> {
+        as_ids(after, limit, self.call(Request::ids(after, limit))?)
+    }
+
+    fn restore_global(&self, last_pos: u64, ids: Vec<IdEntry>) -> Result<()> {
+        let v = self.call(Request::restore_global(last_pos, &ids))?;
+        as_null(op::RESTORE_GLOBAL, v)
     }
 
     fn last_seq(&self, stream: &str) -> Result<u64> {
@@ -304,7 +373,7 @@ mod tests {
 
     #[test]
     fn read_responses_must_fit_the_request() {
-        let rec = |stream: &str, seq: u64, data: Value| json!({"stream": stream, "seq": seq, "at": 1, "data": data});
+        let rec = |stream: &str, seq: u64, data: Value| json!({"stream": stream, "seq": seq, "pos": seq, "at": 1, "data": data});
         let good = json!([rec("s", 2, json!(1)), rec("s", 4, json!(2))]);
         let got = answering(good.clone()).read("s", 1, 2).unwrap();
         assert_eq!(got.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 4]);
@@ -316,6 +385,11 @@ mod tests {
             (json!([rec("s", 1, json!(null))]), 0, 5),                     // null event
             (json!([{"stream": "s", "seq": 1}]), 0, 5),                    // not a record
         ];
+        let all = answering(json!([rec("a", 1, json!(1)), rec("b", 1, json!(2))]));
+        assert!(all.read_all(0, 5).is_err(), "positions must increase");
+        let cat = answering(json!([rec("a-1", 1, json!(1)), rec("b-1", 2, json!(2))]));
+        assert!(cat.read_category("a", 0, 5).is_err(), "another category");
+        assert_eq!(cat.read_all(0, 5).unwrap().len(), 2);
         for (v, after, limit) in bad {
             let (op, msg) = remote_msg(answering(v.clone()).read("s", after, limit).unwrap_err());
             assert_eq!(op, "persist/read");

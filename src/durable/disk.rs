@@ -178,6 +178,24 @@ mod tests {
         fn restore(&self, stream: &str, last: u64, records: Vec<crate::Record>) -> Result<()> {
             self.mem.restore(stream, last, records)
         }
+        fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
+            self.mem.append_once(stream, id, event)
+        }
+        fn read_all(&self, after: u64, limit: usize) -> Result<Vec<crate::Record>> {
+            self.mem.read_all(after, limit)
+        }
+        fn read_category(&self, c: &str, after: u64, limit: usize) -> Result<Vec<crate::Record>> {
+            self.mem.read_category(c, after, limit)
+        }
+        fn last_pos(&self) -> Result<u64> {
+            self.mem.last_pos()
+        }
+        fn ids(&self, after: &str, limit: usize) -> Result<Vec<crate::IdEntry>> {
+            self.mem.ids(after, limit)
+        }
+        fn restore_global(&self, last_pos: u64, ids: Vec<crate::IdEntry>) -> Result<()> {
+            self.mem.restore_global(last_pos, ids)
+        }
         fn close(&self) -> Result<()> {
             self.closes
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);

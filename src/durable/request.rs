@@ -2,14 +2,17 @@
 //!
 //! A request is `{"op": "persist/<name>", "args": [...]}`. A response is
 //! the bare result value on success and `{"error": "message"}` on failure.
-//! Records travel as `{"stream", "seq", "at", "data"}` maps.
+//! Records travel as `{"stream", "seq", "pos", "at", "data"}` maps, plus
+//! `id` for a record appended with `append_once`.
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::IdEntry;
 use crate::{Record, Value};
 
 /// Op names: the Store method's name with `_` written as `-` (SPEC 3.8),
-/// plus `persist/restore`, the one extension `migrate` needs.
+/// plus the extensions `migrate` needs: `persist/restore`, `persist/ids`
+/// and `persist/restore-global`.
 pub mod op {
     pub const APPEND: &str = "persist/append";
     pub const APPEND_ALL: &str = "persist/append-all";
@@ -22,7 +25,13 @@ pub mod op {
     pub const KV_PUT: &str = "persist/kv-put";
     pub const KV_DEL: &str = "persist/kv-del";
     pub const KV_KEYS: &str = "persist/kv-keys";
+    pub const APPEND_ONCE: &str = "persist/append-once";
+    pub const READ_ALL: &str = "persist/read-all";
+    pub const READ_CATEGORY: &str = "persist/read-category";
+    pub const LAST_POS: &str = "persist/last-pos";
     pub const RESTORE: &str = "persist/restore";
+    pub const IDS: &str = "persist/ids";
+    pub const RESTORE_GLOBAL: &str = "persist/restore-global";
 }
 
 /// One storage operation as it travels to the server.
@@ -86,6 +95,34 @@ impl Request {
 
     pub fn kv_keys(prefix: &str) -> Self {
         Self::new(op::KV_KEYS, vec![prefix.into()])
+    }
+
+    pub fn append_once(stream: &str, id: &str, event: Value) -> Self {
+        Self::new(op::APPEND_ONCE, vec![stream.into(), id.into(), event])
+    }
+
+    pub fn read_all(after: u64, limit: usize) -> Self {
+        Self::new(op::READ_ALL, vec![after.into(), limit.into()])
+    }
+
+    pub fn read_category(category: &str, after: u64, limit: usize) -> Self {
+        Self::new(
+            op::READ_CATEGORY,
+            vec![category.into(), after.into(), limit.into()],
+        )
+    }
+
+    pub fn last_pos() -> Self {
+        Self::new(op::LAST_POS, vec![])
+    }
+
+    pub fn ids(after: &str, limit: usize) -> Self {
+        Self::new(op::IDS, vec![after.into(), limit.into()])
+    }
+
+    pub fn restore_global(last_pos: u64, ids: &[IdEntry]) -> Self {
+        let ids = ids.iter().map(id_to_value).collect();
+        Self::new(op::RESTORE_GLOBAL, vec![last_pos.into(), Value::Array(ids)])
     }
 
     pub fn restore(stream: &str, last_seq: u64, records: &[Record]) -> Self {
@@ -157,14 +194,25 @@ impl Response {
     }
 }
 
-/// Reads a record map strictly: exactly `stream` (string), `seq`
-/// (non-negative integer), `at` (integer) and `data`.
+/// Reads a record map strictly: exactly `stream` (string), `seq` and `pos`
+/// (non-negative integers), `at` (integer), `data`, and optionally `id`
+/// (string).
 pub fn record_from_value(v: &Value) -> Result<Record, String> {
-    const SHAPE: &str = "a record must be a map {stream, seq, at, data}";
+    const SHAPE: &str = "a record must be a map {stream, seq, pos, at, data} (and id)";
     let Value::Object(m) = v else {
         return Err(format!("{SHAPE}, got {}", show(v)));
     };
-    if m.len() != 4 {
+    let id = match m.get("id") {
+        None => None,
+        Some(Value::String(id)) if !id.is_empty() => Some(id.clone()),
+        Some(other) => {
+            return Err(format!(
+                "{SHAPE}; id must be a non-empty string, got {}",
+                show(other)
+            ));
+        }
+    };
+    if m.len() != 5 + id.is_some() as usize {
         let keys: Vec<&str> = m.keys().map(String::as_str).collect();
         return Err(format!("{SHAPE}, got fields {keys:?}"));
     }
@@ -175,22 +223,51 @@ pub fn record_from_value(v: &Value) -> Result<Record, String> {
     let bad = |name: &str, want: &str, got: &Value| {
         format!("{SHAPE}; {name} must be {want}, got {}", show(got))
     };
+    let uint = |name: &str| {
+        let v = field(name)?;
+        v.as_u64()
+            .ok_or_else(|| bad(name, "a non-negative integer", v))
+    };
     let stream = field("stream")?;
     let Value::String(stream) = stream else {
         return Err(bad("stream", "a string", stream));
     };
-    let seq = field("seq")?;
-    let seq = seq
-        .as_u64()
-        .ok_or_else(|| bad("seq", "a non-negative integer", seq))?;
+    let seq = uint("seq")?;
+    let pos = uint("pos")?;
     let at = field("at")?;
     let at = at.as_i64().ok_or_else(|| bad("at", "an integer", at))?;
     Ok(Record {
         stream: stream.clone(),
         seq,
+        pos,
         at,
+        id,
         data: field("data")?.clone(),
     })
+}
+
+/// An id entry as it travels: `{id, stream, seq}`.
+pub fn id_to_value(e: &IdEntry) -> Value {
+    serde_json::json!({"id": e.id, "stream": e.stream, "seq": e.seq})
+}
+
+/// Reads an id entry map strictly.
+pub fn id_from_value(v: &Value) -> Result<IdEntry, String> {
+    const SHAPE: &str = "an id entry must be a map {id, stream, seq}";
+    let entry = match v {
+        Value::Object(m) if m.len() == 3 => (|| {
+            let id = m.get("id")?.as_str().filter(|s| !s.is_empty())?;
+            let stream = m.get("stream")?.as_str().filter(|s| !s.is_empty())?;
+            let seq = m.get("seq")?.as_u64().filter(|&s| s > 0)?;
+            Some(IdEntry {
+                id: id.to_string(),
+                stream: stream.to_string(),
+                seq,
+            })
+        })(),
+        _ => None,
+    };
+    entry.ok_or_else(|| format!("{SHAPE} (non-empty strings, seq above 0), got {}", show(v)))
 }
 
 /// A value as error messages quote it: JSON, cut short so a huge argument
@@ -229,7 +306,9 @@ mod tests {
         let rec = Record {
             stream: "s".into(),
             seq: 2,
+            pos: 5,
             at: 7,
+            id: None,
             data: json!(1),
         };
         let cases = [
@@ -276,7 +355,39 @@ mod tests {
             (
                 Request::restore("s", 2, &[rec]),
                 json!({"op": "persist/restore",
-                       "args": ["s", 2, [{"stream": "s", "seq": 2, "at": 7, "data": 1}]]}),
+                       "args": ["s", 2, [{"stream": "s", "seq": 2, "pos": 5, "at": 7, "data": 1}]]}),
+            ),
+            (
+                Request::append_once("s", "k", json!(1)),
+                json!({"op": "persist/append-once", "args": ["s", "k", 1]}),
+            ),
+            (
+                Request::read_all(3, 10),
+                json!({"op": "persist/read-all", "args": [3, 10]}),
+            ),
+            (
+                Request::read_category("c", 3, 10),
+                json!({"op": "persist/read-category", "args": ["c", 3, 10]}),
+            ),
+            (
+                Request::last_pos(),
+                json!({"op": "persist/last-pos", "args": []}),
+            ),
+            (
+                Request::ids("a", 2),
+                json!({"op": "persist/ids", "args": ["a", 2]}),
+            ),
+            (
+                Request::restore_global(
+                    9,
+                    &[IdEntry {
+                        id: "k".into(),
+                        stream: "s".into(),
+                        seq: 1,
+                    }],
+                ),
+                json!({"op": "persist/restore-global",
+                       "args": [9, [{"id": "k", "stream": "s", "seq": 1}]]}),
             ),
         ];
         for (req, want) in cases {
@@ -333,31 +444,44 @@ mod tests {
 
     #[test]
     fn records_are_read_strictly() {
-        let good = json!({"stream": "s", "seq": 1, "at": -5, "data": {"x": 1}});
+        let good = json!({"stream": "s", "seq": 1, "pos": 3, "at": -5, "data": {"x": 1}});
         let rec = record_from_value(&good).unwrap();
         assert_eq!(rec.to_json(), good);
+        let with_id = json!({"stream": "s", "seq": 1, "pos": 3, "at": 0, "id": "k", "data": 1});
+        assert_eq!(record_from_value(&with_id).unwrap().to_json(), with_id);
         let cases = [
             (json!([1]), "got [1]"),
-            (json!({"stream": "s", "seq": 1, "at": 1}), "got fields"),
             (
-                json!({"stream": "s", "seq": 1, "at": 1, "dat": 1}),
+                json!({"stream": "s", "seq": 1, "pos": 1, "at": 1}),
+                "got fields",
+            ),
+            (
+                json!({"stream": "s", "seq": 1, "pos": 1, "at": 1, "dat": 1}),
                 "data is missing",
             ),
             (
-                json!({"stream": 1, "seq": 1, "at": 1, "data": 1}),
+                json!({"stream": 1, "seq": 1, "pos": 1, "at": 1, "data": 1}),
                 "stream must be a string",
             ),
             (
-                json!({"stream": "s", "seq": -1, "at": 1, "data": 1}),
+                json!({"stream": "s", "seq": -1, "pos": 1, "at": 1, "data": 1}),
                 "seq must be a non-negative",
             ),
             (
-                json!({"stream": "s", "seq": 1.0, "at": 1, "data": 1}),
+                json!({"stream": "s", "seq": 1.0, "pos": 1, "at": 1, "data": 1}),
                 "seq must be a non-negative",
             ),
             (
-                json!({"stream": "s", "seq": 1, "at": "t", "data": 1}),
+                json!({"stream": "s", "seq": 1, "pos": "p", "at": 1, "data": 1}),
+                "pos must be a non-negative",
+            ),
+            (
+                json!({"stream": "s", "seq": 1, "pos": 1, "at": "t", "data": 1}),
                 "at must be an integer",
+            ),
+            (
+                json!({"stream": "s", "seq": 1, "pos": 1, "at": 1, "id": "", "data": 1}),
+                "id must be a non-empty string",
             ),
         ];
         for (v, want) in cases {

@@ -6,7 +6,7 @@
 
 use crate::backend::{Appended, Backend};
 use crate::durable::call::Call;
-use crate::durable::request::{Request, Response};
+use crate::durable::request::{Request, Response, id_to_value};
 use crate::{Result, Value};
 
 /// Services one request. Errors, from validation or from the backend, come
@@ -16,6 +16,9 @@ pub fn serve(backend: &dyn Backend, req: &Request) -> Response {
         Ok(call) => call,
         Err(msg) => return Response::Err(msg),
     };
+    if let Err(e) = check_limits(&call) {
+        return Response::Err(format!("{}: {e}", req.op));
+    }
     match dispatch(backend, call) {
         Ok(v) => Response::Ok(v),
         Err(e) => Response::Err(format!("{}: {e}", req.op)),
@@ -28,6 +31,56 @@ pub fn serve_value(backend: &dyn Backend, req: &Value) -> Value {
     match Request::from_value(req) {
         Ok(req) => serve(backend, &req).into_value(),
         Err(msg) => Response::Err(msg).into_value(),
+    }
+}
+
+/// The store-wide limits (`crate::limits`), as `Store` checks them: a
+/// request over them is refused before the backend sees it.
+fn check_limits(call: &Call) -> Result<()> {
+    use crate::limits::{check_batch, check_event, check_ids, check_kv, check_name, check_records};
+    match call {
+        Call::Append { stream, event } => {
+            check_name("append", "stream", stream)?;
+            check_event("append", stream, event).map(drop)
+        }
+        Call::AppendAll { stream, events } => {
+            check_name("append_all", "stream", stream)?;
+            check_batch("append_all", stream, events)
+        }
+        Call::AppendExpect { stream, event, .. } => {
+            check_name("append_expect", "stream", stream)?;
+            check_event("append_expect", stream, event).map(drop)
+        }
+        Call::KvPut { key, value } => {
+            check_name("kv_put", "key", key)?;
+            check_kv("kv_put", key, value)
+        }
+        Call::Restore {
+            stream,
+            last_seq,
+            records,
+        } => {
+            check_name("restore", "stream", stream)?;
+            check_records("restore", stream, *last_seq, records)
+        }
+        Call::AppendOnce { stream, id, event } => {
+            check_name("append_once", "stream", stream)?;
+            check_name("append_once", "id", id)?;
+            check_event("append_once", stream, event).map(drop)
+        }
+        Call::RestoreGlobal { last_pos, ids } => check_ids("restore_global", *last_pos, ids),
+        // Nothing else stores anything new.
+        Call::Read { .. }
+        | Call::ReadAll { .. }
+        | Call::ReadCategory { .. }
+        | Call::LastPos
+        | Call::Ids { .. }
+        | Call::LastSeq { .. }
+        | Call::TruncateThrough { .. }
+        | Call::Streams
+        | Call::KvGet { .. }
+        | Call::KvDel { .. }
+        | Call::KvKeys { .. } => Ok(()),
     }
 }
 
@@ -49,10 +102,7 @@ fn dispatch(b: &dyn Backend, call: Call) -> Result<Value> {
             stream,
             after,
             limit,
-        } => {
-            let records = b.read(&stream, after, limit)?;
-            Value::Array(records.iter().map(|r| r.to_json()).collect())
-        }
+        } => records(b.read(&stream, after, limit)?),
         Call::LastSeq { stream } => b.last_seq(&stream)?.into(),
         Call::TruncateThrough { stream, seq } => b.truncate_through(&stream, seq)?.into(),
         Call::Streams => b.streams()?.into(),
@@ -71,7 +121,26 @@ fn dispatch(b: &dyn Backend, call: Call) -> Result<Value> {
             b.restore(&stream, last_seq, records)?;
             Value::Null
         }
+        Call::AppendOnce { stream, id, event } => b.append_once(&stream, &id, event)?.into(),
+        Call::ReadAll { after, limit } => records(b.read_all(after, limit)?),
+        Call::ReadCategory {
+            category,
+            after,
+            limit,
+        } => records(b.read_category(&category, after, limit)?),
+        Call::LastPos => b.last_pos()?.into(),
+        Call::Ids { after, limit } => {
+            Value::Array(b.ids(&after, limit)?.iter().map(id_to_value).collect())
+        }
+        Call::RestoreGlobal { last_pos, ids } => {
+            b.restore_global(last_pos, ids)?;
+            Value::Null
+        }
     })
+}
+
+fn records(records: Vec<crate::Record>) -> Value {
+    Value::Array(records.iter().map(|r| r.to_json()).collect())
 }
 
 #[cfg(test)]
@@ -111,10 +180,9 @@ mod tests {
                 (json!("s"), json!(3), json!(3))
             ]
         );
-        assert!(
-            recs.iter()
-                .all(|r| r["at"].is_i64() && r.as_object().map(|m| m.len()) == Some(4))
-        );
+        assert!(recs.iter().all(|r| r["at"].is_i64()
+            && r["pos"] == r["seq"]
+            && r.as_object().map(|m| m.len()) == Some(5)));
         assert_eq!(s("persist/truncate-through", json!(["s", 2])), json!(2));
         assert_eq!(s("persist/last-seq", json!(["s"])), json!(4));
         assert_eq!(s("persist/last-seq", json!(["none"])), json!(0));
@@ -125,9 +193,28 @@ mod tests {
         assert_eq!(s("persist/kv-keys", json!(["a/"])), json!(["a/1"]));
         assert_eq!(s("persist/kv-del", json!(["a/1"])), json!(true));
         assert_eq!(s("persist/kv-del", json!(["a/1"])), json!(false));
-        let rec = json!({"stream": "r", "seq": 7, "at": 5, "data": "x"});
+        let rec = json!({"stream": "r", "seq": 7, "pos": 9, "at": 5, "id": "k", "data": "x"});
         assert_eq!(s("persist/restore", json!(["r", 7, [rec]])), json!(null));
         assert_eq!(s("persist/read", json!(["r", 0, 10])), json!([rec]));
+        assert_eq!(s("persist/append-once", json!(["r", "k", 1])), json!(7));
+        assert_eq!(s("persist/append-once", json!(["s-1", "j", 1])), json!(1));
+        assert_eq!(s("persist/last-pos", json!([])), json!(10));
+        let all = s("persist/read-all", json!([8, 10]));
+        assert_eq!(all[0]["pos"], json!(9));
+        assert_eq!(all[1]["stream"], json!("s-1"));
+        assert_eq!(
+            s("persist/read-category", json!(["s", 0, 10]))
+                .as_array()
+                .map(Vec::len),
+            Some(3)
+        );
+        let ids =
+            json!([{"id": "j", "stream": "s-1", "seq": 1}, {"id": "k", "stream": "r", "seq": 7}]);
+        assert_eq!(s("persist/ids", json!(["", 10])), ids);
+        let more = json!([{"id": "z", "stream": "r", "seq": 1}]);
+        assert_eq!(s("persist/restore-global", json!([20, more])), json!(null));
+        assert_eq!(s("persist/last-pos", json!([])), json!(20));
+        assert_eq!(s("persist/append-once", json!(["r", "z", 1])), json!(1));
     }
 
     #[test]

@@ -7,32 +7,37 @@
 //! the active segment, and replaying them gives the same index.
 //!
 //! Crash safety: outputs are written under temp names (`<id>.compact`) and
-//! fsync'd; then a marker file listing outputs and replaced segments is
-//! written atomically. That marker is the commit point: on open, a marker
-//! means "finish" (rename outputs into place, delete replaced segments), no
-//! marker means "discard" (delete the temps). Truncations and kv deletions
-//! that made records dead were fsync'd in the log when they were acknowledged,
+//! fsync'd; then the manifest listing the outputs in place of the prefix is
+//! written atomically. That manifest is the commit point: on open, a listed
+//! segment whose output is still under its temp name is renamed into place
+//! and unlisted prefix segments are deleted ("finish"); temps the manifest
+//! does not list are deleted ("discard"). Truncations and kv deletions that
+//! made records dead were fsync'd in the log when they were acknowledged,
 //! long before any segment is deleted (rule 6). The hint, which names the
-//! prefix segments, is removed before anything is renamed.
+//! prefix segments, is removed before anything is renamed. Stores written
+//! before the manifest committed with a `compact` marker file, which open
+//! still finishes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use super::batch;
-use super::codec::{Reader, put_u32, put_u64};
+use super::batch::{self, NewEvent};
+use super::codec::Reader;
 use super::fault::Io;
 use super::frame;
 use super::index::{Index, pack};
+use super::manifest::{self, Entry, Manifest};
 use super::read::{SegRef, for_each_event, read_value};
 use super::recover::Seg;
 use super::segment;
 use super::{CompactReport, DiskLog, hint};
+use crate::global::GlobalLog;
 use crate::{Error, Result};
 
 pub(crate) const MARKER: &str = "compact";
-const MARKER_TMP: &str = "compact.tmp";
 const MAGIC: &[u8; 8] = b"PRSTCMP1";
 /// Frames of compaction output are flushed once they reach this size.
 const BATCH_TARGET: usize = 1 << 20;
@@ -43,24 +48,12 @@ pub(crate) fn tmp_name(id: u64) -> String {
     format!("{id:012}.compact")
 }
 
-/// The commit record of a compaction.
+/// The commit record of a compaction in stores written before the
+/// manifest took that role; only read, to finish such a compaction.
 #[derive(Debug, PartialEq)]
 struct Marker {
     outputs: Vec<u64>,
     replaced: Vec<u64>,
-}
-
-fn encode_marker(m: &Marker) -> Vec<u8> {
-    let mut b = MAGIC.to_vec();
-    for ids in [&m.outputs, &m.replaced] {
-        put_u32(&mut b, ids.len() as u32);
-        for &id in ids {
-            put_u64(&mut b, id);
-        }
-    }
-    let crc = crc32c::crc32c(&b);
-    put_u32(&mut b, crc);
-    b
 }
 
 fn decode_marker(b: &[u8]) -> Result<Marker, String> {
@@ -83,64 +76,63 @@ fn decode_marker(b: &[u8]) -> Result<Marker, String> {
     Ok(Marker { outputs, replaced })
 }
 
-fn remove_if_present(path: &Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, "remove", e)),
-        _ => Ok(()),
-    }
-}
-
-/// Puts a committed compaction's outputs in place. Idempotent, so a crash
-/// part-way through is finished by the next open.
-fn finish(io: &Io, dir: &Path, m: &Marker) -> Result<()> {
-    for &id in &m.outputs {
+/// Puts a committed compaction's outputs in place and deletes the segments
+/// they replaced. Idempotent, so a crash part-way through is finished by
+/// the next open.
+fn install(io: &Io, dir: &Path, outputs: &[u64], replaced: &[u64]) -> Result<()> {
+    for &id in outputs {
         let tmp = dir.join(tmp_name(id));
         if tmp.exists() {
-            let dst = dir.join(segment::file_name(id));
-            std::fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, "rename", e))?;
+            io.rename(&tmp, &dir.join(segment::file_name(id)))?;
         }
     }
-    for id in m.replaced.iter().filter(|id| !m.outputs.contains(id)) {
-        remove_if_present(&dir.join(segment::file_name(*id)))?;
+    for id in replaced.iter().filter(|id| !outputs.contains(id)) {
+        io.remove(&dir.join(segment::file_name(*id)))?;
     }
-    io.sync_dir(dir)?;
-    remove_if_present(&dir.join(MARKER))?;
     io.sync_dir(dir)
 }
 
-/// On open: finishes a committed compaction, then deletes every stray temp
-/// file. Returns what it did, for the open report.
-pub(crate) fn recover(io: &Io, dir: &Path) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
+/// The legacy marker in `dir`, if any; damage is an error naming it.
+fn load_marker(dir: &Path) -> Result<Option<Marker>> {
     let marker = dir.join(MARKER);
-    if marker.exists() {
-        let b = std::fs::read(&marker).map_err(|e| Error::io(&marker, "read", e))?;
-        let m = decode_marker(&b).map_err(|msg| Error::Corrupt {
-            path: marker.clone(),
-            offset: 0,
-            msg,
-        })?;
-        finish(io, dir, &m)?;
-        notes.push(format!(
-            "finished an interrupted compaction of segments {:?}",
-            m.replaced
-        ));
+    if !marker.exists() {
+        return Ok(None);
     }
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))?;
-    let mut removed = false;
-    for entry in rd {
-        let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".compact") || name.ends_with(".tmp") {
-            remove_if_present(&entry.path())?;
-            notes.push(format!("removed stray temp file {name}"));
-            removed = true;
-        }
+    let b = std::fs::read(&marker).map_err(|e| Error::io(&marker, "read", e))?;
+    decode_marker(&b).map(Some).map_err(|msg| Error::Corrupt {
+        path: marker,
+        offset: 0,
+        msg,
+    })
+}
+
+/// On open of a store without a manifest: finishes a compaction committed
+/// by a legacy marker. Returns what it did, for the open report.
+pub(crate) fn recover_legacy(io: &Io, dir: &Path) -> Result<Vec<String>> {
+    let Some(m) = load_marker(dir)? else {
+        return Ok(Vec::new());
+    };
+    install(io, dir, &m.outputs, &m.replaced)?;
+    io.remove(&dir.join(MARKER))?;
+    io.sync_dir(dir)?;
+    Ok(vec![format!(
+        "finished an interrupted compaction of segments {:?}",
+        m.replaced
+    )])
+}
+
+/// Read-only: a legacy marker cannot be judged without finishing it.
+pub(crate) fn check_legacy(dir: &Path) -> Result<()> {
+    match load_marker(dir)? {
+        None => Ok(()),
+        Some(_) => Err(Error::invalid(
+            "open",
+            format!(
+                "{}: an interrupted compaction (older format) is pending; open the store once to finish it",
+                dir.display()
+            ),
+        )),
     }
-    if removed {
-        io.sync_dir(dir)?;
-    }
-    Ok(notes)
 }
 
 /// A compaction output, written and fsync'd under its temp name.
@@ -170,7 +162,8 @@ impl Writer<'_> {
         }
         let full = self.outs.last().is_none_or(|o| o.len >= self.limit);
         if full && let Some(&id) = self.ids.next() {
-            let (file, nonce) = segment::create(self.io, self.dir, &tmp_name(id), id)?;
+            let nonce = segment::new_nonce();
+            let file = segment::create(self.io, self.dir, &tmp_name(id), id, nonce)?;
             self.outs.push(Output {
                 id,
                 file,
@@ -211,18 +204,21 @@ impl Writer<'_> {
         &mut self,
         name: &str,
         s: &super::index::StreamIndex,
+        global: &GlobalLog,
         segs: &BTreeMap<u64, SegRef>,
     ) -> Result<()> {
         let mut seq = s.first;
         let positions: Vec<u64> = s.pos.iter().copied().collect();
+        let mut gpos = s.gpos.iter().copied();
+        let id_of = global.ids_of(name);
         if positions.is_empty() {
             batch::put_events(&mut self.frame, name, s.first, s.last, std::iter::empty());
             return self.maybe_flush();
         }
         for chunk in positions.chunks(READ_CHUNK) {
-            let mut recs: Vec<(i64, Vec<u8>)> = Vec::with_capacity(chunk.len());
+            let mut recs: Vec<(u64, i64, Vec<u8>)> = Vec::with_capacity(chunk.len());
             for_each_event(chunk, segs, |at, json| {
-                recs.push((at, json.to_vec()));
+                recs.push((gpos.next().unwrap_or_default(), at, json.to_vec()));
                 Ok(())
             })?;
             let mut rest = recs.as_slice();
@@ -230,13 +226,18 @@ impl Writer<'_> {
                 let mut n = 0;
                 let mut bytes = 0;
                 while n < rest.len() && (n == 0 || bytes < BATCH_TARGET) {
-                    bytes += rest[n].1.len();
+                    bytes += rest[n].2.len();
                     n += 1;
                 }
                 let (piece, tail) = rest.split_at(n);
                 // Kept records run up to `s.last`, so the final op ends there.
                 let end = seq + n as u64 - 1;
-                let evs = piece.iter().map(|(at, j)| (*at, j.as_slice()));
+                let evs = piece.iter().enumerate().map(|(i, (pos, at, j))| NewEvent {
+                    pos: *pos,
+                    id: id_of(seq + i as u64),
+                    at: *at,
+                    json: j,
+                });
                 batch::put_events(&mut self.frame, name, seq, end, evs);
                 self.maybe_flush()?;
                 seq = end + 1;
@@ -268,8 +269,18 @@ pub(crate) fn write_outputs(
         index: Index::default(),
     };
     for (name, s) in &index.streams {
-        w.stream(name, s, segs)?;
+        w.stream(name, s, &index.global, segs)?;
     }
+    // Ids of records that are gone, and the high-water mark, outlive them.
+    let dead = index.global.dead_ids();
+    for chunk in batch::id_chunks(&dead, BATCH_TARGET) {
+        let ids = chunk
+            .iter()
+            .map(|e| (e.id.as_str(), e.stream.as_str(), e.seq));
+        batch::put_ids(&mut w.frame, ids);
+        w.maybe_flush()?;
+    }
+    batch::put_last_pos(&mut w.frame, index.global.last_pos());
     for (key, loc) in &index.kv {
         let s = segs
             .get(&super::index::seg_of(loc.pos))
@@ -284,14 +295,27 @@ pub(crate) fn write_outputs(
     Ok((w.outs, w.index))
 }
 
-/// Commits (marker) and installs outputs that replace `prefix`.
-pub(crate) fn commit(io: &Io, dir: &Path, outputs: &[Output], prefix: &[u64]) -> Result<()> {
-    let m = Marker {
-        outputs: outputs.iter().map(|o| o.id).collect(),
-        replaced: prefix.to_vec(),
-    };
-    io.write_file_atomic(dir, MARKER_TMP, MARKER, &encode_marker(&m))?;
-    finish(io, dir, &m)
+/// Commits a compaction by writing `m`, the manifest that lists the outputs
+/// in place of `prefix`, then installs the outputs.
+pub(crate) fn commit(
+    io: &Io,
+    dir: &Path,
+    m: &Manifest,
+    outputs: &[Output],
+    prefix: &[u64],
+) -> Result<()> {
+    manifest::write(io, dir, m)?;
+    let ids: Vec<u64> = outputs.iter().map(|o| o.id).collect();
+    install(io, dir, &ids, prefix)
+}
+
+/// Removes the outputs of a compaction that failed before its commit
+/// (best effort: recovery removes stray temps too).
+fn discard(io: &Io, dir: &Path, prefix: &[u64]) {
+    for &id in prefix {
+        let _ = io.remove(&dir.join(tmp_name(id)));
+    }
+    let _ = io.sync_dir(dir);
 }
 
 impl DiskLog {
@@ -303,40 +327,67 @@ impl DiskLog {
         self.compact()
     }
 
-    /// Automatic compaction. A failure poisons the store (the next call
-    /// reports it); the batch that triggered it is already durable.
+    /// Automatic compaction. A failure before the commit (a full disk while
+    /// writing the outputs) leaves the log as it was: the store is not
+    /// poisoned, and the next attempt waits until another
+    /// `compact_dead_bytes` are dead. A failure from the commit on poisons
+    /// it (the next call reports it); the batch that triggered it is
+    /// already durable.
     pub(super) fn maybe_compact(&self) {
         let Some(threshold) = self.compact_dead_bytes else {
             return;
         };
-        let due = self.lock().is_ok_and(|g| {
+        let retry_at = self.compact_retry_at.load(Ordering::Relaxed);
+        let dead = self.lock().map_or(0, |g| {
             let dead = g.dead_bytes();
-            dead >= threshold && dead.saturating_mul(2) >= g.bytes()
+            let due = dead >= threshold.max(retry_at) && dead.saturating_mul(2) >= g.bytes();
+            if due { dead } else { 0 }
         });
         // Skipped when a compaction is already running.
-        if due && let Ok(_one) = self.compacting.try_lock() {
-            let _ = self.compact();
+        if dead > 0
+            && let Ok(_one) = self.compacting.try_lock()
+        {
+            let next = match self.compact() {
+                Ok(_) => 0,
+                Err(_) => dead.saturating_add(threshold),
+            };
+            self.compact_retry_at.store(next, Ordering::Relaxed);
         }
     }
 
     /// Compaction in three steps, so writers and readers wait only for the
     /// first and last:
-    /// 1. under the lock: roll to a fresh active segment; everything before
-    ///    it (the prefix) is now immutable; snapshot the index;
+    /// 1. under the lock: roll to a fresh active segment (unless the active
+    ///    one is still empty); everything before it (the prefix) is now
+    ///    immutable; snapshot the index;
     /// 2. without the lock: rewrite the snapshot's live records of the
     ///    prefix into fsync'd outputs (appends, truncations and kv writes
-    ///    meanwhile go to the new active segment);
-    /// 3. under the lock: commit, swap the outputs in, and rebase the index
-    ///    onto them.
+    ///    meanwhile go to the new active segment); on failure, delete them
+    ///    and stop: the log is untouched;
+    /// 3. under the lock: commit (the manifest), swap the outputs in, and
+    ///    rebase the index onto them.
     ///
     /// The caller holds `compacting`, so only one runs at a time and `close`
     /// waits for it.
     fn compact(&self) -> Result<CompactReport> {
         let (prefix, refs, snapshot, before) = {
             let mut g = self.lock()?;
+            self.writable("compact")?;
             let before = (g.segs.len(), g.bytes());
-            self.roll(&mut g)?;
+            // An empty active segment (say, left by a failed compaction)
+            // is reused rather than followed by another.
+            if g.active()?.len > segment::HEADER_LEN {
+                self.roll(&mut g)?;
+            }
             let prefix: Vec<u64> = g.segs.range(..g.active).map(|(id, _)| *id).collect();
+            if prefix.is_empty() {
+                return Ok(CompactReport {
+                    segments_before: before.0,
+                    segments_after: before.0,
+                    bytes_before: before.1,
+                    bytes_after: before.1,
+                });
+            }
             (prefix, g.refs(), g.index.clone(), before)
         };
         let written = write_outputs(
@@ -348,17 +399,29 @@ impl DiskLog {
             &prefix,
         );
         drop(snapshot);
+        let (outs, out_index) = match written {
+            Ok(x) => x,
+            Err(e) => {
+                discard(&self.io, &self.dir, &prefix);
+                return Err(e);
+            }
+        };
         let mut g = self.lock()?;
         let g = &mut *g;
-        let installed = written.and_then(|(outs, out_index)| {
-            hint::remove(&self.io, &self.dir)?;
-            commit(&self.io, &self.dir, &outs, &prefix)?;
-            Ok((outs, out_index))
-        });
-        let (outs, out_index) = match installed {
-            Ok(x) => x,
-            Err(e) => return self.fail(g, e),
-        };
+        let mut m = self.manifest(g);
+        m.segs.retain(|e| !prefix.contains(&e.id));
+        m.segs.extend(outs.iter().map(|o| Entry {
+            id: o.id,
+            nonce: o.nonce,
+            len: o.len,
+            items: out_index.counts.get(&o.id).map_or(0, |c| c.items),
+        }));
+        m.segs.sort_by_key(|e| e.id);
+        let installed = hint::remove(&self.io, &self.dir)
+            .and_then(|()| commit(&self.io, &self.dir, &m, &outs, &prefix));
+        if let Err(e) = installed {
+            return self.fail(g, e);
+        }
         let first_new = g.active;
         if let Err(msg) = g.index.rebase(&out_index, first_new) {
             let e = Error::Corrupt {
@@ -396,14 +459,23 @@ impl DiskLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ondisk::codec::{put_u32, put_u64};
 
     #[test]
-    fn marker_round_trips_and_detects_damage() {
+    fn legacy_marker_decodes_and_detects_damage() {
+        let mut b = MAGIC.to_vec();
+        for ids in [&[1u64, 2][..], &[1, 2, 3]] {
+            put_u32(&mut b, ids.len() as u32);
+            for &id in ids {
+                put_u64(&mut b, id);
+            }
+        }
+        let crc = crc32c::crc32c(&b);
+        put_u32(&mut b, crc);
         let m = Marker {
             outputs: vec![1, 2],
             replaced: vec![1, 2, 3],
         };
-        let b = encode_marker(&m);
         assert_eq!(decode_marker(&b), Ok(m));
         let mut d = b.clone();
         d[12] ^= 1;

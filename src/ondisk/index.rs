@@ -2,11 +2,13 @@
 //!
 //! It is built by applying batches in log order, the same way on a live
 //! append, on recovery and in `verify`, so the state a reopen recovers is the
-//! state the writer had. Payloads stay on disk; a record costs one `u64`.
+//! state the writer had. Payloads stay on disk; a record costs its disk
+//! position and its global pos here, plus its entries in `GlobalLog`.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use super::batch::Op;
+use crate::global::GlobalLog;
 
 /// A record's place on disk: segment id in the top 24 bits, byte offset in
 /// the low 40 bits.
@@ -30,12 +32,14 @@ pub(crate) fn off_of(p: Pos) -> u64 {
 }
 
 /// Invariant: `pos` holds the kept seqs `first ..= last`, so
-/// `pos.len() == last + 1 - first` (empty when `first == last + 1`).
+/// `pos.len() == last + 1 - first` (empty when `first == last + 1`), and
+/// `gpos` their global positions, increasing, `gpos.len() == pos.len()`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct StreamIndex {
     pub first: u64,
     pub last: u64,
     pub pos: VecDeque<Pos>,
+    pub gpos: VecDeque<u64>,
 }
 
 /// A kv value's JSON: where it starts and how long it is.
@@ -62,6 +66,8 @@ pub(crate) struct Index {
     pub counts: BTreeMap<u64, Counts>,
     /// Largest `at` in the log: new appends never go below it.
     pub last_at: i64,
+    /// Global positions, categories and ids (SPEC 3.12).
+    pub global: GlobalLog,
 }
 
 impl Index {
@@ -101,8 +107,18 @@ impl Index {
                     ));
                 }
                 s.last = *last;
-                for e in events {
+                for (i, e) in events.iter().enumerate() {
+                    // A version 1 record takes the next pos in log order.
+                    let gpos = e.pos.unwrap_or(self.global.next_pos());
+                    if s.gpos.back().is_some_and(|&b| b >= gpos) {
+                        return Err(format!(
+                            "stream {stream:?}: pos {gpos} does not follow pos {:?}",
+                            s.gpos.back()
+                        ));
+                    }
+                    self.global.insert(stream, *first + i as u64, gpos, e.id)?;
                     s.pos.push_back(frame + e.off as u64);
+                    s.gpos.push_back(gpos);
                     self.last_at = self.last_at.max(e.at);
                 }
                 if !events.is_empty() {
@@ -134,12 +150,22 @@ impl Index {
                 };
                 let new_first = s.first.max(through.saturating_add(1).min(s.last + 1));
                 let n = (new_first - s.first) as usize;
-                let dropped: Vec<Pos> = s.pos.drain(..n.min(s.pos.len())).collect();
+                let n = n.min(s.pos.len());
+                let dropped: Vec<Pos> = s.pos.drain(..n).collect();
+                for g in s.gpos.drain(..n) {
+                    self.global.remove(g);
+                }
                 s.first = new_first;
                 for p in dropped {
                     self.kill(p);
                 }
             }
+            Op::Ids(ids) => {
+                for (id, stream, seq) in ids {
+                    self.global.add_id(id, stream, *seq)?;
+                }
+            }
+            Op::LastPos(p) => self.global.raise_last_pos(*p),
         }
         Ok(())
     }
@@ -230,6 +256,8 @@ mod tests {
                 .map(|i| EventRef {
                     at: 5,
                     off: i as usize * 20,
+                    pos: None,
+                    id: None,
                 })
                 .collect(),
         }

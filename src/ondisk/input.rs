@@ -2,31 +2,27 @@
 //! bad input is an `Error::Invalid` naming the stream or key, and nothing is
 //! stored.
 
+use super::batch;
 use super::frame;
 use super::json;
 use crate::{Error, Result, Value};
 
-/// Largest encoded event or kv value.
-const MAX_VALUE: usize = frame::MAX_PAYLOAD as usize - (1 << 20);
+/// Largest encoded event or kv value: the store-wide limit.
+const MAX_VALUE: usize = crate::limits::MAX_VALUE;
+
+// The store-wide limits are this format's: the largest batch `Store` lets
+// through, under the longest name, fits one frame.
+// (An events op: kind, name, first, last, count, then per event
+// `EVENT_HEAD` bytes and its JSON, which is what `MAX_BATCH` counts.)
+const _: () = {
+    use crate::limits::{EVENT_OVERHEAD, MAX_BATCH, MAX_NAME};
+    assert!(batch::EVENT_HEAD == EVENT_OVERHEAD);
+    assert!(1 + 2 + MAX_NAME + 8 + 8 + 4 + MAX_BATCH <= frame::MAX_PAYLOAD as usize);
+};
 
 /// Stream names and keys: non-empty, and short enough for their `u16`
-/// length on disk.
-pub(super) fn check_name(op: &'static str, what: &str, name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::invalid(op, format!("{what} name is empty")));
-    }
-    if name.len() > u16::MAX as usize {
-        let head: String = name.chars().take(40).collect();
-        return Err(Error::invalid(
-            op,
-            format!(
-                "{what} {head:?}... is {} bytes, over the 65535-byte limit",
-                name.len()
-            ),
-        ));
-    }
-    Ok(())
-}
+/// length on disk (the store-wide limit).
+pub(super) use crate::limits::check_name;
 
 /// Appends the stored JSON of `v` to `buf`; `subject` names the stream or
 /// key for the error.

@@ -86,6 +86,10 @@ mod tests {
         fn same_bytes_as_serde_json(v in value()) {
             let mut ours = Vec::new();
             write(&mut ours, &v);
+            // The store-wide size limit measures exactly these bytes.
+            let (len, bound) = crate::limits::measured_len(&v).expect("shallow");
+            prop_assert_eq!(len, ours.len());
+            prop_assert!(bound >= len);
             prop_assert_eq!(ours, serde_json::to_vec(&v).expect("serde_json"));
         }
     }

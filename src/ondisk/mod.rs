@@ -1,18 +1,63 @@
 //! The on-disk backend (SPEC 5, `STORAGE.md`): an append-only log of
-//! checksummed batches in segment files, an in-memory index of where each
-//! live record is, a hint file to reopen fast, and segment compaction.
+//! checksummed batches in segment files, a manifest of the segments and
+//! their durable lengths, an in-memory index of where each live record is,
+//! a hint file to reopen fast, and segment compaction.
 //!
 //! Module map: this file holds the store's state and its write path (roll,
-//! write, group commit, poison); `ops` (the `Backend` operations), `input`
-//! (argument checks, encoding), `json` (value encoding), `frame` (batch
-//! framing, CRC32C), `batch` (ops in a batch), `segment` (files, headers,
-//! scanning), `index` (in-memory positions), `read` (preads by position),
-//! `commit` (group commit, poison flag), `hint` (index checkpoint),
-//! `compact` (rewrite live records), `recover` (open), `verify` (read-only
-//! check), `fault` (I/O with a test hook).
+//! write, group commit, poison); `open` (open for writing or read-only),
+//! `ops` (the `Backend` operations), `input` (argument checks, encoding),
+//! `json` (value encoding), `frame` (batch framing, CRC32C), `batch` (ops
+//! in a batch), `segment` (files, headers, scanning), `index` (in-memory
+//! positions), `read` (preads by position), `commit` (group commit, poison
+//! flag), `manifest` (segments and durable lengths), `hint` (index
+//! checkpoint), `compact` (rewrite live records), `layout` (which files
+//! make up the store), `recover` (replay and repair on open), `verify`
+//! (read-only check), `fault` (I/O with a test hook).
 //!
-//! Directory: `000000000001.log` ... (segments), `hint`, `LOCK`, and during
-//! compaction `<id>.compact` temps and the `compact` commit marker.
+//! Directory: `000000000001.log` ... (segments), `manifest`, `hint`,
+//! `LOCK`, and during compaction `<id>.compact` temps.
+//!
+//! # What recovery trusts, and why
+//! Recovery must tell three things apart that can look alike on disk: data
+//! that was acknowledged (must come back, or the open must refuse), a torn
+//! write that never was (cut and reported), and free space (ignored). It
+//! trusts only what was fsync'd before it was relied on:
+//! 1. **Checksums** (rule 1): a frame whose CRC, length or kind fails is
+//!    not data. Zeros never pass as a frame.
+//! 2. **The manifest** (`manifest`, written temp + fsync + rename + dir
+//!    fsync): which segments exist, each sealed one's exact length, and a
+//!    lower bound of the active one's durable length. It is rewritten when
+//!    a segment is sealed (roll), by a compaction's commit, on `close`
+//!    (the clean-close record: the active segment's whole length), and by
+//!    an open that recovered more than it lists. Recovery refuses, naming
+//!    the file and offset: a listed segment that is missing, is another
+//!    file (nonce), or is shorter than listed; a sealed one that is longer;
+//!    an unlisted segment with data after the last listed one; an invalid
+//!    frame before the listed durable end (so a zeroed, cut or damaged tail
+//!    of a closed store is refused, not cut); a damaged manifest. Why not
+//!    the hint for this: it is a cache that is dropped (compaction) or
+//!    stale at will, and its contents are another module's to change.
+//! 3. **The `synced` field of later frames**: an invalid frame followed by
+//!    a valid one that says the data up to past it was fsync'd is damage.
+//!
+//! Past all that evidence, at the end of the last segment only: zeros from
+//! a frame boundary to the end of the file are free space (preallocation,
+//! below); anything else invalid is a torn write, cut and reported. A
+//! batch written after the last manifest write, whose fsync returned, but
+//! that the disk then lost whole (zeros, or a cut at its frame boundary),
+//! is the one loss no durable evidence can show: recording every append's
+//! end durably would cost the fsync that preallocation saves.
+//!
+//! The manifest is also the compaction's commit point (see `compact`). A
+//! store without one (new, or written before it existed) is judged by its
+//! segment files and, for its last segment's durable length, by a hint
+//! that names that segment as it is (a hint only covers fsync'd data); it
+//! gets a manifest on open.
+//!
+//! Read-only opens (`open_read_only`, `verify`) run the same recovery in
+//! `recover::Mode::ReadOnly`: they change nothing, report what a writing
+//! open would repair, and take the lock shared, so they refuse a store a
+//! writer holds rather than read it mid-write.
 //!
 //! Choices the spec leaves open:
 //! - Every call that changes anything is one batch, fsync'd before it
@@ -21,10 +66,6 @@
 //!   records it asks for waits for it. `last_seq`, `streams` and `kv_keys`
 //!   already count a batch whose fsync is in flight (what `append_expect`
 //!   must see); if that fsync fails the store is poisoned.
-//! - A torn tail is told from damage by the `synced` field of later frames;
-//!   a damaged *last* batch of the last segment is indistinguishable from a
-//!   torn write and is cut (it was never acknowledged, or the disk lost
-//!   data that no later frame vouches for).
 //! - With a valid hint, open still checks every frame's checksum
 //!   (`Options::checksum_on_open`); if one fails, the hint is set aside and
 //!   the log alone decides (torn tail or corruption), so the outcome never
@@ -34,7 +75,10 @@
 //!   active segment), automatically once estimated dead bytes reach
 //!   `Options::compact_dead_bytes` and half of the log; the writer whose
 //!   call crosses the threshold runs it, other callers are blocked only
-//!   while it starts and while it swaps the new segments in.
+//!   while it starts and while it swaps the new segments in. One that
+//!   fails before its commit (a full disk) removes its outputs and leaves
+//!   the log and the store usable; automatic compaction then waits for
+//!   another `compact_dead_bytes` of dead data before trying again.
 //! - After a failed write or fsync, batches past the last successful fsync
 //!   are cut from the file (best effort, never fsync'd), so a reopen shows
 //!   exactly what was acknowledged unless the disk itself lost data.
@@ -44,15 +88,13 @@
 //!   new file size (measured on ext4: durable single appends 1.3-1.6x
 //!   faster, batched appends unchanged).
 //!   The file then ends in zeros past the last frame: recovery and `verify`
-//!   treat zeros from a frame boundary to the end of the last segment as
-//!   free space (not a torn tail), and lengths everywhere in memory, in the
-//!   hint and in stats are frame ends, not file lengths. A segment is
-//!   trimmed to its frame end (and fsync'd) when it is sealed by a roll,
-//!   before the next segment is created, and the active one on `close`, so
-//!   only the last segment of a store that was not closed holds free space.
-//!   The cost: a last batch that reads back as all zeros (lost by the disk)
-//!   is no longer reported as a torn tail; it is free space, like any zeros
-//!   past the log's end.
+//!   treat zeros from a frame boundary (at or past the manifest's durable
+//!   length) to the end of the last segment as free space, and lengths
+//!   everywhere in memory, in the manifest, the hint and stats are frame
+//!   ends, not file lengths. A segment is trimmed to its frame end (and
+//!   fsync'd) when it is sealed by a roll, before the next segment is
+//!   created, and the active one on `close`, so only the last segment of a
+//!   store that was not closed holds free space.
 
 mod batch;
 mod codec;
@@ -64,6 +106,9 @@ mod hint;
 mod index;
 mod input;
 mod json;
+mod layout;
+mod manifest;
+mod open;
 mod ops;
 mod read;
 mod recover;
@@ -71,8 +116,9 @@ mod segment;
 mod verify;
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::value::now_millis;
@@ -81,14 +127,15 @@ use crate::{Error, Result};
 use commit::{Mark, Syncer};
 use fault::Io;
 use hint::SegMeta;
-use index::{Index, MAX_OFFSET, MAX_SEGMENT_ID, Pos, pack};
+use index::{Index, MAX_SEGMENT_ID, Pos, pack};
 use input::check_frame;
+use manifest::{Entry, Manifest};
 use read::SegRef;
 use recover::Seg;
 use segment::HEADER_LEN;
 
 #[doc(hidden)]
-pub use fault::{FaultHook, IoPoint, fail_nth};
+pub use fault::{FaultHook, IoEvent, IoPoint, TraceHook, fail_nth};
 pub use recover::{OpenReport, TornTail};
 pub use verify::{Fault, HintCheck, VerifyReport, verify, verify_with};
 
@@ -108,6 +155,8 @@ pub struct Options {
     /// Fault injection: called before every write and fsync. Tests only.
     #[doc(hidden)]
     pub faults: Option<FaultHook>,
+    /// Called after every file operation (power-loss simulation in tests).
+    pub trace: Option<TraceHook>,
     /// Check every frame's checksum on open, also where a valid hint makes
     /// scanning unnecessary, so damage anywhere stops the open (SPEC 5).
     /// Costs one sequential read of the log; with `false` a hinted reopen
@@ -121,6 +170,7 @@ impl Default for Options {
             segment_bytes: 64 << 20,
             compact_dead_bytes: Some(64 << 20),
             faults: None,
+            trace: None,
             checksum_on_open: true,
         }
     }
@@ -132,6 +182,7 @@ impl std::fmt::Debug for Options {
             .field("segment_bytes", &self.segment_bytes)
             .field("compact_dead_bytes", &self.compact_dead_bytes)
             .field("faults", &self.faults.as_ref().map(|_| "hook"))
+            .field("trace", &self.trace.as_ref().map(|_| "hook"))
             .field("checksum_on_open", &self.checksum_on_open)
             .finish()
     }
@@ -206,10 +257,16 @@ pub struct DiskLog {
     io: Io,
     inner: Mutex<Inner>,
     sync: Syncer,
-    /// Held locked from open to close (rule 8).
-    lock: File,
+    /// Held locked from open to close (rule 8): exclusively by a writer,
+    /// shared by a read-only opener; `None` for a read-only opener of a
+    /// directory no writer ever locked.
+    lock: Option<File>,
+    /// Opened by `open_read_only`: every write is refused.
+    read_only: bool,
     /// Held while a compaction runs: one at a time, and `close` waits.
     compacting: Mutex<()>,
+    /// Dead bytes an automatic compaction waits for after one failed.
+    compact_retry_at: AtomicU64,
     report: OpenReport,
 }
 
@@ -272,63 +329,6 @@ impl Inner {
 }
 
 impl DiskLog {
-    /// Opens (creating if missing) the store in `dir` with default options.
-    pub fn open(dir: impl AsRef<Path>) -> Result<(DiskLog, OpenReport)> {
-        Self::open_with(dir, Options::default())
-    }
-
-    pub fn open_with(dir: impl AsRef<Path>, opts: Options) -> Result<(DiskLog, OpenReport)> {
-        let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, "create directory", e))?;
-        let lock_path = dir.join(LOCK_FILE);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(&lock_path, "open lock file", e))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(Error::Locked { path: dir }),
-            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, "lock", e)),
-        }
-        let io = Io { hook: opts.faults };
-        let rec = recover::recover(&io, &dir, opts.checksum_on_open)?;
-        let (&active, seg) = rec
-            .segs
-            .last_key_value()
-            .ok_or_else(|| Error::invalid("open", "no segment after recovery"))?;
-        let sync = Syncer::new(dir.clone(), (active, seg.r.len));
-        // Recovery left only zeros past the frame end of the last segment,
-        // and fsync'd it.
-        let alloc = seg
-            .r
-            .file
-            .metadata()
-            .map_err(|e| Error::io(&*seg.r.path, "stat segment", e))?
-            .len()
-            .max(seg.r.len);
-        let log = DiskLog {
-            dir,
-            // Keeps every offset a `Pos` can hold, however large a batch.
-            segment_bytes: opts.segment_bytes.clamp(HEADER_LEN + 1, MAX_OFFSET / 2),
-            compact_dead_bytes: opts.compact_dead_bytes,
-            io,
-            inner: Mutex::new(Inner {
-                index: rec.index,
-                segs: rec.segs,
-                active,
-                alloc,
-                closed: false,
-            }),
-            sync,
-            lock,
-            compacting: Mutex::new(()),
-            report: rec.report.clone(),
-        };
-        Ok((log, rec.report))
-    }
-
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -360,8 +360,9 @@ impl DiskLog {
     }
 
     /// Poisons the store (rule 7) and returns `e`. Unacknowledged batches
-    /// past the durable mark are cut (best effort, never fsync'd), so a
-    /// reopen sees what was acknowledged.
+    /// past the durable mark are cut (best effort, never fsync'd, and not
+    /// through `Io`: neither fault-injected nor traced), so a reopen sees
+    /// what was acknowledged.
     fn fail<T>(&self, g: &mut Inner, e: Error) -> Result<T> {
         self.sync.poison(e.to_string());
         let (seg, off) = self.sync.synced();
@@ -375,6 +376,12 @@ impl DiskLog {
     /// Seals the active segment (trimmed to its frame end, fsync'd whole)
     /// and starts the next (rule 3). The trim is durable before the next
     /// segment exists, so only the last segment can end in free space.
+    ///
+    /// The new segment is created (header fsync'd) before the manifest that
+    /// lists the old one as sealed (at its trimmed length) and the new one
+    /// as active, and nothing is written to it before that: so a listed
+    /// segment that is missing is lost data, and an unlisted segment after
+    /// the last listed one holds at most a header (a crash mid-roll).
     fn roll(&self, g: &mut Inner) -> Result<()> {
         let old = g.active()?;
         let sealed = self
@@ -389,8 +396,18 @@ impl DiskLog {
             return self.fail(g, Error::invalid("write", "segment ids exhausted"));
         }
         let name = segment::file_name(id);
-        let (file, nonce) = match segment::create(&self.io, &self.dir, &name, id) {
-            Ok(x) => x,
+        let nonce = segment::new_nonce();
+        let mut m = self.manifest(g);
+        m.segs.push(Entry {
+            id,
+            nonce,
+            len: HEADER_LEN,
+            items: 0,
+        });
+        let created = segment::create(&self.io, &self.dir, &name, id, nonce)
+            .and_then(|f| manifest::write(&self.io, &self.dir, &m).map(|()| f));
+        let file = match created {
+            Ok(f) => f,
             Err(e) => return self.fail(g, e),
         };
         let r = SegRef {
@@ -446,6 +463,7 @@ impl DiskLog {
     /// Writes a frame (built on `frame::begin`) to the active segment and
     /// applies it to the index; returns the mark that must become durable.
     fn write(&self, g: &mut Inner, mut fr: Vec<u8>) -> Result<Mark> {
+        self.writable("write")?;
         let written = g.active()?.len;
         if written > HEADER_LEN && written + fr.len() as u64 > self.segment_bytes {
             self.roll(g)?;
@@ -535,6 +553,35 @@ impl DiskLog {
             })
             .collect();
         hint::write(&self.io, &self.dir, &metas, &g.index)
+    }
+
+    /// The manifest of the current segments: each sealed one with its
+    /// length, the active one with how far it is known durable (its item
+    /// count only when that is all of it).
+    fn manifest(&self, g: &Inner) -> Manifest {
+        let (synced_seg, synced_off) = self.sync.synced();
+        let segs = g
+            .segs
+            .iter()
+            .map(|(&id, s)| {
+                let len = match id == g.active {
+                    false => s.r.len,
+                    true if synced_seg == id => synced_off.min(s.r.len),
+                    true => HEADER_LEN,
+                };
+                let items = match len == s.r.len {
+                    true => g.index.counts.get(&id).map_or(0, |c| c.items),
+                    false => 0,
+                };
+                Entry {
+                    id,
+                    nonce: s.nonce,
+                    len,
+                    items,
+                }
+            })
+            .collect();
+        Manifest { segs }
     }
 
     /// Fsyncs the active segment while no one can write to it.

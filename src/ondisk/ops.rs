@@ -2,59 +2,183 @@
 //! and fsync'd before the call returns; reads go to disk by position.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use super::batch::NewEvent;
 use super::index::Pos;
 use super::input::{Encoded, check_frame, check_name, encode};
 use super::read::{SegRef, for_each_event, parse_json, read_value};
-use super::{DiskLog, batch, frame, index};
-use crate::backend::{Appended, Backend, check_restore};
+use super::{DiskLog, Inner, batch, frame, index, manifest};
+use crate::backend::{Appended, Backend, IdEntry, check_restore};
+use crate::global::Loc;
 use crate::value::{DataRef, RecordRef};
-use crate::{Error, Record, Result, Value};
+use crate::{Error, Record, Result, Source, Value};
 
 /// `restore` writes its records in batches of about this many bytes.
 const RESTORE_BATCH: usize = 16 << 20;
 
-/// A run of one stream's records located on disk: the first seq, each
-/// record's position, and the segments to read them from.
+/// Records of one source located on disk: what each is, where it is, and
+/// the segments to read them from.
 struct Page {
-    start: u64,
+    items: Vec<Loc>,
     positions: Vec<Pos>,
     refs: BTreeMap<u64, SegRef>,
 }
 
+impl Page {
+    fn records(&self) -> Result<Vec<Record>> {
+        let mut out = Vec::with_capacity(self.positions.len());
+        for_each_event(&self.positions, &self.refs, |at, json| {
+            let i = out.len();
+            let l = &self.items[i];
+            out.push(Record {
+                stream: l.stream.to_string(),
+                seq: l.seq,
+                pos: l.pos,
+                at,
+                id: l.id.clone(),
+                data: parse_json(&self.refs, self.positions[i], json)?,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands each event's stored JSON to `f` without parsing it here: a
+    /// script fold builds its own values straight from the text.
+    fn hand(&self, f: &mut dyn FnMut(RecordRef<'_>) -> bool) -> Result<usize> {
+        let (mut i, mut going) = (0, true);
+        for_each_event(&self.positions, &self.refs, |at, json| {
+            if going {
+                let l = &self.items[i];
+                going = f(RecordRef {
+                    stream: &l.stream,
+                    seq: l.seq,
+                    pos: l.pos,
+                    at,
+                    id: l.id.as_deref(),
+                    data: DataRef::Json(json),
+                });
+                i += 1;
+            }
+            Ok(())
+        })?;
+        Ok(self.positions.len())
+    }
+}
+
+/// The records of `stream` with `seq > after`, at most `limit`.
+fn stream_locs(g: &Inner, stream: &str, after: u64, limit: usize) -> (Vec<Loc>, Vec<Pos>) {
+    let Some(s) = g.index.streams.get(stream) else {
+        return Default::default();
+    };
+    let start = after.saturating_add(1).max(s.first);
+    if start > s.last || limit == 0 {
+        return Default::default();
+    }
+    let n = (s.last - start + 1).min(limit as u64) as usize;
+    let skip = (start - s.first) as usize;
+    let name: Arc<str> = Arc::from(stream);
+    let id_of = g.index.global.ids_of(stream);
+    let items = s
+        .gpos
+        .range(skip..skip + n)
+        .enumerate()
+        .map(|(i, &pos)| {
+            let seq = start + i as u64;
+            Loc {
+                stream: name.clone(),
+                seq,
+                pos,
+                id: id_of(seq).map(str::to_string),
+            }
+        })
+        .collect();
+    (items, s.pos.range(skip..skip + n).copied().collect())
+}
+
+/// Where each of these live records is on disk.
+fn disk_positions(g: &Inner, items: &[Loc]) -> Result<Vec<Pos>> {
+    items
+        .iter()
+        .map(|l| {
+            let s = g.index.streams.get(&*l.stream);
+            let i = s.and_then(|s| usize::try_from(l.seq.checked_sub(s.first)?).ok());
+            s.zip(i)
+                .and_then(|(s, i)| s.pos.get(i).copied())
+                .ok_or_else(|| {
+                    Error::invalid(
+                        "read",
+                        format!("stream {:?} seq {} is not indexed", l.stream, l.seq),
+                    )
+                })
+        })
+        .collect()
+}
+
 impl DiskLog {
-    /// Where the records of `stream` after `after` (at most `limit`) are,
+    /// Where the records of `source` after `after` (at most `limit`) are,
     /// once they are durable. The store lock is released before returning,
     /// so reading them (and a scan's callback) runs unlocked.
-    fn locate(
-        &self,
-        op: &'static str,
-        stream: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Option<Page>> {
-        check_name(op, "stream", stream)?;
-        let g = self.lock()?;
-        let Some(s) = g.index.streams.get(stream) else {
-            return Ok(None);
-        };
-        let start = after.saturating_add(1).max(s.first);
-        if start > s.last || limit == 0 {
-            return Ok(None);
+    fn locate(&self, source: &Source, after: u64, limit: usize) -> Result<Page> {
+        if let Source::Stream(stream) = source {
+            check_name("read", "stream", stream)?;
         }
-        let n = (s.last - start + 1).min(limit as u64) as usize;
-        let skip = (start - s.first) as usize;
-        let positions: Vec<Pos> = s.pos.range(skip..skip + n).copied().collect();
+        let g = self.lock()?;
+        let (items, positions) = match source {
+            Source::Stream(stream) => stream_locs(&g, stream, after, limit),
+            Source::Category(c) => {
+                let items = g.index.global.page_category(c, after, limit);
+                let positions = disk_positions(&g, &items)?;
+                (items, positions)
+            }
+            Source::All => {
+                let items = g.index.global.page_all(after, limit);
+                let positions = disk_positions(&g, &items)?;
+                (items, positions)
+            }
+        };
         let refs = g.refs_for(&positions);
         drop(g);
-        if let Some(&p) = positions.last() {
+        // Pos order is log order (but for restored streams): waiting for
+        // the furthest record waits for all of them.
+        if let Some(&p) = positions.iter().max() {
             self.durable(p)?;
         }
-        Ok(Some(Page {
-            start,
+        Ok(Page {
+            items,
             positions,
             refs,
-        }))
+        })
+    }
+
+    /// Appends `jsons` to `stream` as one batch taking the next seqs and
+    /// positions; the caller holds the lock and has checked everything.
+    fn append_batch(
+        &self,
+        g: std::sync::MutexGuard<'_, Inner>,
+        op: &'static str,
+        stream: &str,
+        jsons: &Encoded,
+        id: Option<&str>,
+    ) -> Result<u64> {
+        let first = g.index.last_seq(stream) + 1;
+        let n = jsons.ends.len();
+        let last = crate::limits::next_seq(op, stream, first - 1, n)?;
+        crate::limits::next_pos(op, stream, g.index.global.last_pos(), n)?;
+        let (at, pos) = (g.next_at(), g.index.global.next_pos());
+        let id_bytes = id.map_or(0, str::len);
+        let size = batch::events_size(stream, jsons.bytes.len(), id_bytes, n);
+        let mut fr = frame::begin_with(size);
+        let events = jsons.iter().enumerate().map(|(i, json)| NewEvent {
+            pos: pos + i as u64,
+            id,
+            at,
+            json,
+        });
+        batch::put_events(&mut fr, stream, first, last, events);
+        self.commit(g, fr, op, &|| format!("stream {stream:?}"))?;
+        Ok(last)
     }
 }
 
@@ -68,61 +192,48 @@ impl Backend for DiskLog {
         let jsons = Encoded::new("append_all", stream, &events)?;
         drop(events);
         let g = self.lock()?;
-        let first = g.index.last_seq(stream) + 1;
-        let n = jsons.ends.len();
-        if n == 0 {
-            return Ok(first - 1);
+        if jsons.ends.is_empty() {
+            return Ok(g.index.last_seq(stream));
         }
-        let last = first + n as u64 - 1;
-        let at = g.next_at();
-        let size = batch::events_size(stream, jsons.bytes.len(), n);
-        let mut fr = frame::begin_with(size);
-        batch::put_events(&mut fr, stream, first, last, jsons.iter().map(|j| (at, j)));
-        self.commit(g, fr, "append_all", &|| format!("stream {stream:?}"))?;
-        Ok(last)
+        self.append_batch(g, "append_all", stream, &jsons, None)
     }
 
     fn append_expect(&self, stream: &str, expected: u64, event: Value) -> Result<Appended> {
         check_name("append_expect", "stream", stream)?;
-        let json = encode("append_expect", &|| format!("stream {stream:?}"), &event)?;
+        let jsons = Encoded::new("append_expect", stream, std::slice::from_ref(&event))?;
         let g = self.lock()?;
         let actual = g.index.last_seq(stream);
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        let seq = actual + 1;
-        let mut fr = frame::begin();
-        batch::put_events(
-            &mut fr,
-            stream,
-            seq,
-            seq,
-            [(g.next_at(), json.as_slice())].into_iter(),
-        );
-        self.commit(g, fr, "append_expect", &|| format!("stream {stream:?}"))?;
-        Ok(Appended::Seq(seq))
+        self.append_batch(g, "append_expect", stream, &jsons, None)
+            .map(Appended::Seq)
+    }
+
+    fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
+        check_name("append_once", "stream", stream)?;
+        check_name("append_once", "id", id)?;
+        let jsons = Encoded::new("append_once", stream, std::slice::from_ref(&event))?;
+        let g = self.lock()?;
+        match g.index.global.check_once(stream, id) {
+            Ok(Some(seq)) => {
+                // The first call's batch may still be in its fsync: answer
+                // once everything written so far is durable.
+                let end = (g.active, g.active()?.len);
+                drop(g);
+                self.sync.wait(end, || self.lead_sync())?;
+                Ok(seq)
+            }
+            Ok(None) => self.append_batch(g, "append_once", stream, &jsons, Some(id)),
+            Err(msg) => Err(Error::invalid("append_once", msg)),
+        }
     }
 
     fn read(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
-        let Some(page) = self.locate("read", stream, after, limit)? else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::with_capacity(page.positions.len());
-        for_each_event(&page.positions, &page.refs, |at, json| {
-            let i = out.len();
-            out.push(Record {
-                stream: stream.to_string(),
-                seq: page.start + i as u64,
-                at,
-                data: parse_json(&page.refs, page.positions[i], json)?,
-            });
-            Ok(())
-        })?;
-        Ok(out)
+        self.locate(&Source::stream(stream), after, limit)?
+            .records()
     }
 
-    /// Hands each event's stored JSON to `f` without parsing it here: a
-    /// script fold builds its own values straight from the text.
     fn scan(
         &self,
         stream: &str,
@@ -130,23 +241,67 @@ impl Backend for DiskLog {
         limit: usize,
         f: &mut dyn FnMut(RecordRef<'_>) -> bool,
     ) -> Result<usize> {
-        let Some(page) = self.locate("read", stream, after, limit)? else {
-            return Ok(0);
-        };
-        let (mut seq, mut going) = (page.start, true);
-        for_each_event(&page.positions, &page.refs, |at, json| {
-            if going {
-                going = f(RecordRef {
-                    stream,
-                    seq,
-                    at,
-                    data: DataRef::Json(json),
-                });
-                seq += 1;
-            }
-            Ok(())
-        })?;
-        Ok(page.positions.len())
+        self.locate(&Source::stream(stream), after, limit)?.hand(f)
+    }
+
+    fn read_all(&self, after: u64, limit: usize) -> Result<Vec<Record>> {
+        self.locate(&Source::All, after, limit)?.records()
+    }
+
+    fn read_category(&self, category: &str, after: u64, limit: usize) -> Result<Vec<Record>> {
+        self.locate(&Source::category(category), after, limit)?
+            .records()
+    }
+
+    fn scan_source(
+        &self,
+        source: &Source,
+        after: u64,
+        limit: usize,
+        f: &mut dyn FnMut(RecordRef<'_>) -> bool,
+    ) -> Result<usize> {
+        self.locate(source, after, limit)?.hand(f)
+    }
+
+    fn last_pos(&self) -> Result<u64> {
+        Ok(self.lock()?.index.global.last_pos())
+    }
+
+    fn ids(&self, after: &str, limit: usize) -> Result<Vec<IdEntry>> {
+        Ok(self.lock()?.index.global.ids_page(after, limit))
+    }
+
+    fn restore_global(&self, last_pos: u64, ids: Vec<IdEntry>) -> Result<()> {
+        for e in &ids {
+            check_name("restore_global", "id", &e.id)?;
+            check_name("restore_global", "stream", &e.stream)?;
+        }
+        let mut g = self.lock()?;
+        g.index
+            .global
+            .check_ids(&ids)
+            .map_err(|msg| Error::invalid("restore_global", msg))?;
+        let subject = || "the global log".to_string();
+        let mut end = None;
+        for chunk in batch::id_chunks(&ids, RESTORE_BATCH) {
+            let mut fr = frame::begin();
+            let items = chunk
+                .iter()
+                .map(|e| (e.id.as_str(), e.stream.as_str(), e.seq));
+            batch::put_ids(&mut fr, items);
+            check_frame("restore_global", &subject, &fr)?;
+            end = Some(self.write(&mut g, fr)?);
+        }
+        if last_pos > g.index.global.last_pos() {
+            let mut fr = frame::begin();
+            batch::put_last_pos(&mut fr, last_pos);
+            end = Some(self.write(&mut g, fr)?);
+        }
+        drop(g);
+        if let Some(end) = end {
+            self.sync.wait(end, || self.lead_sync())?;
+        }
+        Ok(())
     }
 
     fn last_seq(&self, stream: &str) -> Result<u64> {
@@ -228,12 +383,19 @@ impl Backend for DiskLog {
             let msg = format!("stream {stream:?}: last seq {last_seq} is out of range");
             return Err(Error::invalid("restore", msg));
         }
+        for id in records.iter().filter_map(|r| r.id.as_deref()) {
+            check_name("restore", "id", id)?;
+        }
         let mut g = self.lock()?;
         check_restore(stream, g.index.last_seq(stream), last_seq, &records)?;
+        g.index
+            .global
+            .check_restore(stream, &records)
+            .map_err(|msg| Error::invalid("restore", msg))?;
         let subject = || format!("stream {stream:?}");
-        let jsons: Vec<(i64, Vec<u8>)> = records
+        let jsons: Vec<(&Record, Vec<u8>)> = records
             .iter()
-            .map(|r| Ok((r.at, encode("restore", &subject, &r.data)?)))
+            .map(|r| Ok((r, encode("restore", &subject, &r.data)?)))
             .collect::<Result<_>>()?;
         let mut seq = last_seq + 1 - jsons.len() as u64;
         let mut rest = jsons.as_slice();
@@ -251,13 +413,13 @@ impl Backend for DiskLog {
                 seq + n as u64 - 1
             };
             let mut fr = frame::begin();
-            batch::put_events(
-                &mut fr,
-                stream,
-                seq,
-                last,
-                piece.iter().map(|(at, j)| (*at, j.as_slice())),
-            );
+            let events = piece.iter().map(|(r, json)| NewEvent {
+                pos: r.pos,
+                id: r.id.as_deref(),
+                at: r.at,
+                json,
+            });
+            batch::put_events(&mut fr, stream, seq, last, events);
             check_frame("restore", &subject, &fr)?;
             let end = self.write(&mut g, fr)?;
             if tail.is_empty() {
@@ -282,13 +444,24 @@ impl Backend for DiskLog {
             return Ok(());
         }
         g.closed = true;
+        if self.read_only {
+            if let Some(lock) = &self.lock {
+                let _ = lock.unlock();
+            }
+            return Ok(());
+        }
         let r = self.sync.check().and_then(|()| {
             if let Err(e) = self.trim_active(&mut g).and_then(|()| self.sync_active(&g)) {
                 return self.fail(&mut g, e);
             }
+            // The clean-close record: the active segment's whole length is
+            // durable, so recovery refuses to lose any of it.
+            manifest::write(&self.io, &self.dir, &self.manifest(&g))?;
             self.write_hint(&g)
         });
-        let _ = self.lock.unlock();
+        if let Some(lock) = &self.lock {
+            let _ = lock.unlock();
+        }
         r
     }
 }
@@ -330,6 +503,48 @@ mod tests {
         assert_eq!(b[11].data, val(5, sizes[5]));
     }
 
+    /// A store written before positions existed (version 1 events ops)
+    /// opens with positions given in log order, the same with or without
+    /// a hint and after compaction rewrote the records with them.
+    #[test]
+    fn version_1_records_get_positions_in_log_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = DiskLog::open(dir.path()).expect("open").0;
+        for (stream, first, jsons) in [("old-1", 1, &[&b"1"[..], b"2"][..]), ("old-2", 1, &[b"3"])]
+        {
+            let mut g = log.lock().expect("lock");
+            let mut fr = frame::begin();
+            batch::put_events_v1(&mut fr, stream, first, jsons);
+            let end = log.write(&mut g, fr).expect("write");
+            drop(g);
+            log.sync.wait(end, || log.lead_sync()).expect("sync");
+        }
+        assert_eq!(log.append("new-1", 4.into()).expect("append"), 1);
+        log.close().expect("close");
+        let positions = |log: &DiskLog| -> Vec<(String, u64, u64)> {
+            let all = log.read_all(0, usize::MAX).expect("read_all");
+            all.into_iter().map(|r| (r.stream, r.seq, r.pos)).collect()
+        };
+        let want = vec![
+            ("old-1".to_string(), 1, 1),
+            ("old-1".to_string(), 2, 2),
+            ("old-2".to_string(), 1, 3),
+            ("new-1".to_string(), 1, 4),
+        ];
+        let log = DiskLog::open(dir.path()).expect("open with hint").0;
+        assert_eq!(positions(&log), want);
+        log.close().expect("close");
+        std::fs::remove_file(dir.path().join(super::super::hint::FILE)).expect("rm hint");
+        let log = DiskLog::open(dir.path()).expect("open without hint").0;
+        assert_eq!(positions(&log), want);
+        log.compact_segments().expect("compact");
+        log.close().expect("close");
+        let log = DiskLog::open(dir.path()).expect("open compacted").0;
+        assert_eq!(positions(&log), want);
+        assert_eq!(log.append("old-2", 5.into()).expect("append"), 2);
+        assert_eq!(log.last_pos().expect("last_pos"), 5);
+    }
+
     #[test]
     fn disk_log_is_send_and_sync() {
         fn shared<T: Send + Sync>() {}
@@ -353,7 +568,9 @@ mod tests {
         let r = Record {
             stream: "r".into(),
             seq: 2,
+            pos: 1,
             at: 0,
+            id: None,
             data: 1.into(),
         };
         invalid(log.restore("r", 3, vec![r]).map(|()| 0), "\"r\"");

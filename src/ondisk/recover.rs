@@ -1,11 +1,17 @@
-//! Opening a store directory: STORAGE rules 4 and 5.
+//! Opening a store directory: STORAGE rules 4 and 5, judged against the
+//! manifest (see `manifest`).
 //!
-//! Order: finish or discard an interrupted compaction and delete temp files;
-//! check segment headers; load the hint if it matches the segments; scan
-//! what the hint does not cover, applying whole batches; cut a torn tail of
-//! the last segment; refuse to open on damage anywhere else. Zeros from a
-//! frame boundary to the end of the last segment are free space left by
-//! preallocation, not a torn tail (see `replay`).
+//! Order: open the segments the manifest lists, finishing a committed
+//! compaction and removing what it or a crash left behind; check each
+//! segment's header and length against the manifest; load the hint if it
+//! matches the segments; scan what the hint does not cover, applying whole
+//! batches; cut a torn tail of the last segment past its durable end;
+//! refuse to open on damage anywhere else; write the manifest describing
+//! what was recovered.
+//!
+//! In `Mode::ReadOnly` (the tools, `verify`) nothing is changed: every
+//! repair is reported in `OpenReport` as what the next open will do, and
+//! the view is the one that open would give.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,11 +22,14 @@ use super::compact;
 use super::fault::Io;
 use super::hint::{self, SegMeta};
 use super::index::{Index, pack};
+use super::layout;
+use super::manifest::{self, Entry, Manifest};
 use super::read::SegRef;
 use super::segment::{self, HEADER_LEN};
 use crate::{Error, Result};
 
-/// A torn tail that recovery cut off the last segment.
+/// A torn tail that recovery cut off the last segment (or, read-only,
+/// would cut).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
     pub path: PathBuf,
@@ -39,8 +48,30 @@ pub struct OpenReport {
     pub hint_used: bool,
     /// Why an existing hint was not used (it is only a cache).
     pub hint_rejected: Option<String>,
-    /// Interrupted compaction finished, temp files removed.
+    /// Interrupted compaction finished, temp files removed (read-only:
+    /// what the next open will do).
     pub notes: Vec<String>,
+}
+
+/// Whether recovery may change the directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Open for writing: repair (cut, finish, remove) and fsync.
+    Repair,
+    /// Change nothing; report what `Repair` would do.
+    ReadOnly,
+}
+
+/// How to recover.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    pub mode: Mode,
+    /// Use a matching hint instead of replaying what it covers.
+    pub use_hint: bool,
+    /// Check the checksum of every frame a used hint covers.
+    pub check_hinted: bool,
+    /// Keep a copy of the index as it stands at this log position.
+    pub capture: Option<(u64, u64)>,
 }
 
 /// An open segment with the nonce from its header.
@@ -54,9 +85,13 @@ pub(crate) struct Recovered {
     pub index: Index,
     pub segs: BTreeMap<u64, Seg>,
     pub report: OpenReport,
+    /// Frames replayed (not those a used hint covered).
+    pub batches: u64,
+    /// The index at `Plan::capture`, if the replay passed it.
+    pub captured: Option<Index>,
 }
 
-fn corrupt(path: &Path, offset: u64, msg: impl Into<String>) -> Error {
+pub(super) fn corrupt(path: &Path, offset: u64, msg: impl Into<String>) -> Error {
     Error::Corrupt {
         path: path.to_path_buf(),
         offset,
@@ -64,44 +99,16 @@ fn corrupt(path: &Path, offset: u64, msg: impl Into<String>) -> Error {
     }
 }
 
-/// Opens every segment and checks its header. A last segment too short to
-/// hold a whole header (a crash while creating it, before anything was
-/// acknowledged in it) is removed and reported as torn.
-fn open_segments(io: &Io, dir: &Path, report: &mut OpenReport) -> Result<BTreeMap<u64, Seg>> {
-    let ids = segment::list(dir)?;
-    let mut segs = BTreeMap::new();
-    for (i, &id) in ids.iter().enumerate() {
-        let path = dir.join(segment::file_name(id));
-        let file = segment::open(&path)?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(&path, "stat segment", e))?
-            .len();
-        let is_last = i + 1 == ids.len();
-        let nonce = match segment::read_header(&file, &path, id) {
-            Ok(n) => n,
-            Err(Error::Io { .. } | Error::Corrupt { .. }) if is_last && len <= HEADER_LEN => {
-                drop(file);
-                std::fs::remove_file(&path).map_err(|e| Error::io(&path, "remove", e))?;
-                io.sync_dir(dir)?;
-                report.torn = Some(TornTail {
-                    path,
-                    offset: 0,
-                    bytes_cut: len,
-                    reason: "segment header incomplete".into(),
-                });
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let r = SegRef {
-            file: Arc::new(file),
-            path: Arc::new(path),
-            len,
-        };
-        segs.insert(id, Seg { r, nonce });
-    }
-    Ok(segs)
+/// The error for a directory that holds no store.
+pub(crate) fn not_a_store(dir: &Path) -> Error {
+    Error::io(
+        dir,
+        "open store",
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "not a persist store: no segments",
+        ),
+    )
 }
 
 /// Whether the hint describes exactly these segments, given as
@@ -146,67 +153,6 @@ fn seg_lens(segs: &BTreeMap<u64, Seg>) -> BTreeMap<u64, (u64, u64)> {
         .collect()
 }
 
-/// Replays frames of segment `id` from `start`, cutting a torn tail if it is
-/// the last segment. Sets the segment's length to where its frames end (the
-/// file may be longer: preallocated zeros are left in place).
-fn replay(
-    io: &Io,
-    index: &mut Index,
-    id: u64,
-    seg: &mut Seg,
-    start: u64,
-    is_last: bool,
-) -> Result<Option<TornTail>> {
-    let path = seg.r.path.clone();
-    let stop = segment::scan(&seg.r.file, &path, start, seg.r.len, |off, fr| {
-        let ops = batch::decode(fr, super::frame::HEADER);
-        ops.and_then(|ops| index.apply(pack(id, off), &ops))
-            .map_err(|msg| corrupt(&path, off, msg))
-    })?;
-    let Some(bad) = stop else {
-        return Ok(None);
-    };
-    if !is_last {
-        return Err(corrupt(&path, bad.off, bad.msg));
-    }
-    // Free space: the active segment is extended ahead of its writes
-    // (`DiskLog::preallocate`), so its file may end in zeros. Zeros from a
-    // frame boundary to the end of the file hold no frame (rule 1) and no
-    // part of one: the log ends at `bad.off` and the next append goes
-    // there; nothing is cut or reported. Any non-zero byte after the last
-    // valid frame is judged as before (torn tail or corruption). Sealed
-    // segments never end in zeros (trimmed when rolled), so this applies
-    // to the last segment only.
-    if segment::zeros_to_end(&seg.r.file, &path, bad.off, seg.r.len)? {
-        seg.r.len = bad.off;
-        return Ok(None);
-    }
-    if segment::synced_past(&seg.r.file, &path, bad.off, seg.r.len)? {
-        return Err(corrupt(
-            &path,
-            bad.off,
-            format!(
-                "{} (a later batch shows this data had been synced)",
-                bad.msg
-            ),
-        ));
-    }
-    // A torn write: nothing from `bad.off` on was acknowledged.
-    seg.r
-        .file
-        .set_len(bad.off)
-        .map_err(|e| Error::io(&*path, "cut torn tail", e))?;
-    io.sync(&seg.r.file, &path)?;
-    let torn = TornTail {
-        path: (*path).clone(),
-        offset: bad.off,
-        bytes_cut: seg.r.len - bad.off,
-        reason: bad.msg,
-    };
-    seg.r.len = bad.off;
-    Ok(Some(torn))
-}
-
 /// Checks the checksum of every frame the hint covers, without decoding
 /// them. Returns where the first bad one is: the hint is then not used, and
 /// the full scan decides, from the log alone, whether it is a torn tail or
@@ -225,60 +171,257 @@ fn check_frames(metas: &[SegMeta], segs: &BTreeMap<u64, Seg>) -> Result<Option<S
     Ok(None)
 }
 
-/// Recovers the store in `dir` (already locked by the caller). With
-/// `check_hinted`, frames a valid hint covers have their checksums checked
-/// too, so damage anywhere stops the open.
-pub(crate) fn recover(io: &Io, dir: &Path, check_hinted: bool) -> Result<Recovered> {
-    let mut report = OpenReport {
-        notes: compact::recover(io, dir)?,
-        ..OpenReport::default()
+/// Recovers the store in `dir` (locked by the caller).
+/// `progress(bytes replayed, bytes in all segments)` is told as it goes, a
+/// segment at a time.
+pub(crate) fn recover(
+    io: &Io,
+    dir: &Path,
+    plan: Plan,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Recovered> {
+    let mode = plan.mode;
+    let mut report = OpenReport::default();
+    let listed = manifest::load(dir)?;
+    let mut segs = match &listed {
+        Some(m) => layout::open_listed(io, dir, m, mode, &mut report)?,
+        None => {
+            match mode {
+                Mode::Repair => report.notes = compact::recover_legacy(io, dir)?,
+                Mode::ReadOnly => compact::check_legacy(dir)?,
+            }
+            layout::open_unlisted(io, dir, mode, &mut report)?
+        }
     };
-    let mut segs = open_segments(io, dir, &mut report)?;
+    layout::stray_temps(io, dir, mode, &mut report)?;
+    if segs.is_empty() && mode == Mode::ReadOnly {
+        return Err(not_a_store(dir));
+    }
+    let hint = hint::load(dir);
+    // Without a manifest (a store written before it), a hint that names the
+    // last segment as it is (same nonce) is the evidence of its durable
+    // length: a hint only ever covers fsync'd data (rule 5).
+    let floor = match (&listed, &hint) {
+        (None, Some(Ok(h))) => h.segs.last().and_then(|m| {
+            let same = segs.get(&m.id).is_some_and(|s| s.nonce == m.nonce);
+            same.then_some(Entry {
+                id: m.id,
+                nonce: m.nonce,
+                len: m.len,
+                items: 0,
+            })
+        }),
+        _ => None,
+    };
     let mut index = Index::default();
     let mut from = (0, 0);
-    match hint::load(dir) {
-        None => {}
-        Some(Err(msg)) => report.hint_rejected = Some(msg),
-        Some(Ok(h)) => match hint_matches(&h.segs, &seg_lens(&segs)) {
-            Err(msg) => report.hint_rejected = Some(msg),
-            Ok(()) if check_hinted && let Some(msg) = check_frames(&h.segs, &segs)? => {
-                // Judged by the log alone, exactly as without a hint.
-                report.hint_rejected = Some(msg);
-            }
-            Ok(()) => {
-                if let Some(last) = h.segs.last() {
-                    from = (last.id, last.len);
+    if plan.use_hint {
+        match hint {
+            None => {}
+            Some(Err(msg)) => report.hint_rejected = Some(msg),
+            Some(Ok(h)) => match hint_matches(&h.segs, &seg_lens(&segs)) {
+                Err(msg) => report.hint_rejected = Some(msg),
+                Ok(())
+                    if plan.check_hinted
+                        && let Some(msg) = check_frames(&h.segs, &segs)? =>
+                {
+                    // Judged by the log alone, exactly as without a hint.
+                    report.hint_rejected = Some(msg);
                 }
-                index = h.index;
-                report.hint_used = true;
-            }
-        },
+                Ok(()) => {
+                    if let Some(last) = h.segs.last() {
+                        from = (last.id, last.len);
+                    }
+                    index = h.index;
+                    report.hint_used = true;
+                }
+            },
+        }
     }
+    let mut replay = Replay {
+        io,
+        mode,
+        index,
+        batches: 0,
+        capture: plan.capture,
+        captured: None,
+    };
     let last_id = segs.keys().next_back().copied();
+    let total = segs.values().map(|s| s.r.len).sum();
+    let mut done = 0;
     for (&id, seg) in segs.range_mut(from.0..) {
+        progress(done, total);
+        done += seg.r.len;
         let start = if id == from.0 { from.1 } else { HEADER_LEN };
-        if let Some(t) = replay(io, &mut index, id, seg, start, Some(id) == last_id)? {
+        // Only the last segment can have a torn tail, and only past what
+        // the manifest records as durable in it (a sealed one: all of it).
+        let durable = match (&listed, &floor) {
+            (Some(m), _) => m.get(id).map(|e| (*e, "the manifest")),
+            (None, Some(e)) if e.id == id => Some((*e, "the hint")),
+            _ => None,
+        };
+        let tail = (Some(id) == last_id).then_some(durable.unwrap_or((
+            Entry {
+                id,
+                nonce: seg.nonce,
+                len: HEADER_LEN,
+                items: 0,
+            },
+            "nothing",
+        )));
+        if let Some(t) = replay.segment(id, seg, start, tail)? {
             report.torn = Some(t);
         }
     }
-    if segs.is_empty() {
-        // A new store, or one whose only segment was a torn creation.
-        let id = 1;
-        let (file, nonce) = segment::create(io, dir, &segment::file_name(id), id)?;
-        let r = SegRef {
-            file: Arc::new(file),
-            path: Arc::new(dir.join(segment::file_name(id))),
-            len: HEADER_LEN,
-        };
-        segs.insert(id, Seg { r, nonce });
-    } else if let Some(last) = segs.values().next_back() {
+    progress(total, total);
+    if mode == Mode::Repair {
+        settle(io, dir, &mut segs, &replay.index, listed.as_ref())?;
+    }
+    Ok(Recovered {
+        index: replay.index,
+        segs,
+        report,
+        batches: replay.batches,
+        captured: replay.captured,
+    })
+}
+
+/// After a repairing recovery: a store with no segment gets its first;
+/// what was recovered is made durable and written to the manifest.
+fn settle(
+    io: &Io,
+    dir: &Path,
+    segs: &mut BTreeMap<u64, Seg>,
+    index: &Index,
+    listed: Option<&Manifest>,
+) -> Result<()> {
+    if let Some(last) = segs.values().next_back() {
         // What a killed process left in the page cache may never have been
         // fsync'd; the store treats everything it recovered as durable.
         io.sync(&last.r.file, &last.r.path)?;
+    } else {
+        // A new store, or one whose only segment was a torn creation.
+        let id = 1;
+        let name = segment::file_name(id);
+        let nonce = segment::new_nonce();
+        let file = segment::create(io, dir, &name, id, nonce)?;
+        let r = SegRef {
+            file: Arc::new(file),
+            path: Arc::new(dir.join(name)),
+            len: HEADER_LEN,
+        };
+        segs.insert(id, Seg { r, nonce });
     }
-    Ok(Recovered {
-        index,
-        segs,
-        report,
-    })
+    let now = Manifest {
+        segs: segs
+            .iter()
+            .map(|(&id, s)| Entry {
+                id,
+                nonce: s.nonce,
+                len: s.r.len,
+                items: index.counts.get(&id).map_or(0, |c| c.items),
+            })
+            .collect(),
+    };
+    if listed != Some(&now) {
+        manifest::write(io, dir, &now)?;
+    }
+    Ok(())
+}
+
+/// Replays frames into an index.
+struct Replay<'a> {
+    io: &'a Io,
+    mode: Mode,
+    index: Index,
+    batches: u64,
+    capture: Option<(u64, u64)>,
+    captured: Option<Index>,
+}
+
+impl Replay<'_> {
+    fn capture_at(&mut self, id: u64, off: u64) {
+        if self.capture == Some((id, off)) {
+            self.captured = Some(self.index.clone());
+        }
+    }
+
+    /// Replays frames of segment `id` from `start`. `durable` is given for
+    /// the last segment, with what says so: up to there its data was
+    /// durable, past it a torn tail is cut (read-only: reported). Sets the segment's length to
+    /// where its frames end (the file may be longer: preallocated zeros are
+    /// left in place).
+    fn segment(
+        &mut self,
+        id: u64,
+        seg: &mut Seg,
+        start: u64,
+        durable: Option<(Entry, &str)>,
+    ) -> Result<Option<TornTail>> {
+        let path = seg.r.path.clone();
+        let stop = segment::scan(&seg.r.file, &path, start, seg.r.len, |off, fr| {
+            self.capture_at(id, off);
+            self.batches += 1;
+            let ops = batch::decode(fr, super::frame::HEADER);
+            ops.and_then(|ops| self.index.apply(pack(id, off), &ops))
+                .map_err(|msg| corrupt(&path, off, msg))
+        })?;
+        let Some(bad) = stop else {
+            self.capture_at(id, seg.r.len);
+            return Ok(None);
+        };
+        let Some((durable, source)) = durable else {
+            return Err(corrupt(&path, bad.off, bad.msg));
+        };
+        if bad.off < durable.len {
+            let found = match durable.items {
+                0 => String::new(),
+                _ => {
+                    let n = self.index.counts.get(&id).map_or(0, |c| c.items);
+                    format!(", {n} of them before this offset")
+                }
+            };
+            let msg = format!(
+                "{}; {source} records this segment as durable up to offset {}{}{found}, \
+                 so {} bytes of acknowledged batches from here are damaged",
+                bad.msg,
+                durable.len,
+                durable.holding(),
+                durable.len - bad.off
+            );
+            return Err(corrupt(&path, bad.off, msg));
+        }
+        self.capture_at(id, bad.off);
+        // Free space: the active segment is extended ahead of its writes
+        // (`DiskLog::preallocate`), so its file may end in zeros. Zeros from
+        // a frame boundary at or past the durable end to the end of the
+        // file hold no frame (rule 1) and no part of one: the log ends at
+        // `bad.off`; nothing is cut or reported. Any non-zero byte after
+        // the last valid frame is judged as before (torn tail or
+        // corruption).
+        if segment::zeros_to_end(&seg.r.file, &path, bad.off, seg.r.len)? {
+            seg.r.len = bad.off;
+            return Ok(None);
+        }
+        if segment::synced_past(&seg.r.file, &path, bad.off, seg.r.len)? {
+            let msg = format!(
+                "{} (a later batch shows this data had been synced)",
+                bad.msg
+            );
+            return Err(corrupt(&path, bad.off, msg));
+        }
+        // A torn write: nothing from `bad.off` on was acknowledged.
+        if self.mode == Mode::Repair {
+            self.io.set_len(&seg.r.file, &path, bad.off)?;
+            self.io.sync(&seg.r.file, &path)?;
+        }
+        let torn = TornTail {
+            path: (*path).clone(),
+            offset: bad.off,
+            bytes_cut: seg.r.len - bad.off,
+            reason: bad.msg,
+        };
+        seg.r.len = bad.off;
+        Ok(Some(torn))
+    }
 }

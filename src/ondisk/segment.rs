@@ -65,14 +65,19 @@ pub(crate) fn parse_header(h: &[u8], id: u64) -> Result<u64, String> {
 
 /// Reads and checks the header of an open segment file.
 pub(crate) fn read_header(file: &File, path: &Path, id: u64) -> Result<u64> {
-    let mut h = [0u8; HEADER_LEN as usize];
-    file.read_exact_at(&mut h, 0)
-        .map_err(|e| Error::io(path, "read segment header", e))?;
-    parse_header(&h, id).map_err(|msg| Error::Corrupt {
+    let corrupt = |msg| Error::Corrupt {
         path: path.to_path_buf(),
         offset: 0,
         msg,
-    })
+    };
+    let mut h = [0u8; HEADER_LEN as usize];
+    match file.read_exact_at(&mut h, 0) {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(corrupt("segment header incomplete".into()));
+        }
+        r => r.map_err(|e| Error::io(path, "read segment header", e))?,
+    }
+    parse_header(&h, id).map_err(corrupt)
 }
 
 /// A nonce that differs between files with overwhelming probability.
@@ -88,21 +93,17 @@ pub(crate) fn new_nonce() -> u64 {
     h.finish()
 }
 
-/// Creates segment `id` under `name` (its final name, or a temp name for
-/// compaction): header written and fsync'd, directory fsync'd (rule 3).
-pub(crate) fn create(io: &Io, dir: &Path, name: &str, id: u64) -> Result<(File, u64)> {
+/// Creates segment `id` with `nonce` under `name` (its final name, or a
+/// temp name for compaction): header written and fsync'd, directory
+/// fsync'd (rule 3). The nonce is chosen by the caller so the manifest can
+/// list the segment before it exists.
+pub(crate) fn create(io: &Io, dir: &Path, name: &str, id: u64, nonce: u64) -> Result<File> {
     let path = dir.join(name);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, "create segment", e))?;
-    let nonce = new_nonce();
+    let file = io.create_new(&path)?;
     io.write_at(&file, &path, &encode_header(id, nonce), 0)?;
     io.sync(&file, &path)?;
     io.sync_dir(dir)?;
-    Ok((file, nonce))
+    Ok(file)
 }
 
 /// Ids of the segment files in `dir`, ascending.

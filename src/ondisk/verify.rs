@@ -1,24 +1,25 @@
 //! `verify`: a read-only check of a store directory for `persist verify`.
 //!
-//! Checks every segment header and every frame's checksum, replays every
-//! batch (so ops that contradict the log are found too) and compares the
-//! hint with the index the log itself gives at the position the hint covers.
-//! Nothing is modified and no lock is taken: a torn tail is reported, not
-//! cut. Zeros from a frame boundary to the end of the last segment are free
-//! space left by preallocation (as in recovery): neither torn nor counted
-//! as log bytes.
+//! It judges the store exactly as opening it would: it runs recovery in
+//! read-only mode (`recover::Mode::ReadOnly`) with every frame replayed, so
+//! what open refuses (a bad frame, a segment missing, shorter or longer
+//! than the manifest records, a damaged manifest or compaction marker) is a
+//! fault, and what open repairs (a torn tail past the durable end, the
+//! leftovers of an interrupted compaction, stray temps) is reported as
+//! such, not as damage. It also compares the hint with the index the log
+//! gives at the position the hint covers. Nothing is modified; the store's
+//! lock is taken shared, so a store in use by a writer is refused rather
+//! than read mid-write.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::Stats;
-use super::batch;
-use super::compact;
-use super::frame;
+use super::fault::Io;
 use super::hint;
-use super::index::{Index, pack};
-use super::recover::hint_matches;
+use super::index::Index;
+use super::recover::{self, Mode, Plan, hint_matches};
 use super::segment::{self, HEADER_LEN};
 use crate::{Error, Result};
 
@@ -109,112 +110,67 @@ pub fn verify_with(
             std::io::Error::new(std::io::ErrorKind::NotFound, "not a store directory"),
         ));
     }
+    let _shared = super::open::lock_shared(dir)?;
+    let hint = hint::load(dir);
+    let plan = Plan {
+        mode: Mode::ReadOnly,
+        use_hint: false,
+        check_hinted: false,
+        capture: match &hint {
+            Some(Ok(h)) => h.segs.last().map(|m| (m.id, m.len)),
+            _ => None,
+        },
+    };
     let mut rep = VerifyReport {
         segments: 0,
         batches: 0,
         bytes: 0,
         faults: Vec::new(),
         torn: None,
-        hint: HintCheck::Missing,
+        hint: HintCheck::Unchecked,
         stats: Stats::of(&Index::default(), std::iter::empty()),
-        notes: pending_work(dir)?,
+        notes: Vec::new(),
     };
-    let hint = hint::load(dir);
-    let hint_pos = match &hint {
-        Some(Ok(h)) => h.segs.last().map(|m| (m.id, m.len)),
-        _ => None,
-    };
-    let ids = segment::list(dir)?;
-    let total: u64 = ids
-        .iter()
-        .filter_map(|&id| std::fs::metadata(dir.join(segment::file_name(id))).ok())
-        .map(|m| m.len())
-        .sum();
-    let mut index = Index::default();
-    let mut at_hint: Option<Index> = None;
-    let mut metas = BTreeMap::new();
-    // (id, frame end) of each segment with a valid header, for the stats.
-    let mut ends = BTreeMap::new();
-    // File bytes looked at so far, for `progress`.
-    let mut done = 0;
-    for (i, &id) in ids.iter().enumerate() {
-        let path = dir.join(segment::file_name(id));
-        let file = File::open(&path).map_err(|e| Error::io(&path, "open segment", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| Error::io(&path, "stat segment", e))?
-            .len();
-        let is_last = i + 1 == ids.len();
-        progress(done, total);
-        done += len;
-        rep.segments += 1;
-        let nonce = match segment::read_header(&file, &path, id) {
-            Ok(n) => n,
-            Err(e) => {
-                rep.bytes += len;
-                let f = fault(&path, 0, e.to_string());
-                if is_last && len <= HEADER_LEN {
-                    rep.torn = Some(f);
-                } else {
-                    rep.faults.push(f);
-                }
-                continue;
-            }
-        };
-        metas.insert(id, (nonce, len));
-        let scanned = segment::scan(&file, &path, HEADER_LEN, len, |off, fr| {
-            if hint_pos == Some((id, off)) {
-                at_hint = Some(index.clone());
-            }
-            rep.batches += 1;
-            let ops = batch::decode(fr, frame::HEADER);
-            ops.and_then(|ops| index.apply(pack(id, off), &ops))
-                .map_err(|msg| Error::Corrupt {
-                    path: path.clone(),
-                    offset: off,
-                    msg,
-                })
-        });
-        let mut data_end = len;
-        match scanned {
-            Ok(None) => {
-                if hint_pos == Some((id, len)) {
-                    at_hint = Some(index.clone());
-                }
-            }
-            Ok(Some(bad)) if is_last && segment::zeros_to_end(&file, &path, bad.off, len)? => {
-                // Free space (see `recover::replay`): the log ends here.
-                data_end = bad.off;
-                if hint_pos == Some((id, bad.off)) {
-                    at_hint = Some(index.clone());
-                }
-            }
-            Ok(Some(bad)) => {
-                let f = fault(&path, bad.off, bad.msg);
-                if is_last && !segment::synced_past(&file, &path, bad.off, len)? {
-                    rep.torn = Some(f);
-                } else {
-                    rep.faults.push(f);
-                }
-            }
-            Err(Error::Corrupt { path, offset, msg }) => rep.faults.push(fault(&path, offset, msg)),
-            Err(e) => return Err(e),
+    let rec = match recover::recover(&Io::default(), dir, plan, progress) {
+        Ok(rec) => rec,
+        Err(Error::Corrupt { path, offset, msg }) => {
+            let first = fault(&path, offset, msg);
+            rep.faults = more_faults(dir, &first)?;
+            rep.faults.insert(0, first);
+            rep.segments = segment::list(dir)?.len();
+            return Ok(rep);
         }
-        rep.bytes += data_end;
-        ends.insert(id, data_end);
-    }
-    progress(done, total);
-    rep.stats = Stats::of(&index, ends.into_iter());
+        Err(e) => return Err(e),
+    };
+    rep.segments = rec.segs.len();
+    rep.batches = rec.batches;
+    rep.bytes = rec.segs.values().map(|s| s.r.len).sum();
+    rep.stats = Stats::of(&rec.index, rec.segs.iter().map(|(&id, s)| (id, s.r.len)));
+    rep.torn = rec.report.torn.map(|t| Fault {
+        path: t.path,
+        offset: t.offset,
+        msg: t.reason,
+    });
+    rep.notes = rec.report.notes;
+    let ends: BTreeMap<u64, (u64, u64)> = rec
+        .segs
+        .iter()
+        .map(|(&id, s)| (id, (s.nonce, s.r.len)))
+        .collect();
     rep.hint = match hint {
         None => HintCheck::Missing,
         Some(Err(msg)) => {
             rep.faults.push(fault(&dir.join(hint::FILE), 0, msg));
             HintCheck::Unchecked
         }
-        Some(Ok(_)) if !rep.faults.is_empty() => HintCheck::Unchecked,
-        Some(Ok(h)) => match hint_matches(&h.segs, &metas) {
+        Some(Ok(h)) => match hint_matches(&h.segs, &ends) {
             Err(msg) => HintCheck::Stale(msg),
-            Ok(()) if at_hint.as_ref().is_some_and(|log| agrees(log, &h.index)) => {
+            Ok(())
+                if rec
+                    .captured
+                    .as_ref()
+                    .is_some_and(|log| agrees(log, &h.index)) =>
+            {
                 HintCheck::Consistent
             }
             Ok(()) => {
@@ -227,6 +183,37 @@ pub fn verify_with(
     Ok(rep)
 }
 
+/// After recovery refused at `first`: other sealed segments' bad headers
+/// and frames, so one run names every damaged place it can.
+fn more_faults(dir: &Path, first: &Fault) -> Result<Vec<Fault>> {
+    let mut found = Vec::new();
+    let ids = segment::list(dir)?;
+    for (i, &id) in ids.iter().enumerate() {
+        let path = dir.join(segment::file_name(id));
+        if path == first.path {
+            continue;
+        }
+        let file = File::open(&path).map_err(|e| Error::io(&path, "open segment", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io(&path, "stat segment", e))?
+            .len();
+        if let Err(e) = segment::read_header(&file, &path, id) {
+            found.push(fault(&path, 0, e.to_string()));
+            continue;
+        }
+        // The last segment's tail may be torn or free space: only open
+        // can judge it, and it stopped before.
+        if i + 1 == ids.len() {
+            continue;
+        }
+        if let Some(bad) = segment::scan(&file, &path, HEADER_LEN, len, |_, _| Ok(()))? {
+            found.push(fault(&path, bad.off, bad.msg));
+        }
+    }
+    Ok(found)
+}
+
 /// Whether a hint's index is the one the log gives at the hint's position.
 /// `last_at` may be ahead in the hint: it remembers the newest `at` even
 /// when compaction dropped that record (it only keeps new `at`s from going
@@ -236,20 +223,4 @@ fn agrees(log: &Index, hint: &Index) -> bool {
         && log.kv == hint.kv
         && log.counts == hint.counts
         && hint.last_at >= log.last_at
-}
-
-/// Leftovers the next open will deal with.
-fn pending_work(dir: &Path) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, "list directory", e))?;
-    for entry in rd {
-        let entry = entry.map_err(|e| Error::io(dir, "list directory", e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name == compact::MARKER {
-            notes.push("an interrupted compaction will be finished on open".into());
-        } else if name.ends_with(".compact") || name.ends_with(".tmp") {
-            notes.push(format!("temp file {name} will be removed on open"));
-        }
-    }
-    Ok(notes)
 }

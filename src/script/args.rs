@@ -34,6 +34,22 @@ pub fn string(op: &str, name: &str, d: &Dynamic) -> RhaiResult<ImmutableString> 
         .ok_or_else(|| fail(format!("{op}: {name} must be a string, got {}", got(d))))
 }
 
+/// What a fold reads: a stream name (string), `persist::all()` or
+/// `persist::category(name)`.
+pub fn source(op: &str, d: &Dynamic) -> RhaiResult<crate::Source> {
+    if let Some(s) = d.read_lock::<ImmutableString>() {
+        return Ok(crate::Source::stream(s.as_str()));
+    }
+    d.read_lock::<crate::script::global::SourceHandle>()
+        .map(|s| s.0.clone())
+        .ok_or_else(|| {
+            fail(format!(
+                "{op}: stream must be a string (a stream name), persist::all() or persist::category(name), got {}",
+                got(d)
+            ))
+        })
+}
+
 /// A non-negative integer (a seq, a count, a limit).
 pub fn count(op: &str, name: &str, d: &Dynamic) -> RhaiResult<u64> {
     match d.as_int() {

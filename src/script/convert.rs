@@ -12,7 +12,7 @@ use crate::{Error, Record, State, Value};
 /// Converts a script value to a stored value; `what` names it in errors.
 pub fn to_value(d: &Dynamic, what: &dyn Fn() -> String) -> Result<Value, String> {
     let mut path = String::new();
-    walk(d, &mut path).map_err(|msg| {
+    walk(d, &mut path, 0).map_err(|msg| {
         if path.is_empty() {
             format!("{}: {msg}", what())
         } else {
@@ -21,9 +21,15 @@ pub fn to_value(d: &Dynamic, what: &dyn Fn() -> String) -> Result<Value, String>
     })
 }
 
-fn walk(d: &Dynamic, path: &mut String) -> Result<Value, String> {
+/// How deep `walk` goes before refusing: past the store's limit
+/// (`limits::MAX_DEPTH`, which `Store` reports), with room for the request
+/// and response wrappers a script transport converts, and never deep
+/// enough to overflow the stack on a runaway value.
+const MAX_WALK: usize = 2 * crate::limits::MAX_DEPTH;
+
+fn walk(d: &Dynamic, path: &mut String, depth: usize) -> Result<Value, String> {
     if d.is_shared() {
-        return walk(&d.flatten_clone(), path);
+        return walk(&d.flatten_clone(), path, depth);
     }
     if d.is_unit() {
         return Ok(Value::Null);
@@ -52,12 +58,18 @@ fn walk(d: &Dynamic, path: &mut String) -> Result<Value, String> {
                     put them in a content store (persist::content_store) and store its ref"
             .into());
     }
+    if depth == MAX_WALK && (d.is_array() || d.is_map()) {
+        return Err(format!(
+            "the value is nested more than {} levels deep (arrays and maps), over the limit",
+            crate::limits::MAX_DEPTH
+        ));
+    }
     if let Some(a) = d.read_lock::<Array>() {
         let mut out = Vec::with_capacity(a.len());
         for (i, item) in a.iter().enumerate() {
             let len = path.len();
             path.push_str(&format!("[{i}]"));
-            out.push(walk(item, path)?);
+            out.push(walk(item, path, depth + 1)?);
             path.truncate(len);
         }
         return Ok(Value::Array(out));
@@ -68,7 +80,7 @@ fn walk(d: &Dynamic, path: &mut String) -> Result<Value, String> {
             let len = path.len();
             path.push('.');
             path.push_str(k);
-            out.insert(k.to_string(), walk(item, path)?);
+            out.insert(k.to_string(), walk(item, path, depth + 1)?);
             path.truncate(len);
         }
         return Ok(Value::Object(out));
@@ -171,7 +183,16 @@ impl<'de> serde::de::Visitor<'de> for DynamicSeed {
 }
 
 /// A borrowed record as `#{stream, seq, at, data}`.
-pub fn record_ref_to_dynamic(r: RecordRef<'_>, stream: &ImmutableString) -> Result<Dynamic, Error> {
+/// `stream` caches the record's stream name: a fold over one stream shares
+/// one string instead of allocating one per record; a fold over a category
+/// or all streams replaces it when the stream changes.
+pub fn record_ref_to_dynamic(
+    r: RecordRef<'_>,
+    stream: &mut ImmutableString,
+) -> Result<Dynamic, Error> {
+    if stream.as_str() != r.stream {
+        *stream = r.stream.into();
+    }
     let data = match r.data {
         DataRef::Value(v) => to_dynamic_ref(v),
         DataRef::Json(bytes) => json_to_dynamic(bytes).map_err(|e| {
@@ -184,24 +205,36 @@ pub fn record_ref_to_dynamic(r: RecordRef<'_>, stream: &ImmutableString) -> Resu
             )
         })?,
     };
-    Ok(record_map(stream, r.seq, r.at, data))
+    Ok(record_map(stream, r.seq, r.pos, r.at, r.id, data))
 }
 
 pub fn to_dynamic(v: Value) -> Dynamic {
     to_dynamic_ref(&v)
 }
 
-/// `#{stream, seq, at, data}`; `stream` is passed in so a fold shares one
-/// string instead of allocating one per record.
+/// `#{stream, seq, pos, at, data}` (and `id`); `stream` is passed in so a
+/// fold shares one string instead of allocating one per record.
 pub fn record_to_dynamic(r: &Record, stream: &ImmutableString) -> Dynamic {
-    record_map(stream, r.seq, r.at, to_dynamic_ref(&r.data))
+    let data = to_dynamic_ref(&r.data);
+    record_map(stream, r.seq, r.pos, r.at, r.id.as_deref(), data)
 }
 
-fn record_map(stream: &ImmutableString, seq: u64, at: i64, data: Dynamic) -> Dynamic {
+fn record_map(
+    stream: &ImmutableString,
+    seq: u64,
+    pos: u64,
+    at: i64,
+    id: Option<&str>,
+    data: Dynamic,
+) -> Dynamic {
     let mut m = Map::new();
     m.insert("stream".into(), stream.clone().into());
     m.insert("seq".into(), (seq as INT).into());
+    m.insert("pos".into(), (pos as INT).into());
     m.insert("at".into(), (at as INT).into());
+    if let Some(id) = id {
+        m.insert("id".into(), id.into());
+    }
     m.insert("data".into(), data);
     Dynamic::from_map(m)
 }

@@ -131,6 +131,7 @@ pub mod api {
         m.insert("streams".into(), (report.streams as INT).into());
         m.insert("records".into(), (report.records as INT).into());
         m.insert("keys".into(), (report.keys as INT).into());
+        m.insert("ids".into(), (report.ids as INT).into());
         Ok(m)
     }
 

@@ -10,7 +10,7 @@ use crate::script::context;
 use crate::script::convert::{record_ref_to_dynamic, state_to_dynamic};
 use crate::script::store::StoreHandle;
 use crate::value::RecordRef;
-use crate::{Error, State, Store};
+use crate::{Error, Source, State, Store};
 
 /// A fold fails either in the kernel or in the script's step.
 pub enum FoldError {
@@ -37,13 +37,11 @@ impl From<FoldError> for Box<EvalAltResult> {
 
 /// The kernel-side step: calls the script closure with `(value, record)`,
 /// the record converted straight from the backend's form.
-pub fn step_fn(
-    step: FnPtr,
-    stream: ImmutableString,
-) -> impl FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError> {
+pub fn step_fn(step: FnPtr) -> impl FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError> {
+    let mut stream = ImmutableString::new();
     move |acc, rec| {
         let seq = rec.seq;
-        let rec = record_ref_to_dynamic(rec, &stream)?;
+        let rec = record_ref_to_dynamic(rec, &mut stream)?;
         let next = context::call(&step, [acc, rec]).map_err(FoldError::Script)?;
         new_value(next, &stream, seq)
     }
@@ -96,20 +94,21 @@ fn conflict_map(expected: u64, actual: u64) -> Dynamic {
 type BoxStep = Box<dyn FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError>>;
 
 /// The shared shape of `checkpoint`, `replay`, `compact` and
-/// `maybe_compact`: check name, stream and step, then run `f` on the store
-/// with the script's step and the script context current.
+/// `maybe_compact`: check name, source and step, then run `f` on the store
+/// with the script's step and the script context current. `compact` and
+/// friends then take only a stream (`Source::as_stream`).
 fn named_fold<T>(
     ctx: &NativeCallContext,
     s: &StoreHandle,
-    op: &str,
-    [name, stream, step]: [&Dynamic; 3],
-    f: impl FnOnce(&Store, &str, &str, BoxStep) -> Result<T, FoldError>,
+    op: &'static str,
+    [name, source, step]: [&Dynamic; 3],
+    f: impl FnOnce(&Store, &str, &Source, BoxStep) -> Result<T, FoldError>,
 ) -> RhaiResult<T> {
     let name = args::string(op, "name", name)?;
-    let stream = args::string(op, "stream", stream)?;
-    let step = Box::new(step_fn(args::func(op, "step", step)?, stream.clone()));
+    let source = args::source(op, source)?;
+    let step = Box::new(step_fn(args::func(op, "step", step)?));
     let store = s.0.clone();
-    run_fold(ctx, || f(&store, &name, &stream, step))
+    run_fold(ctx, || f(&store, &name, &source, step))
 }
 
 /// Projections, `append_expect`, snapshots and compaction, as Store methods.
@@ -133,11 +132,11 @@ pub mod api {
         init: Dynamic,
         step: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        let stream = args::string("project", "stream", &stream)?;
+        let source = args::source("project", &stream)?;
         let step = args::func("project", "step", &step)?;
         let st = s.0.clone();
         run_fold(&ctx, || {
-            st.fold_refs(&stream, State::empty(init), step_fn(step, stream.clone()))
+            st.fold_refs(source, State::empty(init), step_fn(step))
         })
         .map(state_to_dynamic)
     }
@@ -152,14 +151,11 @@ pub mod api {
         state: Dynamic,
         step: Dynamic,
     ) -> RhaiResult<Dynamic> {
-        let stream = args::string("project_resume", "stream", &stream)?;
+        let source = args::source("project_resume", &stream)?;
         let state = state_arg("project_resume", &state)?;
         let step = args::func("project_resume", "step", &step)?;
         let st = s.0.clone();
-        run_fold(&ctx, || {
-            st.fold_refs(&stream, state, step_fn(step, stream.clone()))
-        })
-        .map(state_to_dynamic)
+        run_fold(&ctx, || st.fold_refs(source, state, step_fn(step))).map(state_to_dynamic)
     }
 
     /// Appends only when `last_seq(stream) == expected`, atomically: returns the
@@ -274,7 +270,7 @@ pub mod api {
             s,
             "compact",
             [&name, &stream, &step],
-            |st, n, sm, f| st.compact(n, sm, init, f),
+            |st, n, sm, f| st.compact(n, sm.as_stream("compact")?, init, f),
         )?;
         let mut m = Map::new();
         m.insert("seq".into(), args::int(done.seq).into());
@@ -292,9 +288,11 @@ pub mod api {
         every: Dynamic,
     ) -> RhaiResult<bool> {
         let name = args::string("should_compact", "name", &name)?;
-        let stream = args::string("should_compact", "stream", &stream)?;
+        let source = args::source("should_compact", &stream)?;
         let every = args::count("should_compact", "every", &every)?;
-        s.run(&ctx, |s| s.should_compact(&name, &stream, every))
+        s.run(&ctx, |s| {
+            s.should_compact(&name, source.as_stream("should_compact")?, every)
+        })
     }
 
     /// Compacts when `should_compact(name, stream, every)`; returns whether it did.
@@ -314,7 +312,7 @@ pub mod api {
             s,
             "maybe_compact",
             [&name, &stream, &step],
-            |st, n, sm, f| st.maybe_compact(n, sm, init, f, every),
+            |st, n, sm, f| st.maybe_compact(n, sm.as_stream("maybe_compact")?, init, f, every),
         )
     }
 }

@@ -8,7 +8,7 @@ use rhai::plugin::*;
 use rhai::{CustomType, Dynamic, FnPtr, INT, ImmutableString, NativeCallContext, TypeBuilder};
 
 use crate::Store;
-use crate::hub::{Handler, Hub};
+use crate::hub::{Handler, Hub, Refresh};
 use crate::script::args::{self, RhaiResult, kernel};
 use crate::script::context;
 use crate::script::convert::{record_to_dynamic, state_to_dynamic};
@@ -79,7 +79,7 @@ impl ViewInner {
         Dynamic,
         crate::value::RecordRef<'_>,
     ) -> Result<Dynamic, crate::script::fold::FoldError> {
-        step_fn(self.step.clone(), self.view.stream.as_str().into())
+        step_fn(self.step.clone())
     }
 }
 
@@ -115,9 +115,9 @@ pub mod api {
     /// `stream`; returns its id.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn subscribe(h: &mut HubHandle, stream: Dynamic, handler: Dynamic) -> RhaiResult<INT> {
-        let stream = args::string("subscribe", "stream", &stream)?;
+        let source = args::source("subscribe", &stream)?;
         let f = args::func("subscribe", "handler", &handler)?;
-        h.0.subscribe(&stream, script_handler(f))
+        h.0.subscribe(source, script_handler(f))
             .map(args::int)
             .map_err(kernel)
     }
@@ -134,10 +134,36 @@ pub mod api {
         handler: Dynamic,
     ) -> RhaiResult<INT> {
         let name = args::string("follow", "name", &name)?;
-        let stream = args::string("follow", "stream", &stream)?;
+        let source = args::source("follow", &stream)?;
         let f = args::func("follow", "handler", &handler)?;
         let hub = h.0.clone();
-        context::enter(&ctx, || hub.follow(&name, &stream, script_handler(f)))
+        context::enter(&ctx, || hub.follow(&name, source, script_handler(f)))
+            .map(args::int)
+            .map_err(kernel)
+    }
+
+    /// Catches followed subscriptions and attached views up; returns how
+    /// many records were handed.
+    #[rhai_fn(global, name = "pump", pure, volatile, return_raw)]
+    pub fn pump_now(ctx: NativeCallContext, h: &mut HubHandle) -> RhaiResult<INT> {
+        let hub = h.0.clone();
+        context::enter(&ctx, || hub.pump(None))
+            .map(args::int)
+            .map_err(kernel)
+    }
+
+    /// `pump`, first waiting up to `timeout_ms` for a record when there is
+    /// none.
+    #[rhai_fn(global, name = "pump", pure, volatile, return_raw)]
+    pub fn pump_wait(
+        ctx: NativeCallContext,
+        h: &mut HubHandle,
+        timeout_ms: Dynamic,
+    ) -> RhaiResult<INT> {
+        let ms = args::count("pump", "timeout_ms", &timeout_ms)?;
+        let hub = h.0.clone();
+        let timeout = std::time::Duration::from_millis(ms);
+        context::enter(&ctx, || hub.pump(Some(timeout)))
             .map(args::int)
             .map_err(kernel)
     }
@@ -159,9 +185,9 @@ pub mod api {
         step: Dynamic,
     ) -> RhaiResult<ViewHandle> {
         let name = args::string("view", "name", &name)?;
-        let stream = args::string("view", "stream", &stream)?;
+        let source = args::source("view", &stream)?;
         let step = args::func("view", "step", &step)?;
-        let view = View::new(&name, &stream, init).map_err(kernel)?;
+        let view = View::new(&name, source, init).map_err(kernel)?;
         Ok(ViewHandle(Rc::new(ViewInner {
             view,
             store: s.0.clone(),
@@ -175,13 +201,13 @@ pub mod api {
     pub fn attach(ctx: NativeCallContext, h: &mut HubHandle, v: ViewHandle) -> RhaiResult<INT> {
         let inner = v.0.clone();
         run_fold(&ctx, || inner.view.load(&inner.store, inner.step()))?;
-        let handler: Handler = Rc::new(move |_rec| {
+        let refresh: Refresh = Rc::new(move || {
             inner
                 .view
                 .refresh(&inner.store, inner.step())
                 .map_err(|e| crate::script::error_message(&Box::<rhai::EvalAltResult>::from(e)))
         });
-        h.0.subscribe(&v.0.view.stream, handler)
+        h.0.attach(&v.0.view.source, refresh)
             .map(args::int)
             .map_err(kernel)
     }
@@ -214,6 +240,6 @@ pub mod api {
     /// How `print` shows a View: its name and stream.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn view_to_string(v: &mut ViewHandle) -> String {
-        format!("View({:?} over {:?})", v.0.view.name, v.0.view.stream)
+        format!("View({:?} over {})", v.0.view.name, v.0.view.source)
     }
 }

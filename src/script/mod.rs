@@ -14,6 +14,7 @@ pub(crate) mod context;
 pub(crate) mod convert;
 pub mod durable;
 pub mod fold;
+pub mod global;
 pub mod hub;
 pub(crate) mod local;
 pub mod package;

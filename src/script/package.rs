@@ -18,10 +18,10 @@
 use rhai::packages::Package;
 use rhai::{Engine, FuncRegistration, Module, Shared, exported_module};
 
-use crate::script::{Config, Session, blob, durable, fold, hub, store, store_for};
+use crate::script::{Config, Session, blob, durable, fold, global, hub, store, store_for};
 
 /// The `persist` module (every `persist::` function and the Store, Disk,
-/// ContentStore, Hub and View methods) as a Rhai package.
+/// ContentStore, Hub, View and Source methods) as a Rhai package.
 ///
 /// `register_into_engine` registers it under the `persist` namespace; the
 /// methods on its handles are global, as methods must be. It sets no
@@ -76,6 +76,7 @@ impl Package for PersistPackage {
         module.combine_flatten(exported_module!(durable::api));
         module.combine_flatten(exported_module!(blob::api));
         module.combine_flatten(exported_module!(hub::api));
+        module.combine_flatten(exported_module!(global::api));
     }
 
     fn init_engine(engine: &mut Engine) {
@@ -84,6 +85,7 @@ impl Package for PersistPackage {
         engine.build_type::<blob::ContentHandle>();
         engine.build_type::<hub::HubHandle>();
         engine.build_type::<hub::ViewHandle>();
+        engine.build_type::<global::SourceHandle>();
     }
 
     /// Registers the types and the module as `persist`.

@@ -24,6 +24,9 @@ pub struct Entry {
     /// The `///` lines, with their slashes.
     #[serde(default)]
     pub doc_comments: Vec<String>,
+    /// The static module it is registered in (`persist`), if any.
+    #[serde(skip)]
+    pub module: Option<String>,
 }
 
 /// A parameter: its name and Rust type.
@@ -59,6 +62,7 @@ const HANDLES: &[(&str, &str, &str)] = &[
     ("ViewHandle", "View", "v"),
     ("DiskHandle", "Disk", "disk"),
     ("ContentHandle", "ContentStore", "c"),
+    ("SourceHandle", "Source", "source"),
 ];
 
 fn handle(ty: &str) -> Option<(&'static str, &'static str)> {
@@ -145,8 +149,11 @@ pub fn entries(engine: &Engine) -> Vec<Entry> {
         .expect("rhai metadata is always serializable");
     let meta: Metadata = serde_json::from_str(&json).expect("rhai metadata has this shape");
     let mut all: Vec<Entry> = meta.functions;
-    for m in meta.modules.into_values() {
-        all.extend(m.functions);
+    for (name, m) in meta.modules {
+        all.extend(m.functions.into_iter().map(|mut e| {
+            e.module = Some(name.clone());
+            e
+        }));
     }
     all.sort_by_key(|e| (section_order(&e.section()), e.name.clone(), e.params.len()));
     all
@@ -215,30 +222,64 @@ pub fn render(entries: &[Entry]) -> String {
     out
 }
 
-/// Rhai definitions (`.d.rhai`) for the `persist` module and the handle
-/// methods, for editors with Rhai support. Types are written as scripts
-/// know them (`Store`, not `StoreHandle`; `int`, not `RhaiResult<int>`).
-pub fn definitions(engine: &Engine) -> String {
-    let raw = engine
-        .definitions()
-        .include_standard_packages(false)
-        .single_file();
-    raw.lines().map(tidy).collect::<Vec<_>>().join("\n") + "\n"
+/// A parameter type as a definitions file writes it (`?` for any value).
+fn param_type(ty: &str) -> String {
+    match ty
+        .trim()
+        .trim_start_matches("&mut ")
+        .trim_start_matches('&')
+    {
+        "Dynamic" | "" => "?".into(),
+        "FnPtr" => "Fn".into(),
+        "str" | "ImmutableString" | "String" => "string".into(),
+        other => script_type(other).unwrap_or_else(|| "?".into()),
+    }
 }
 
-/// One definitions line with the Rust-side names replaced.
-fn tidy(line: &str) -> String {
-    let mut line = line.to_string();
-    if let Some(start) = line.find("-> RhaiResult<")
-        && let Some(body) = line[start..].strip_prefix("-> RhaiResult<")
-        && let Some(inner) = body.strip_suffix(" >;")
+impl Entry {
+    /// `fn append(s: Store, stream: ?, event: ?) -> int;` with its doc.
+    fn definition(&self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| {
+                let name = p.name.as_deref().unwrap_or("_").trim_start_matches('_');
+                format!("{name}: {}", param_type(p.ty.as_deref().unwrap_or("")))
+            })
+            .collect();
+        let ret = self.return_type.as_deref().and_then(script_type);
+        let doc: String = self.doc().lines().map(|l| format!("/// {l}\n")).collect();
+        let doc = doc.replace("/// \n", "///\n");
+        format!(
+            "{doc}fn {}({}) -> {};\n",
+            self.name,
+            params.join(", "),
+            ret.as_deref().unwrap_or("?")
+        )
+    }
+}
+
+/// A Rhai definitions file (`.d.rhai`, what `Engine::definitions` writes)
+/// for the `persist` module, the handle methods and the assertions, so
+/// editors with Rhai support complete them. Types are written as scripts
+/// know them (`Store`, `int`; `?` for any value).
+pub fn definitions(engine: &Engine) -> String {
+    let all = entries(engine);
+    let mut out = String::from("module static;\n");
+    for e in all.iter().filter(|e| e.module.is_none()) {
+        out.push('\n');
+        out.push_str(&e.definition());
+    }
+    out.push_str("\nmodule persist {\n");
+    for e in all
+        .iter()
+        .filter(|e| e.module.as_deref() == Some("persist"))
     {
-        line = format!("{}-> {inner};", &line[..start]);
+        out.push('\n');
+        out.push_str(&e.definition());
     }
-    for (rust, name, _) in HANDLES {
-        line = line.replace(rust, name);
-    }
-    line.replace("(_", "(")
+    out.push_str("}\n");
+    out
 }
 
 /// The engine the reference describes: what `persist run` scripts see.

@@ -1,0 +1,379 @@
+//! The global log's in-memory index (SPEC 3.12), shared by the backends
+//! that keep their index in memory (mem, on-disk): which record has each
+//! pos, per category too, the high-water mark, and the used event ids.
+//!
+//! Invariants: `all` holds exactly the live records (truncated ones are
+//! removed), each category set holds exactly the positions in `all` whose
+//! stream is in that category, and `last_pos` is at least every pos ever
+//! inserted. Reading `limit` records after any pos costs O(log n + limit).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::HashMap;
+use std::sync::Arc;
+
+use crate::backend::IdEntry;
+use crate::ids::IdIndex;
+use crate::source::category_of;
+
+/// A live record's place in the global log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loc {
+    /// The record's stream.
+    pub stream: Arc<str>,
+    /// Its seq in the stream.
+    pub seq: u64,
+    /// Its global position.
+    pub pos: u64,
+    /// Its `append_once` id, if any.
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+/// The global log's index: every live record by pos, by category, and
+/// the `append_once` ids.
+pub struct GlobalLog {
+    last_pos: u64,
+    names: Vec<Arc<str>>,
+    numbers: HashMap<Arc<str>, u32>,
+    /// pos -> (stream number, seq).
+    all: BTreeMap<u64, (u32, u64)>,
+    categories: HashMap<Box<str>, BTreeSet<u64>>,
+    ids: IdIndex,
+    /// (stream number, seq) -> id slot, for the live records that have one.
+    live_ids: HashMap<(u32, u64), u32>,
+}
+
+impl GlobalLog {
+    /// The highest pos ever given (0: none).
+    pub fn last_pos(&self) -> u64 {
+        self.last_pos
+    }
+
+    /// The pos the next appended record gets.
+    pub fn next_pos(&self) -> u64 {
+        self.last_pos + 1
+    }
+
+    /// Never lowers it.
+    pub fn raise_last_pos(&mut self, pos: u64) {
+        self.last_pos = self.last_pos.max(pos);
+    }
+
+    fn number(&mut self, stream: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(stream) {
+            return n;
+        }
+        let name: Arc<str> = Arc::from(stream);
+        let n = self.names.len() as u32;
+        self.names.push(name.clone());
+        self.numbers.insert(name, n);
+        n
+    }
+
+    /// An error naming the record that holds `pos`, if any does.
+    pub fn check_free(&self, pos: u64) -> Result<(), String> {
+        match self.all.get(&pos) {
+            None if pos > 0 => Ok(()),
+            None => Err("pos 0 is not a position".to_string()),
+            Some(&(n, s)) => Err(format!(
+                "pos {pos} is already stream {:?} seq {s}",
+                self.names[n as usize]
+            )),
+        }
+    }
+
+    /// Adds a live record, with the id it was appended with; an error if
+    /// its pos is taken or the id belongs to another record.
+    pub fn insert(
+        &mut self,
+        stream: &str,
+        seq: u64,
+        pos: u64,
+        id: Option<&str>,
+    ) -> Result<(), String> {
+        let fail = |e: String| format!("stream {stream:?} seq {seq}: {e}");
+        self.check_free(pos).map_err(fail)?;
+        let n = self.number(stream);
+        let slot = match id {
+            None => None,
+            Some(id) => match self.ids.find(id) {
+                None => Some(self.ids.insert(id, n, seq)),
+                Some(slot) if self.ids.record(slot) == (n, seq) => Some(slot),
+                Some(slot) => return Err(fail(self.id_clash(id, slot, stream, seq))),
+            },
+        };
+        self.all.insert(pos, (n, seq));
+        match self.categories.get_mut(category_of(stream)) {
+            Some(set) => {
+                set.insert(pos);
+            }
+            None => {
+                let set = BTreeSet::from([pos]);
+                self.categories.insert(category_of(stream).into(), set);
+            }
+        }
+        self.raise_last_pos(pos);
+        if let Some(slot) = slot {
+            self.live_ids.insert((n, seq), slot);
+        }
+        Ok(())
+    }
+
+    /// Takes a truncated record out of the global log (its id stays used).
+    pub fn remove(&mut self, pos: u64) {
+        let Some((n, seq)) = self.all.remove(&pos) else {
+            return;
+        };
+        self.live_ids.remove(&(n, seq));
+        let cat = category_of(&self.names[n as usize]);
+        if let Some(set) = self.categories.get_mut(cat) {
+            set.remove(&pos);
+            if set.is_empty() {
+                self.categories.remove(cat);
+            }
+        }
+    }
+
+    fn loc(&self, pos: u64, n: u32, seq: u64) -> Loc {
+        Loc {
+            stream: self.names[n as usize].clone(),
+            seq,
+            pos,
+            id: self.live_id(n, seq).map(str::to_string),
+        }
+    }
+
+    fn live_id(&self, n: u32, seq: u64) -> Option<&str> {
+        if self.live_ids.is_empty() {
+            return None;
+        }
+        self.live_ids.get(&(n, seq)).map(|&slot| self.ids.id(slot))
+    }
+
+    /// `id_of` for many seqs of one stream: looks the stream up once.
+    pub fn ids_of<'a>(&'a self, stream: &str) -> impl Fn(u64) -> Option<&'a str> + 'a {
+        let n = match self.live_ids.is_empty() {
+            true => None,
+            false => self.numbers.get(stream).copied(),
+        };
+        move |seq| self.live_id(n?, seq)
+    }
+
+    /// Live records with `pos > after`, in pos order, at most `limit`.
+    pub fn page_all(&self, after: u64, limit: usize) -> Vec<Loc> {
+        self.all
+            .range(after.saturating_add(1)..)
+            .take(limit)
+            .map(|(&pos, &(n, seq))| self.loc(pos, n, seq))
+            .collect()
+    }
+
+    /// The same, only streams of `category`.
+    pub fn page_category(&self, category: &str, after: u64, limit: usize) -> Vec<Loc> {
+        let Some(set) = self.categories.get(category) else {
+            return Vec::new();
+        };
+        set.range(after.saturating_add(1)..)
+            .take(limit)
+            .filter_map(|&pos| {
+                let &(n, seq) = self.all.get(&pos)?;
+                Some(self.loc(pos, n, seq))
+            })
+            .collect()
+    }
+
+    /// The id a live record was appended with.
+    pub fn id_of(&self, stream: &str, seq: u64) -> Option<&str> {
+        self.live_id(*self.numbers.get(stream)?, seq)
+    }
+
+    /// Where the record appended for `id` went.
+    pub fn id(&self, id: &str) -> Option<(&str, u64)> {
+        Some(self.id_record(self.ids.find(id)?))
+    }
+
+    /// For `append_once`: the seq already appended for `id` in `stream`, or
+    /// `None` if the id is new; an error naming both streams if it was used
+    /// in another stream.
+    pub fn check_once(&self, stream: &str, id: &str) -> Result<Option<u64>, String> {
+        match self.id(id) {
+            None => Ok(None),
+            Some((s, seq)) if s == stream => Ok(Some(seq)),
+            Some((s, seq)) => Err(format!(
+                "id {id:?} was used in stream {s:?} (seq {seq}), not stream {stream:?}"
+            )),
+        }
+    }
+
+    /// Whether `id` may name `stream` seq `seq`: unused, or used for it.
+    pub fn check_id(&self, id: &str, stream: &str, seq: u64) -> Result<(), String> {
+        match self.ids.find(id) {
+            Some(slot) if self.id_record(slot) != (stream, seq) => {
+                Err(self.id_clash(id, slot, stream, seq))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn id_record(&self, slot: u32) -> (&str, u64) {
+        let (n, seq) = self.ids.record(slot);
+        (&self.names[n as usize], seq)
+    }
+
+    fn id_clash(&self, id: &str, slot: u32, stream: &str, seq: u64) -> String {
+        let (s, q) = self.id_record(slot);
+        format!("id {id:?} is already stream {s:?} seq {q}, not stream {stream:?} seq {seq}")
+    }
+
+    /// Whether `restore` may add these records of `stream` (positions
+    /// increasing, as `check_restore` ensured): every pos free, every id
+    /// unused or used for that very record, no id twice.
+    pub fn check_restore(&self, stream: &str, records: &[crate::Record]) -> Result<(), String> {
+        let mut seen = hashbrown::HashSet::new();
+        for r in records {
+            let fail = |e: String| format!("stream {stream:?} seq {}: {e}", r.seq);
+            self.check_free(r.pos).map_err(fail)?;
+            if let Some(id) = r.id.as_deref() {
+                self.check_id(id, stream, r.seq).map_err(fail)?;
+                if !seen.insert(id) {
+                    return Err(fail(format!("id {id:?} is given twice")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `restore_global` may add these ids.
+    pub fn check_ids(&self, ids: &[IdEntry]) -> Result<(), String> {
+        let mut seen = HashMap::new();
+        for e in ids {
+            self.check_id(&e.id, &e.stream, e.seq)?;
+            if let Some((s, q)) = seen.insert(e.id.as_str(), (e.stream.as_str(), e.seq))
+                && (s, q) != (e.stream.as_str(), e.seq)
+            {
+                return Err(format!(
+                    "id {:?} is given for stream {s:?} seq {q} and stream {:?} seq {}",
+                    e.id, e.stream, e.seq
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks `id` used by `stream` seq `seq` (whose record may be gone);
+    /// using it again for the same record is a no-op.
+    pub fn add_id(&mut self, id: &str, stream: &str, seq: u64) -> Result<(), String> {
+        self.check_id(id, stream, seq)?;
+        if self.ids.find(id).is_none() {
+            let n = self.number(stream);
+            self.ids.insert(id, n, seq);
+        }
+        Ok(())
+    }
+
+    /// Used ids greater than `after`, sorted, at most `limit`.
+    pub fn ids_page(&self, after: &str, limit: usize) -> Vec<IdEntry> {
+        self.ids
+            .page(after, limit)
+            .into_iter()
+            .map(|slot| {
+                let (n, seq) = self.ids.record(slot);
+                IdEntry {
+                    id: self.ids.id(slot).to_string(),
+                    stream: self.names[n as usize].to_string(),
+                    seq,
+                }
+            })
+            .collect()
+    }
+
+    /// Every used id whose record is no longer live: what a rewrite of the
+    /// live records must keep besides them.
+    pub fn dead_ids(&self) -> Vec<IdEntry> {
+        let live: hashbrown::HashSet<u32> = self.live_ids.values().copied().collect();
+        (0..self.ids.len() as u32)
+            .filter(|slot| !live.contains(slot))
+            .map(|slot| {
+                let (n, seq) = self.ids.record(slot);
+                IdEntry {
+                    id: self.ids.id(slot).to_string(),
+                    stream: self.names[n as usize].to_string(),
+                    seq,
+                }
+            })
+            .collect()
+    }
+
+    /// How many `append_once` ids were ever used.
+    pub fn id_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Heap bytes of the id index alone.
+    pub fn id_heap_bytes(&self) -> usize {
+        self.ids.heap_bytes()
+    }
+}
+
+/// Equal when they describe the same log, however streams were numbered.
+impl PartialEq for GlobalLog {
+    fn eq(&self, o: &Self) -> bool {
+        self.last_pos == o.last_pos
+            && self.all.len() == o.all.len()
+            && self.id_count() == o.id_count()
+            && self.page_all(0, usize::MAX) == o.page_all(0, usize::MAX)
+            && self.ids_page("", usize::MAX) == o.ids_page("", usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poss(locs: &[Loc]) -> Vec<u64> {
+        locs.iter().map(|l| l.pos).collect()
+    }
+
+    #[test]
+    fn pages_by_pos_over_all_and_categories() {
+        let mut g = GlobalLog::default();
+        for (i, s) in ["user-1", "order-1", "user-2", "user-1", "user"]
+            .iter()
+            .enumerate()
+        {
+            g.insert(s, 1, i as u64 + 1, None).unwrap();
+        }
+        assert_eq!(g.last_pos(), 5);
+        assert_eq!(poss(&g.page_all(0, 10)), [1, 2, 3, 4, 5]);
+        assert_eq!(poss(&g.page_all(2, 2)), [3, 4]);
+        assert_eq!(poss(&g.page_category("user", 1, 10)), [3, 4, 5]);
+        assert_eq!(poss(&g.page_category("order", 0, 10)), [2]);
+        assert!(g.page_category("nope", 0, 10).is_empty());
+        g.remove(3);
+        assert_eq!(poss(&g.page_category("user", 0, 10)), [1, 4, 5]);
+        assert_eq!(g.last_pos(), 5);
+        assert!(g.insert("x", 1, 4, None).unwrap_err().contains("pos 4"));
+    }
+
+    #[test]
+    fn ids_belong_to_one_stream() {
+        let mut g = GlobalLog::default();
+        assert_eq!(g.check_once("a", "k"), Ok(None));
+        g.add_id("k", "a", 3).unwrap();
+        assert_eq!(g.check_once("a", "k"), Ok(Some(3)));
+        let e = g.check_once("b", "k").unwrap_err();
+        assert!(e.contains("\"a\"") && e.contains("\"b\""), "{e}");
+        g.add_id("k", "a", 3).unwrap();
+        assert!(g.add_id("k", "a", 4).is_err());
+        assert_eq!(g.ids_page("", 5)[0].stream, "a");
+        g.insert("a", 4, 1, Some("j")).unwrap();
+        assert_eq!(g.id_of("a", 4), Some("j"));
+        assert_eq!(g.page_all(0, 1)[0].id.as_deref(), Some("j"));
+        assert_eq!(g.dead_ids().len(), 1);
+        g.remove(1);
+        assert_eq!(g.id_of("a", 4), None);
+        assert_eq!(g.check_once("a", "j"), Ok(Some(4)));
+        assert_eq!(g.dead_ids().len(), 2);
+    }
+}

@@ -1,0 +1,151 @@
+//! The event-id index of `append_once`: id -> (stream, seq), kept for the
+//! life of the store.
+//!
+//! Compact by construction: the ids' bytes sit end to end in one arena,
+//! each id has a 24-byte slot, and the hash table holds 4-byte slot
+//! numbers, so an id costs its own length plus about 30 bytes (more while
+//! the vectors have spare capacity), with no allocation per id. Slot
+//! numbers are stable, so a record can refer to its id by number. Streams
+//! are numbered by the caller (`GlobalLog` interns the names).
+
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+
+/// Where one id's bytes are in the arena, and its record.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    off: u64,
+    len: u32,
+    stream: u32,
+    seq: u64,
+}
+
+#[derive(Clone, Default)]
+/// The `append_once` ids, each with its record (stream, seq).
+pub struct IdIndex {
+    arena: Vec<u8>,
+    slots: Vec<Slot>,
+    table: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl std::fmt::Debug for IdIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IdIndex({} ids)", self.len())
+    }
+}
+
+impl IdIndex {
+    /// The id in slot `n`.
+    pub fn id(&self, n: u32) -> &str {
+        let s = &self.slots[n as usize];
+        let bytes = &self.arena[s.off as usize..s.off as usize + s.len as usize];
+        // Only whole `&str`s are ever copied into the arena.
+        std::str::from_utf8(bytes).unwrap_or_default()
+    }
+
+    /// `(stream number, seq)` of the record in slot `n`.
+    pub fn record(&self, n: u32) -> (u32, u64) {
+        let s = &self.slots[n as usize];
+        (s.stream, s.seq)
+    }
+
+    /// The slot of `id`.
+    pub fn find(&self, id: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(id);
+        self.table.find(hash, |&n| self.id(n) == id).copied()
+    }
+
+    /// Remembers `id` (the caller checked it is new); returns its slot.
+    pub fn insert(&mut self, id: &str, stream: u32, seq: u64) -> u32 {
+        debug_assert!(self.find(id).is_none(), "id {id:?} inserted twice");
+        let n = self.slots.len() as u32;
+        self.slots.push(Slot {
+            off: self.arena.len() as u64,
+            len: id.len() as u32,
+            stream,
+            seq,
+        });
+        self.arena.extend_from_slice(id.as_bytes());
+        let hash = self.hasher.hash_one(id);
+        let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
+        self.table.insert_unique(hash, n, |&m| {
+            let s = &slots[m as usize];
+            let bytes = &arena[s.off as usize..s.off as usize + s.len as usize];
+            hasher.hash_one(std::str::from_utf8(bytes).unwrap_or_default())
+        });
+        n
+    }
+
+    /// How many ids are held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether no id is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Slots of up to `limit` ids greater than `after`, sorted by id: one
+    /// pass and a partial sort, so paging through every id costs O(n) per
+    /// page.
+    pub fn page(&self, after: &str, limit: usize) -> Vec<u32> {
+        let mut items: Vec<u32> = (0..self.slots.len() as u32)
+            .filter(|&n| self.id(n) > after)
+            .collect();
+        if items.len() > limit && limit > 0 {
+            items.select_nth_unstable_by(limit - 1, |&a, &b| self.id(a).cmp(self.id(b)));
+        }
+        items.truncate(limit);
+        items.sort_unstable_by(|&a, &b| self.id(a).cmp(self.id(b)));
+        items
+    }
+
+    /// Bytes held on the heap: arena, slots and table.
+    pub fn heap_bytes(&self) -> usize {
+        self.arena.capacity()
+            + self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.table.allocation_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_found_and_paged_in_order() {
+        let mut ix = IdIndex::default();
+        for (i, id) in ["c", "a", "bb", "b"].iter().enumerate() {
+            ix.insert(id, i as u32, 10 + i as u64);
+        }
+        let bb = ix.find("bb").unwrap();
+        assert_eq!((ix.id(bb), ix.record(bb)), ("bb", (2, 12)));
+        assert_eq!(ix.find("x"), None);
+        let ids = |after, limit| -> Vec<&str> {
+            ix.page(after, limit)
+                .into_iter()
+                .map(|n| ix.id(n))
+                .collect()
+        };
+        assert_eq!(ids("", 2), ["a", "b"]);
+        assert_eq!(ids("b", 2), ["bb", "c"]);
+        assert_eq!(ids("c", 2), Vec::<&str>::new());
+        assert_eq!(ids("", 0), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn memory_per_id_is_small() {
+        let mut ix = IdIndex::default();
+        let n = 100_000;
+        for i in 0..n {
+            ix.insert(&format!("order-{i:08}"), 0, i);
+        }
+        let per_id = ix.heap_bytes() / n as usize;
+        // 14-byte ids: bytes, a 24-byte slot and a 4-byte table entry, with
+        // the vectors' and the table's spare capacity.
+        assert!(per_id < 14 + 70, "{per_id} bytes per id");
+    }
+}

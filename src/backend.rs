@@ -24,19 +24,33 @@ use crate::{Record, Result, Value};
 /// for the life of the store, also after that record is truncated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdEntry {
+    /// The id given to `append_once`.
     pub id: String,
+    /// The stream its record went to.
     pub stream: String,
+    /// That record's seq.
     pub seq: u64,
 }
 
 /// Outcome of `append_expect`: the check and the append are one atomic step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Appended {
+    /// Appended with this seq.
     Seq(u64),
-    Conflict { expected: u64, actual: u64 },
+    /// Nothing was appended: the stream was not at `expected`.
+    Conflict {
+        /// The last seq the caller expected.
+        expected: u64,
+        /// The stream's last seq.
+        actual: u64,
+    },
 }
 
-pub trait Backend {
+/// Every backend is `Send + Sync`, so one `Store` can serve a threaded
+/// host's requests (a backend that holds a non-thread-safe client puts it
+/// behind a `Mutex`). Methods take `&self`: each backend does its own
+/// locking, and `append_expect` must be atomic across threads.
+pub trait Backend: Send + Sync {
     /// Appends one event; returns its seq.
     fn append(&self, stream: &str, event: Value) -> Result<u64> {
         self.append_all(stream, vec![event])
@@ -110,7 +124,9 @@ pub trait Backend {
     fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64>;
     /// Sorted names of every stream ever appended to.
     fn streams(&self) -> Result<Vec<String>>;
+    /// The value under `key`, if any.
     fn kv_get(&self, key: &str) -> Result<Option<Value>>;
+    /// Stores `value` under `key`, replacing any.
     fn kv_put(&self, key: &str, value: Value) -> Result<()>;
     /// `true` if the key existed.
     fn kv_del(&self, key: &str) -> Result<bool>;

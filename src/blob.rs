@@ -21,8 +21,11 @@ const CID_PREFIX: [u8; 4] = [0x01, 0x55, 0x12, 0x20];
 /// What `put` returns and events carry instead of bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobRef {
+    /// The CIDv1 of the bytes (raw, sha2-256, base32).
     pub cid: String,
+    /// Their length in bytes.
     pub size: u64,
+    /// The media type given to `put`.
     pub mime: String,
 }
 
@@ -83,14 +86,18 @@ fn verify(cid: &str, digest: &[u8; 32], bytes: Vec<u8>) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A content-addressed store: bytes are kept under the cid of their
+/// content, so the same bytes are stored once.
 pub trait ContentStore {
     /// Stores `bytes` once, however often they are put; returns the ref.
     fn put(&self, bytes: &[u8], mime: &str) -> Result<BlobRef>;
     /// The bytes, checked against the cid; an error if absent or damaged.
     fn get(&self, cid: &str) -> Result<Vec<u8>>;
+    /// Whether the bytes of `cid` are stored.
     fn has(&self, cid: &str) -> Result<bool>;
     /// Number of distinct blobs stored.
     fn len(&self) -> Result<usize>;
+    /// Whether nothing is stored.
     fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
@@ -110,6 +117,7 @@ pub struct MemContent {
 }
 
 impl MemContent {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
@@ -163,6 +171,7 @@ pub struct DirContent {
 }
 
 impl DirContent {
+    /// The store in `dir`, created if missing.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         let tmp = dir.join("tmp");

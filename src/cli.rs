@@ -1,6 +1,9 @@
 //! The `persist` command line: argument parsing and dispatch. Each command's
 //! work lives in the library; this file only wires it to the terminal.
 
+// clap makes `--help` from these doc comments: `<file>` there is literal text.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -132,6 +135,15 @@ an interactive session (piped input is not recorded).")]
         #[arg(long, value_name = "NAME")]
         stream: Option<String>,
     },
+    /// Print the Rhai API reference (docs/api.md), or the entries of one
+    /// function: `persist doc append`.
+    Doc {
+        /// A function name (`append`, `s.append`, `persist::store`).
+        name: Option<String>,
+    },
+    /// Print a Rhai definitions file (`persist defs > persist.d.rhai`) so
+    /// editors with Rhai support complete `persist::` and the methods.
+    Defs,
     /// Restore a dump made by `export` into an empty store, exactly.
     Import {
         /// The store directory or postgres:// URL (created if missing; must
@@ -221,6 +233,11 @@ pub fn main(cli: Cli) -> i32 {
         Command::Recover { dir, to } => {
             tool(tools::recover(&dir, &to, &mut std::io::stdout().lock()))
         }
+        Command::Doc { name } => tool(script::reference::doc(
+            name.as_deref(),
+            &mut std::io::stdout().lock(),
+        )),
+        Command::Defs => tool(script::reference::defs(&mut std::io::stdout().lock())),
         Command::Import { dir, file } => tool(match file.filter(|f| f.as_os_str() != "-") {
             Some(f) => std::fs::File::open(&f)
                 .map_err(|e| crate::Error::io(&f, "open dump", e))

@@ -8,7 +8,9 @@ use crate::{Error, Result};
 /// What `compact` did: the snapshot's seq and how many records it dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compacted {
+    /// The seq the snapshot was saved at.
     pub seq: u64,
+    /// How many records were dropped.
     pub dropped: u64,
 }
 

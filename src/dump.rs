@@ -56,8 +56,11 @@ enum Line {
 /// What an export or import moved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
+    /// Streams moved.
     pub streams: u64,
+    /// Records moved.
     pub records: u64,
+    /// Kv keys moved.
     pub keys: u64,
 }
 

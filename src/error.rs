@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
+/// A kernel result.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Everything the kernel can fail with. Each variant's fields are what its
+/// message shows.
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A caller passed something the operation cannot take; nothing was stored.
@@ -98,6 +102,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// `Invalid`: `op` could not take what it was given.
     pub fn invalid(op: &'static str, msg: impl Into<String>) -> Self {
         Error::Invalid {
             op,
@@ -105,6 +110,7 @@ impl Error {
         }
     }
 
+    /// `Io`: `what` on `path` failed.
     pub fn io(path: impl Into<PathBuf>, what: &'static str, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -28,6 +28,7 @@ use crate::store::Store;
 use crate::value::State;
 use crate::{Error, Result, Value};
 
+/// The kv key the fold of snapshot `name` is recorded under (`fold/<name>`).
 pub fn fold_key(name: &str) -> String {
     format!("fold/{name}")
 }
@@ -35,14 +36,18 @@ pub fn fold_key(name: &str) -> String {
 /// The fold a named state is computed with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoldId {
+    /// The whole fold: the step's version, `init` and the upcasters.
     pub fingerprint: String,
+    /// The step's version alone (what `accept_fold` records).
     pub version: String,
 }
 
 /// One saved snapshot and the fold it was saved with (`s.folds()`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoldInfo {
+    /// The snapshot's name (`snapshot/<name>`).
     pub name: String,
+    /// The last seq (or pos) the snapshot folded.
     pub seq: u64,
     /// `None` for a snapshot saved before fingerprints existed.
     pub fingerprint: Option<String>,
@@ -103,11 +108,14 @@ impl Stamp {
 /// or a view's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
+    /// Saved by `checkpoint`, `compact` and friends.
     Snapshot,
+    /// Saved by a view.
     View,
 }
 
 impl Owner {
+    /// How a message names it: "snapshot" or "view".
     pub fn label(self) -> &'static str {
         match self {
             Owner::Snapshot => "snapshot",

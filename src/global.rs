@@ -19,13 +19,19 @@ use crate::source::category_of;
 /// A live record's place in the global log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Loc {
+    /// The record's stream.
     pub stream: Arc<str>,
+    /// Its seq in the stream.
     pub seq: u64,
+    /// Its global position.
     pub pos: u64,
+    /// Its `append_once` id, if any.
     pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
+/// The global log's index: every live record by pos, by category, and
+/// the `append_once` ids.
 pub struct GlobalLog {
     last_pos: u64,
     names: Vec<Arc<str>>,
@@ -39,6 +45,7 @@ pub struct GlobalLog {
 }
 
 impl GlobalLog {
+    /// The highest pos ever given (0: none).
     pub fn last_pos(&self) -> u64 {
         self.last_pos
     }
@@ -314,6 +321,7 @@ impl GlobalLog {
             .collect()
     }
 
+    /// How many `append_once` ids were ever used.
     pub fn id_count(&self) -> usize {
         self.ids.len()
     }

@@ -8,6 +8,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::source::Source;
@@ -22,6 +23,7 @@ pub type Handler = Rc<dyn Fn(&Record) -> std::result::Result<(), String>>;
 /// it folded; `Err` carries the message.
 pub type Refresh = Rc<dyn Fn() -> std::result::Result<u64, String>>;
 
+/// The kv key a followed subscription saves its position under.
 pub fn position_key(name: &str) -> String {
     format!("position/{name}")
 }
@@ -48,14 +50,16 @@ impl Sub {
     }
 }
 
+/// Publish and subscribe over a store (SPEC 3.9).
 pub struct Hub {
-    store: Rc<Store>,
+    store: Arc<Store>,
     subs: RefCell<Vec<Rc<Sub>>>,
     next_id: Cell<u64>,
 }
 
 impl Hub {
-    pub fn new(store: Rc<Store>) -> Self {
+    /// A hub with no subscriptions over `store`.
+    pub fn new(store: Arc<Store>) -> Self {
         Hub {
             store,
             subs: RefCell::new(Vec::new()),
@@ -63,7 +67,8 @@ impl Hub {
         }
     }
 
-    pub fn store(&self) -> &Rc<Store> {
+    /// The store it publishes to.
+    pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
 
@@ -326,7 +331,7 @@ mod tests {
 
     #[test]
     fn subscribers_run_in_subscription_order_and_only_for_their_stream() {
-        let hub = Hub::new(Rc::new(Store::mem()));
+        let hub = Hub::new(Arc::new(Store::mem()));
         let log = Rc::new(RefCell::new(Vec::new()));
         hub.subscribe("a", recorder(&log, "x")).unwrap();
         hub.subscribe("b", recorder(&log, "other")).unwrap();
@@ -339,7 +344,7 @@ mod tests {
 
     #[test]
     fn a_failing_handler_keeps_the_append_and_the_other_subscribers() {
-        let hub = Hub::new(Rc::new(Store::mem()));
+        let hub = Hub::new(Arc::new(Store::mem()));
         let log = Rc::new(RefCell::new(Vec::new()));
         hub.subscribe("a", Rc::new(|_: &Record| Err("boom".to_string())))
             .unwrap();
@@ -356,7 +361,7 @@ mod tests {
 
     #[test]
     fn publish_reaches_stream_category_and_all_subscribers_in_order() {
-        let hub = Hub::new(Rc::new(Store::mem()));
+        let hub = Hub::new(Arc::new(Store::mem()));
         let log = Rc::new(RefCell::new(Vec::new()));
         hub.subscribe(Source::All, recorder(&log, "all")).unwrap();
         hub.subscribe("user-1", recorder(&log, "s")).unwrap();
@@ -370,7 +375,7 @@ mod tests {
 
     #[test]
     fn pump_catches_followers_up_with_appends_around_the_hub() {
-        let hub = Hub::new(Rc::new(Store::mem()));
+        let hub = Hub::new(Arc::new(Store::mem()));
         let log = Rc::new(RefCell::new(Vec::new()));
         hub.follow("f", Source::category("user"), recorder(&log, ""))
             .unwrap();
@@ -385,7 +390,7 @@ mod tests {
 
     #[test]
     fn follow_catches_up_from_the_saved_position() {
-        let store = Rc::new(Store::mem());
+        let store = Arc::new(Store::mem());
         store
             .append_all("a", vec![json!(1), json!(2), json!(3)])
             .unwrap();

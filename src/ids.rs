@@ -22,6 +22,7 @@ struct Slot {
 }
 
 #[derive(Clone, Default)]
+/// The `append_once` ids, each with its record (stream, seq).
 pub struct IdIndex {
     arena: Vec<u8>,
     slots: Vec<Slot>,
@@ -82,10 +83,12 @@ impl IdIndex {
         n
     }
 
+    /// How many ids are held.
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
+    /// Whether no id is held.
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }

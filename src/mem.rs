@@ -10,6 +10,7 @@ use crate::value::{DataRef, RecordRef, now_millis};
 use crate::{Error, Record, Result, Value};
 
 #[derive(Debug, Default)]
+/// Streams and kv in memory, gone with the value.
 pub struct MemBackend {
     inner: Mutex<Inner>,
 }
@@ -56,6 +57,7 @@ impl Stream {
 type Copied = (Arc<str>, u64, Event);
 
 impl MemBackend {
+    /// An empty memory backend.
     pub fn new() -> Self {
         Self::default()
     }

@@ -11,7 +11,7 @@ use crate::script::{self, BackendKind, Config};
 const HELP: &str = "\
 `store` is persist::store(): try store.append(\"orders\", #{qty: 2}),
 store.read(\"orders\") or store.project(\"orders\", 0, |n, r| n + r.data.qty).
-Tab after `store.` lists what a Store can do; after `persist::` the
+Tab after `store.` lists what a Store can do (:doc NAME explains one); after `persist::` the
 functions that make stores, hubs and content stores.";
 
 /// Runs the session; returns the process exit code (1 when the store
@@ -39,7 +39,9 @@ pub fn run(store_dir: Option<PathBuf>) -> i32 {
     };
     let mut scope = Scope::new();
     scope.push("store", store);
+    let reference = script::reference::entries(&engine);
     let mut repl = Repl::new(engine, scope)
+        .doc_lookup(move |name| script::reference::describe(&reference, name))
         .prompt("persist> ")
         .greeting(format!(
             "persist repl: `store` is {where_}. :help for help, Ctrl-D to leave."

@@ -11,7 +11,9 @@ use crate::{Error, Result, Value};
 /// An accumulator that can be saved in a snapshot and loaded back.
 /// `Value` is one; the script layer makes Rhai's `Dynamic` another.
 pub trait Snapshotable: Sized {
+    /// The value to save.
     fn to_stored(&self) -> Result<Value>;
+    /// The accumulator a saved value stands for.
     fn from_stored(v: Value) -> Result<Self>;
 }
 
@@ -24,6 +26,7 @@ impl Snapshotable for Value {
     }
 }
 
+/// The kv key snapshot `name` is saved under.
 pub fn snapshot_key(name: &str) -> String {
     format!("snapshot/{name}")
 }
@@ -50,6 +53,7 @@ impl Store {
         Ok(Some(State { value, seq }))
     }
 
+    /// Saves `state` as snapshot `name`.
     pub fn save_snapshot(&self, name: &str, state: &State<Value>) -> Result<()> {
         let v = serde_json::json!({"value": state.value, "seq": state.seq});
         self.kv_put(&snapshot_key(name), v)

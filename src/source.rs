@@ -9,16 +9,21 @@ use std::fmt;
 /// A stream name, `persist::category(name)` or `persist::all()`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Source {
+    /// One stream, by name.
     Stream(String),
+    /// The streams whose name up to the first `-` is this.
     Category(String),
+    /// Every stream, in pos order.
     All,
 }
 
 impl Source {
+    /// The stream `name`.
     pub fn stream(name: impl Into<String>) -> Self {
         Source::Stream(name.into())
     }
 
+    /// The category `name`.
     pub fn category(name: impl Into<String>) -> Self {
         Source::Category(name.into())
     }

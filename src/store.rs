@@ -5,7 +5,7 @@
 //! validates its arguments before touching the backend, so bad input changes
 //! nothing stored.
 
-use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::{Backend, IdEntry};
 use crate::limits::{check_batch, check_event, check_ids, check_kv, check_name, check_records};
@@ -18,33 +18,38 @@ use crate::{Error, Record, Result, Value};
 /// time: memory stays flat however long the stream is.
 pub const PAGE: usize = 1024;
 
+/// The kernel's store: streams and kv over a backend, with projections,
+/// concurrency, snapshots and compaction on top. `Send + Sync`.
 pub struct Store {
     backend: Box<dyn Backend>,
-    closed: Cell<bool>,
+    closed: AtomicBool,
     /// This handle's upcasters (SPEC 3.13): configuration, never stored.
     upcasters: Upcasters,
 }
 
 impl Store {
+    /// A store over `backend`.
     pub fn new(backend: impl Backend + 'static) -> Self {
         Self::from_box(Box::new(backend))
     }
 
+    /// A store over a boxed backend.
     pub fn from_box(backend: Box<dyn Backend>) -> Self {
         Store {
             backend,
-            closed: Cell::new(false),
+            closed: AtomicBool::new(false),
             upcasters: Upcasters::default(),
         }
     }
 
+    /// A store over a fresh memory backend.
     pub fn mem() -> Self {
         Self::new(MemBackend::new())
     }
 
     /// The backend, unless the store was closed.
     pub fn backend(&self) -> Result<&dyn Backend> {
-        if self.closed.get() {
+        if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
         Ok(&*self.backend)
@@ -52,14 +57,15 @@ impl Store {
 
     /// Flushes and releases the backend; later calls fail with `Closed`.
     pub fn close(&self) -> Result<()> {
-        if self.closed.replace(true) {
+        if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         self.backend.close()
     }
 
+    /// Whether `close` was called.
     pub fn is_closed(&self) -> bool {
-        self.closed.get()
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Registers `f` to replace the `data` of every record of `source` this
@@ -74,24 +80,27 @@ impl Store {
         Ok(())
     }
 
+    /// This handle's upcasters (SPEC 3.13), in registration order.
     pub fn upcasters(&self) -> &Upcasters {
         &self.upcasters
     }
 
     /// The backend's kind and place (`mem`, `disk: DIR`), `closed` once closed.
     pub fn describe(&self) -> String {
-        match self.closed.get() {
+        match self.is_closed() {
             true => format!("{}, closed", self.backend.describe()),
             false => self.backend.describe(),
         }
     }
 
+    /// Appends `event` (not null) to `stream`; returns its seq.
     pub fn append(&self, stream: &str, event: Value) -> Result<u64> {
         check_name("append", "stream", stream)?;
         check_event("append", stream, &event)?;
         self.backend()?.append(stream, event)
     }
 
+    /// Appends every event or none; returns the last seq.
     pub fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
         check_batch("append_all", stream, &events)?;
@@ -179,36 +188,43 @@ impl Store {
         self.backend()?.last_pos()
     }
 
+    /// The highest seq ever appended to `stream` (0 if none).
     pub fn last_seq(&self, stream: &str) -> Result<u64> {
         check_name("last_seq", "stream", stream)?;
         self.backend()?.last_seq(stream)
     }
 
+    /// Drops the records with seq <= `seq`; returns how many.
     pub fn truncate_through(&self, stream: &str, seq: u64) -> Result<u64> {
         check_name("truncate_through", "stream", stream)?;
         self.backend()?.truncate_through(stream, seq)
     }
 
+    /// The sorted names of every stream ever appended to.
     pub fn streams(&self) -> Result<Vec<String>> {
         self.backend()?.streams()
     }
 
+    /// The value under `key`, if any.
     pub fn kv_get(&self, key: &str) -> Result<Option<Value>> {
         check_name("kv_get", "key", key)?;
         self.backend()?.kv_get(key)
     }
 
+    /// Stores `value` (not null) under `key`.
     pub fn kv_put(&self, key: &str, value: Value) -> Result<()> {
         check_name("kv_put", "key", key)?;
         check_kv("kv_put", key, &value)?;
         self.backend()?.kv_put(key, value)
     }
 
+    /// Removes `key`; `true` if it existed.
     pub fn kv_del(&self, key: &str) -> Result<bool> {
         check_name("kv_del", "key", key)?;
         self.backend()?.kv_del(key)
     }
 
+    /// The sorted keys starting with `prefix`.
     pub fn kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
         self.backend()?.kv_keys(prefix)
     }

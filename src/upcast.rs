@@ -52,6 +52,7 @@ pub struct Upcasters {
 pub struct Chain(Vec<Rc<Upcaster>>);
 
 impl Upcasters {
+    /// Registers `f` for `source`; it runs after those registered before.
     pub fn add(&self, source: Source, version: &str, f: UpcastFn) {
         self.list.borrow_mut().push(Rc::new(Upcaster {
             source,

@@ -21,6 +21,7 @@ pub fn now_millis() -> i64 {
 /// One stored event as the log returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
+    /// The stream it was appended to.
     pub stream: String,
     /// Counts from 1 within the stream.
     pub seq: u64,
@@ -32,6 +33,7 @@ pub struct Record {
     /// The event id given to `append_once`, if it was appended that way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The event as appended.
     pub data: Value,
 }
 
@@ -66,22 +68,31 @@ impl Record {
 /// intermediate copy is made per record.
 #[derive(Debug, Clone, Copy)]
 pub enum DataRef<'a> {
+    /// A value the backend keeps (memory).
     Value(&'a Value),
+    /// The JSON text the backend stored (disk).
     Json(&'a [u8]),
 }
 
 /// A record borrowed for the length of one scan callback.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
+    /// The stream it was appended to.
     pub stream: &'a str,
+    /// Counts from 1 within the stream.
     pub seq: u64,
+    /// Global position across the store (SPEC 3.12).
     pub pos: u64,
+    /// Append time in Unix milliseconds.
     pub at: i64,
+    /// The `append_once` id, if any.
     pub id: Option<&'a str>,
+    /// The event, in the backend's form.
     pub data: DataRef<'a>,
 }
 
 impl RecordRef<'_> {
+    /// An owned copy (stored JSON is parsed).
     pub fn to_record(&self) -> crate::Result<Record> {
         let data = match self.data {
             DataRef::Value(v) => v.clone(),
@@ -118,11 +129,14 @@ pub fn owned_step<A, E: From<crate::Error>>(
 /// `#{value, seq}`: the fold of a stream's records through `seq`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State<A> {
+    /// The folded value.
     pub value: A,
+    /// Counts from 1 within the stream.
     pub seq: u64,
 }
 
 impl<A> State<A> {
+    /// `init` before any record: `seq` 0.
     pub fn empty(init: A) -> Self {
         State {
             value: init,

@@ -13,8 +13,11 @@ use crate::store::Store;
 use crate::value::{RecordRef, State};
 use crate::{Error, Result};
 
+/// A materialized view (SPEC 3.10): a stream, a fold and a snapshot name.
 pub struct View<A> {
+    /// The snapshot name.
     pub name: String,
+    /// What it folds: a stream, a category or every stream.
     pub source: Source,
     init: A,
     /// Names the step's code (SPEC 3.13).
@@ -27,6 +30,8 @@ pub struct View<A> {
 }
 
 impl<A: Snapshotable + Clone> View<A> {
+    /// A view holding `init` until it is loaded; `version` names its fold
+    /// (SPEC 3.13).
     pub fn new(name: &str, source: impl Into<Source>, init: A, version: &str) -> Result<Self> {
         let source = source.into();
         crate::value::check_name("view", "view", name)?;
@@ -51,6 +56,7 @@ impl<A: Snapshotable + Clone> View<A> {
         self.held.borrow().value.clone()
     }
 
+    /// The held state: value and seq.
     pub fn state(&self) -> State<A> {
         self.held.borrow().clone()
     }

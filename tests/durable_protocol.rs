@@ -2,8 +2,7 @@
 //! answers for every op and every layer built on them, the exact request
 //! shapes, restart over a Disk, malformed requests, and migrate.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use persist::durable::call::SIGNATURES;
 use persist::durable::{
@@ -229,11 +228,11 @@ fn of_writers_expecting_the_same_seq_exactly_one_wins() {
 }
 
 /// A transport that logs every request before serving it over `disk`.
-fn recording(disk: &Disk) -> (Store, Rc<RefCell<Vec<Value>>>) {
-    let log = Rc::new(RefCell::new(Vec::new()));
+fn recording(disk: &Disk) -> (Store, Arc<Mutex<Vec<Value>>>) {
+    let log = Arc::new(Mutex::new(Vec::new()));
     let (d, l) = (disk.clone(), log.clone());
     let store = durable(move |req: Request| {
-        l.borrow_mut().push(req.to_value());
+        l.lock().unwrap().push(req.to_value());
         Ok(serve(d.backend(), &req))
     });
     (store, log)
@@ -244,9 +243,9 @@ fn each_store_call_sends_exactly_its_request() {
     let disk = Disk::mem();
     let (s, log) = recording(&disk);
     let expect = |call: &dyn Fn(&Store), want: Value| {
-        log.borrow_mut().clear();
+        log.lock().unwrap().clear();
         call(&s);
-        assert_eq!(Value::from(log.borrow().clone()), want);
+        assert_eq!(Value::from(log.lock().unwrap().clone()), want);
     };
     let r = |op: &str, args: Value| json!({"op": op, "args": args});
     expect(

@@ -1,7 +1,7 @@
 //! The REPL's own commands: inputs starting with `:`.
 
 /// The command names, for `:help` and Tab completion.
-pub const COMMANDS: &[&str] = &[":help", ":load", ":quit", ":set"];
+pub const COMMANDS: &[&str] = &[":doc", ":help", ":load", ":quit", ":set"];
 
 /// What `:help` prints (after the embedder's own help text, if any).
 pub const HELP: &str = "\
@@ -11,6 +11,7 @@ next line (the prompt turns to `...>`). Variables and functions stay
 defined for the rest of the session.
 
   :help         this text
+  :doc NAME     the reference of function NAME (when the embedder gives one)
   :load FILE    run FILE in the session, keeping its functions and variables
   :set limit N  print the first N items of arrays and maps, 20*N characters
                 of strings, N levels deep (default 10; 0 prints everything)
@@ -25,6 +26,8 @@ and its variables stay).";
 /// A parsed `:` command.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Command<'a> {
+    /// `:doc NAME`: a function's reference.
+    Doc(&'a str),
     Help,
     Load(&'a str),
     Quit,
@@ -43,6 +46,8 @@ pub fn parse(text: &str) -> Result<Command<'_>, String> {
     match (name, arg) {
         ("help" | "h", "") => Ok(Command::Help),
         ("quit" | "q" | "exit", "") => Ok(Command::Quit),
+        ("doc", "") => Err(":doc needs a function name: :doc NAME".into()),
+        ("doc", name) => Ok(Command::Doc(name)),
         ("load" | "l", "") => Err(":load needs a file: :load FILE".into()),
         ("load" | "l", file) => Ok(Command::Load(file)),
         ("set", "") => Ok(Command::Settings),
@@ -81,6 +86,8 @@ mod tests {
         assert!(parse("frobnicate").unwrap_err().contains(":load"));
         assert_eq!(parse("set limit 25"), Ok(Command::Limit(25)));
         assert_eq!(parse("set"), Ok(Command::Settings));
+        assert_eq!(parse("doc  append "), Ok(Command::Doc("append")));
+        assert!(parse("doc").unwrap_err().contains(":doc NAME"));
         assert!(parse("set limit lots").unwrap_err().contains("not a count"));
         assert!(
             parse("set colour on")

@@ -37,6 +37,9 @@ pub enum Outcome {
     Quit,
 }
 
+/// `:doc NAME`'s answer: the reference text, or why there is none.
+pub type DocLookup = Box<dyn Fn(&str) -> Result<String, String>>;
+
 /// An interactive session over an engine and a scope.
 pub struct Repl {
     engine: Rc<Engine>,
@@ -53,6 +56,8 @@ pub struct Repl {
     limit: Limit,
     greeting: Option<String>,
     help: Option<String>,
+    /// What `:doc NAME` prints, from the embedder.
+    doc: Option<DocLookup>,
     names: Rc<Names>,
 }
 
@@ -80,6 +85,7 @@ impl Repl {
             limit: Limit::DEFAULT,
             greeting: None,
             help: None,
+            doc: None,
             names: Rc::new(names),
         }
     }
@@ -121,6 +127,12 @@ impl Repl {
     /// embedder put in the scope.
     pub fn help_text(mut self, text: impl Into<String>) -> Self {
         self.help = Some(text.into());
+        self
+    }
+
+    /// What `:doc NAME` prints: `lookup(NAME)`'s text, or its error.
+    pub fn doc_lookup(mut self, lookup: impl Fn(&str) -> Result<String, String> + 'static) -> Self {
+        self.doc = Some(Box::new(lookup));
         self
     }
 
@@ -185,6 +197,13 @@ impl Repl {
                 Some(text) => format!("{text}\n\n{HELP}"),
                 None => HELP.to_string(),
             }),
+            Command::Doc(name) => match &self.doc {
+                Some(lookup) => match lookup(name) {
+                    Ok(text) => Outcome::Print(text),
+                    Err(e) => Outcome::Error(e),
+                },
+                None => Outcome::Error(":doc: this session has no reference".into()),
+            },
             Command::Quit => Outcome::Quit,
             Command::Settings => Outcome::Print(format!(
                 "limit {} (:set limit N; 0 prints everything)",

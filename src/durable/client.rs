@@ -10,8 +10,9 @@ use crate::{Error, Record, Result, Source, Value};
 
 /// Carries a request to a server and brings back its response. An `Err`
 /// means the transport itself failed; a server-side failure is
-/// `Ok(Response::Err(..))`.
-pub trait Transport {
+/// `Ok(Response::Err(..))`. `Send + Sync` because the `Backend` over it is.
+pub trait Transport: Send + Sync {
+    /// Delivers `req` and returns the server's answer.
     fn send(&self, req: Request) -> Result<Response>;
     /// Called once when the Store over it closes. Most transports leave the
     /// storage behind them open (it outlives the Store); one that owns its
@@ -21,7 +22,7 @@ pub trait Transport {
     }
 }
 
-impl<F: Fn(Request) -> Result<Response>> Transport for F {
+impl<F: Fn(Request) -> Result<Response> + Send + Sync> Transport for F {
     fn send(&self, req: Request) -> Result<Response> {
         self(req)
     }
@@ -32,7 +33,7 @@ impl<F: Fn(Request) -> Result<Response>> Transport for F {
 /// goes out as its map and the answer is read with `Response::from_value`.
 pub struct ValueTransport<F>(pub F);
 
-impl<F: Fn(Value) -> Result<Value>> Transport for ValueTransport<F> {
+impl<F: Fn(Value) -> Result<Value> + Send + Sync> Transport for ValueTransport<F> {
     fn send(&self, req: Request) -> Result<Response> {
         Ok(Response::from_value((self.0)(req.to_value())?))
     }
@@ -44,10 +45,12 @@ pub struct DurableBackend<T> {
 }
 
 impl<T: Transport> DurableBackend<T> {
+    /// A backend that sends every call through `transport`.
     pub fn new(transport: T) -> Self {
         DurableBackend { transport }
     }
 
+    /// The transport it sends through.
     pub fn transport(&self) -> &T {
         &self.transport
     }

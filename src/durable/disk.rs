@@ -25,10 +25,12 @@ impl Disk {
         Self::from_backend(Arc::new(MemBackend::new()))
     }
 
+    /// A disk over any shared backend.
     pub fn from_backend(backend: Arc<dyn Backend + Send + Sync>) -> Self {
         Disk { backend }
     }
 
+    /// The storage itself.
     pub fn backend(&self) -> &dyn Backend {
         &*self.backend
     }

@@ -11,9 +11,11 @@ use crate::{Error, Record, Result};
 /// What `migrate` copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MigrateReport {
+    /// Streams copied.
     pub streams: u64,
     /// Kept records copied (truncated ones are gone from `from` too).
     pub records: u64,
+    /// Kv keys copied.
     pub keys: u64,
     /// Used event ids copied (those of truncated records too).
     pub ids: u64,

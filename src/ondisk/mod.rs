@@ -136,6 +136,7 @@ use read::SegRef;
 use recover::Seg;
 use segment::HEADER_LEN;
 
+#[doc(hidden)]
 pub use fault::{FaultHook, IoEvent, IoPoint, TraceHook, fail_nth};
 pub use recover::{OpenReport, TornTail, salvage_hint};
 pub use salvage::{Damage, Salvage, SalvagedStream, salvage};
@@ -154,7 +155,8 @@ pub struct Options {
     /// Compact automatically once this many bytes are estimated dead and
     /// they are at least half of the log; `None` compacts only on request.
     pub compact_dead_bytes: Option<u64>,
-    /// Fault injection: called before every write and fsync.
+    /// Fault injection: called before every write and fsync. Tests only.
+    #[doc(hidden)]
     pub faults: Option<FaultHook>,
     /// Called after every file operation (power-loss simulation in tests).
     pub trace: Option<TraceHook>,

@@ -71,6 +71,7 @@ impl PgBackend {
         Self::open_url(url)
     }
 
+    /// Opens (creating the tables if needed) the store at a parsed URL.
     pub fn open_url(url: PgUrl) -> Result<PgBackend> {
         Self::connect(url, true)
     }
@@ -92,6 +93,7 @@ impl PgBackend {
         })
     }
 
+    /// The store's URL (its `Display` hides the password).
     pub fn url(&self) -> &PgUrl {
         &self.url
     }

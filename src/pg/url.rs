@@ -18,9 +18,11 @@ pub fn is_url(s: &str) -> bool {
 /// A parsed store URL. `Display` shows it without the password.
 #[derive(Clone)]
 pub struct PgUrl {
+    /// Host, port, user, password and database, as the client takes them.
     pub config: postgres::Config,
     /// The schema the tables live in: the URL's `search_path`, else `public`.
     pub schema: String,
+    /// How much of the server's certificate is checked (`sslmode`).
     pub verify: Verify,
 }
 

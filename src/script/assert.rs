@@ -55,10 +55,13 @@ pub fn deep_eq(a: &Dynamic, b: &Dynamic) -> bool {
     a.to_string() == b.to_string()
 }
 
+/// The assertions (SPEC 3.14), registered globally for `persist test`.
+/// The assertions (SPEC 3.14), registered globally for `persist test`.
 #[export_module]
 pub mod api {
     use super::*;
 
+    /// Fails the test unless `cond` is true.
     #[rhai_fn(name = "assert", return_raw)]
     pub fn assert(cond: bool) -> RhaiResult<()> {
         match cond {
@@ -67,6 +70,7 @@ pub mod api {
         }
     }
 
+    /// Fails the test with `message` unless `cond` is true.
     #[rhai_fn(name = "assert", return_raw)]
     pub fn assert_msg(cond: bool, message: Dynamic) -> RhaiResult<()> {
         match cond {
@@ -75,6 +79,7 @@ pub mod api {
         }
     }
 
+    /// Fails unless `actual` equals `expected` (deep: maps, arrays, blobs).
     #[rhai_fn(name = "assert_eq", return_raw)]
     pub fn assert_eq(actual: Dynamic, expected: Dynamic) -> RhaiResult<()> {
         match deep_eq(&actual, &expected) {
@@ -87,6 +92,7 @@ pub mod api {
         }
     }
 
+    /// `assert_eq` with `message` in the failure.
     #[rhai_fn(name = "assert_eq", return_raw)]
     pub fn assert_eq_msg(actual: Dynamic, expected: Dynamic, message: Dynamic) -> RhaiResult<()> {
         match deep_eq(&actual, &expected) {
@@ -99,6 +105,7 @@ pub mod api {
         }
     }
 
+    /// Fails if `a` equals `b` (deep).
     #[rhai_fn(name = "assert_ne", return_raw)]
     pub fn assert_ne(a: Dynamic, b: Dynamic) -> RhaiResult<()> {
         match deep_eq(&a, &b) {
@@ -107,6 +114,7 @@ pub mod api {
         }
     }
 
+    /// `assert_ne` with `message` in the failure.
     #[rhai_fn(name = "assert_ne", return_raw)]
     pub fn assert_ne_msg(a: Dynamic, b: Dynamic, message: Dynamic) -> RhaiResult<()> {
         match deep_eq(&a, &b) {

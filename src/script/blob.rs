@@ -39,15 +39,19 @@ fn cid_arg(op: &str, d: &Dynamic) -> RhaiResult<ImmutableString> {
     args::string(op, "ref or cid", d)
 }
 
+/// `persist::content_store`, `persist::cid` and the ContentStore methods.
+/// `persist::content_store`, `persist::cid` and the ContentStore methods.
 #[export_module]
 pub mod api {
     use super::*;
 
+    /// A content store in memory.
     #[rhai_fn(name = "content_store", volatile)]
     pub fn content_store_mem() -> ContentHandle {
         ContentHandle(Rc::new(MemContent::new()))
     }
 
+    /// A content store in `dir` (created if missing).
     #[rhai_fn(name = "content_store", volatile, return_raw)]
     pub fn content_store_dir(dir: Dynamic) -> RhaiResult<ContentHandle> {
         let dir = args::string("content_store", "dir", &dir)?;
@@ -74,18 +78,22 @@ pub mod api {
         put(c, bytes, "application/octet-stream".into())
     }
 
+    /// The bytes of a ref or cid as a Blob; an error if absent or if the
+    /// bytes no longer hash to the cid.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn get(c: &mut ContentHandle, reference: Dynamic) -> RhaiResult<Blob> {
         let cid = cid_arg("get", &reference)?;
         c.0.get(&cid).map_err(kernel)
     }
 
+    /// Whether the store holds the bytes of a ref or cid.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn has(c: &mut ContentHandle, reference: Dynamic) -> RhaiResult<bool> {
         let cid = cid_arg("has", &reference)?;
         c.0.has(&cid).map_err(kernel)
     }
 
+    /// How many distinct blobs are stored.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn len(c: &mut ContentHandle) -> RhaiResult<INT> {
         c.0.len().map(|n| n as INT).map_err(kernel)
@@ -97,11 +105,13 @@ pub mod api {
         Ok(blob::cid(&bytes_arg("cid", &bytes)?))
     }
 
+    /// How `print` shows a ContentStore.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn to_string(_c: &mut ContentHandle) -> String {
         "ContentStore".into()
     }
 
+    /// How `debug` shows a ContentStore.
     #[rhai_fn(global, name = "to_debug", pure)]
     pub fn to_debug(_c: &mut ContentHandle) -> String {
         "ContentStore".into()

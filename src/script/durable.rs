@@ -10,6 +10,7 @@ use crate::ondisk::DiskLog;
 use crate::script::args::{self, RhaiResult, kernel};
 use crate::script::context;
 use crate::script::convert::{to_dynamic, to_value};
+use crate::script::local::Local;
 use crate::script::store::StoreHandle;
 use crate::{Error, Value};
 
@@ -24,10 +25,18 @@ impl CustomType for DiskHandle {
 }
 
 /// `transport(request) -> response` as a kernel transport: the request goes
-/// to the closure as a map, the answer comes back as a value.
-fn script_transport(f: FnPtr) -> ValueTransport<impl Fn(Value) -> crate::Result<Value>> {
+/// to the closure as a map, the answer comes back as a value. The closure
+/// runs only on the script's own thread (see `Local`).
+fn script_transport(
+    f: FnPtr,
+) -> ValueTransport<impl Fn(Value) -> crate::Result<Value> + Send + Sync> {
+    let f = Local::new(f);
     ValueTransport(move |req: Value| {
-        let answer = context::call(&f, [to_dynamic(req)]).map_err(|e| Error::Remote {
+        let f = f.get().ok_or_else(|| Error::Remote {
+            op: "transport".into(),
+            msg: "a script transport runs only on the thread of the script that made it".into(),
+        })?;
+        let answer = context::call(f, [to_dynamic(req)]).map_err(|e| Error::Remote {
             op: "transport".into(),
             msg: crate::script::error_message(&e),
         })?;
@@ -57,6 +66,8 @@ fn open_backend(dir: &str) -> crate::Result<Box<dyn crate::Backend + Send + Sync
     }
 }
 
+/// Disks, durable stores, `serve` and `migrate`, as script functions.
+/// Disks, durable stores, `serve` and `migrate`, as script functions.
 #[export_module]
 pub mod api {
     use super::*;
@@ -90,11 +101,21 @@ pub mod api {
         d.0.close().map_err(kernel)
     }
 
+    /// A Store over the durable backend whose requests `serve` answers over
+    /// `disk`, in process. Closing it leaves the disk open: a new Store over the
+    /// same disk is a restart.
     #[rhai_fn(volatile)]
     pub fn mock_durable(disk: DiskHandle) -> StoreHandle {
         StoreHandle::new(durable::mock_durable(&disk.0))
     }
 
+    /// A Store over the durable backend: each operation is sent as a request
+    /// map `#{op, args}` to `transport(request)`, whose answer is the response.
+    ///
+    /// ```rhai
+    /// let d = persist::disk();
+    /// let s = persist::durable(|req| persist::serve(d, req));
+    /// ```
     #[rhai_fn(name = "durable", volatile, return_raw)]
     pub fn durable_fn(transport: Dynamic) -> RhaiResult<StoreHandle> {
         let f = args::func("durable", "transport", &transport)?;
@@ -125,11 +146,13 @@ pub mod api {
         Ok(m)
     }
 
+    /// How `print` shows a Disk.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn to_string(_d: &mut DiskHandle) -> String {
         "Disk".into()
     }
 
+    /// How `debug` shows a Disk.
     #[rhai_fn(global, name = "to_debug", pure)]
     pub fn to_debug(_d: &mut DiskHandle) -> String {
         "Disk".into()

@@ -15,7 +15,9 @@ use crate::{Error, Source, State, Store};
 
 /// A fold fails either in the kernel or in the script's step.
 pub enum FoldError {
+    /// The kernel refused (truncated records, a closed store, ...).
     Kernel(Error),
+    /// The script's step raised an error.
     Script(Box<EvalAltResult>),
 }
 
@@ -113,10 +115,19 @@ fn named_fold<T>(
     run_fold(ctx, || f(&store, &name, &source, &version, step))
 }
 
+/// Projections, `append_expect`, snapshots and compaction, as Store methods.
+/// Projections, `append_expect`, snapshots and compaction, as Store methods.
 #[export_module]
 pub mod api {
     use super::*;
 
+    /// The state `#{value, seq}` after folding every record of `stream` from
+    /// `#{value: init, seq: 0}`; `step(acc, record)` returns the next value.
+    /// Errors if records it needs were truncated (fold from a snapshot instead).
+    ///
+    /// ```rhai
+    /// let n = s.project("orders", 0, |acc, r| acc + r.data.qty).value;
+    /// ```
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn project(
         ctx: NativeCallContext,
@@ -134,6 +145,8 @@ pub mod api {
         .map(state_to_dynamic)
     }
 
+    /// The state after folding only the records with `seq > state.seq` into
+    /// `state` (`#{value, seq}`, as `project` returned it).
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn project_resume(
         ctx: NativeCallContext,
@@ -149,6 +162,13 @@ pub mod api {
         run_fold(&ctx, || st.fold_refs(source, state, step_fn(step))).map(state_to_dynamic)
     }
 
+    /// Appends only when `last_seq(stream) == expected`, atomically: returns the
+    /// new seq, or `#{conflict: true, expected, actual}` and appends nothing.
+    ///
+    /// ```rhai
+    /// let r = s.append_expect("acct", 4, #{ debit: 10 });
+    /// if persist::is_conflict(r) { /* reload and retry */ }
+    /// ```
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn append_expect(
         ctx: NativeCallContext,
@@ -179,6 +199,7 @@ pub mod api {
             .unwrap_or(false)
     }
 
+    /// The state saved under `snapshot/<name>`, or `()`.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn snapshot(
         ctx: NativeCallContext,
@@ -195,6 +216,8 @@ pub mod api {
         }))
     }
 
+    /// Resumes from the snapshot `name` (or the empty state), folds the tail of
+    /// `stream`, saves and returns the new state `#{value, seq}`.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn checkpoint(
         ctx: NativeCallContext,
@@ -214,6 +237,8 @@ pub mod api {
         .map(state_to_dynamic)
     }
 
+    /// The snapshot `name` (or the empty state) plus the tail of `stream`
+    /// folded; saves nothing.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn replay(
         ctx: NativeCallContext,
@@ -233,6 +258,8 @@ pub mod api {
         .map(state_to_dynamic)
     }
 
+    /// `checkpoint`, then drops the records the snapshot covers; returns
+    /// `#{seq, dropped}`. `replay` afterwards equals the full replay.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn compact(
         ctx: NativeCallContext,
@@ -255,6 +282,7 @@ pub mod api {
         Ok(m)
     }
 
+    /// `true` when at least `every` records follow the snapshot's seq.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn should_compact(
         ctx: NativeCallContext,
@@ -271,6 +299,7 @@ pub mod api {
         })
     }
 
+    /// Compacts when `should_compact(name, stream, every)`; returns whether it did.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn maybe_compact(
         ctx: NativeCallContext,

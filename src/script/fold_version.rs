@@ -25,6 +25,7 @@ fn script_upcaster(f: FnPtr) -> UpcastFn {
     })
 }
 
+/// `persist::accept_fold`, `s.folds()` and `s.upcast(source, f)` (SPEC 3.13).
 #[export_module]
 pub mod api {
     use super::*;

@@ -28,6 +28,7 @@ fn limit_arg(op: &str, d: &Dynamic) -> RhaiResult<Option<usize>> {
     ))
 }
 
+/// `persist::all`, `persist::category` and the global-log Store methods.
 #[export_module]
 pub mod api {
     use super::*;
@@ -47,6 +48,10 @@ pub mod api {
         Ok(SourceHandle(Source::category(name.as_str())))
     }
 
+    /// Idempotent append: the first time `id` (a non-empty string) is seen,
+    /// appends like `append` and returns the seq; every later call with that id
+    /// (after restarts and compaction too) appends nothing and returns the first
+    /// record's seq. An id first used in another stream is an error naming both.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn append_once(
         ctx: NativeCallContext,
@@ -63,6 +68,7 @@ pub mod api {
             .map(args::int)
     }
 
+    /// The records of every stream with `pos > after`, in pos order.
     #[rhai_fn(global, name = "read_all", pure, volatile, return_raw)]
     pub fn read_all_after(
         ctx: NativeCallContext,
@@ -72,6 +78,7 @@ pub mod api {
         read_all_after_limit(ctx, s, after, Dynamic::UNIT)
     }
 
+    /// At most `limit` records of every stream with `pos > after`, in pos order.
     #[rhai_fn(global, name = "read_all", pure, volatile, return_raw)]
     pub fn read_all_after_limit(
         ctx: NativeCallContext,
@@ -85,6 +92,7 @@ pub mod api {
             .map(records_to_array)
     }
 
+    /// The records of the streams in `category` with `pos > after`, in pos order.
     #[rhai_fn(global, name = "read_category", pure, volatile, return_raw)]
     pub fn read_category_after(
         ctx: NativeCallContext,
@@ -95,6 +103,8 @@ pub mod api {
         read_category_after_limit(ctx, s, category, after, Dynamic::UNIT)
     }
 
+    /// At most `limit` records of the streams in `category` with
+    /// `pos > after`, in pos order.
     #[rhai_fn(global, name = "read_category", pure, volatile, return_raw)]
     pub fn read_category_after_limit(
         ctx: NativeCallContext,
@@ -110,11 +120,14 @@ pub mod api {
             .map(records_to_array)
     }
 
+    /// The highest pos ever given (0 for an empty store); truncation never
+    /// lowers it.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn last_pos(ctx: NativeCallContext, s: &mut StoreHandle) -> RhaiResult<INT> {
         s.run(&ctx, |s| s.last_pos()).map(args::int)
     }
 
+    /// How `print` shows a source: `persist::all()`, `persist::category("user")`.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn to_string(s: &mut SourceHandle) -> String {
         match &s.0 {
@@ -124,6 +137,7 @@ pub mod api {
         }
     }
 
+    /// How `debug` shows a source.
     #[rhai_fn(global, name = "to_debug", pure)]
     pub fn to_debug(s: &mut SourceHandle) -> String {
         to_string(s)

@@ -2,6 +2,7 @@
 //! `crate::view`.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use rhai::plugin::*;
 use rhai::{CustomType, Dynamic, FnPtr, INT, ImmutableString, NativeCallContext, TypeBuilder};
@@ -15,8 +16,16 @@ use crate::script::fold::{run_fold, step_fn};
 use crate::script::store::StoreHandle;
 use crate::view::View;
 
+/// A script's handle on a `Hub`; clones share it.
 #[derive(Clone)]
 pub struct HubHandle(pub Rc<Hub>);
+
+impl HubHandle {
+    /// A hub over a host's store, to put in a `Scope`.
+    pub fn new(store: Arc<Store>) -> Self {
+        HubHandle(Rc::new(Hub::new(store)))
+    }
+}
 
 impl CustomType for HubHandle {
     fn build(mut builder: TypeBuilder<Self>) {
@@ -27,16 +36,29 @@ impl CustomType for HubHandle {
 /// A view with the store it reads and the script step it folds with.
 pub struct ViewInner {
     view: View<Dynamic>,
-    store: Rc<Store>,
+    store: Arc<Store>,
     step: FnPtr,
 }
 
 #[derive(Clone)]
+/// A script's handle on a view; clones share it.
 pub struct ViewHandle(pub Rc<ViewInner>);
 
 impl CustomType for ViewHandle {
     fn build(mut builder: TypeBuilder<Self>) {
         builder.with_name("View");
+    }
+}
+
+impl ViewHandle {
+    /// The view's name (its snapshot is saved under `snapshot/<name>`).
+    pub fn name(&self) -> &str {
+        &self.0.view.name
+    }
+
+    /// The held value, as `v.peek()` returns it: O(1), reads no log.
+    pub fn peek(&self) -> Dynamic {
+        self.0.view.peek()
     }
 }
 
@@ -61,10 +83,13 @@ impl ViewInner {
     }
 }
 
+/// `persist::hub` and the Hub and View methods.
+/// `persist::hub` and the Hub and View methods.
 #[export_module]
 pub mod api {
     use super::*;
 
+    /// A Hub over Store `s`: publish and subscribe.
     #[rhai_fn(volatile)]
     pub fn hub(s: StoreHandle) -> HubHandle {
         HubHandle(Rc::new(Hub::new(s.0.clone())))
@@ -86,6 +111,8 @@ pub mod api {
             .map_err(kernel)
     }
 
+    /// A live subscription: `handler(record)` runs for each later publish to
+    /// `stream`; returns its id.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn subscribe(h: &mut HubHandle, stream: Dynamic, handler: Dynamic) -> RhaiResult<INT> {
         let source = args::source("subscribe", &stream)?;
@@ -95,6 +122,9 @@ pub mod api {
             .map_err(kernel)
     }
 
+    /// A catch-up subscription: hands `handler` every record after the position
+    /// saved under `position/<name>`, then each later publish; saves the position
+    /// after each record. Returns its id.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn follow(
         ctx: NativeCallContext,
@@ -138,6 +168,7 @@ pub mod api {
             .map_err(kernel)
     }
 
+    /// Stops a subscription; returns whether it existed.
     #[rhai_fn(global, pure, volatile, return_raw)]
     pub fn unsubscribe(h: &mut HubHandle, id: Dynamic) -> RhaiResult<bool> {
         let id = args::count("unsubscribe", "id", &id)?;
@@ -202,11 +233,13 @@ pub mod api {
         run_fold(&ctx, || inner.view.value(&inner.store, inner.step())).map(|s| s.value)
     }
 
+    /// How `print` shows a Hub.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn hub_to_string(_h: &mut HubHandle) -> String {
         "Hub".into()
     }
 
+    /// How `print` shows a View: its name and stream.
     #[rhai_fn(global, name = "to_string", pure)]
     pub fn view_to_string(v: &mut ViewHandle) -> String {
         format!("View({:?} over {})", v.0.view.name, v.0.view.source)

@@ -1,36 +1,51 @@
-//! The script layer: one engine builder that registers the kernel as the
-//! `persist` module, plus the assertions. A thin binding: every function
-//! checks its arguments and calls one kernel method.
+//! The script layer: `PersistPackage` registers the kernel into any Rhai
+//! engine as the `persist` module; `engine` is the one the CLI uses (the
+//! package, the assertions, persist's limits). A thin binding: every
+//! function checks its arguments and calls one kernel method.
+//!
+//! A host reads a script's result back as Rust types with rhai's serde
+//! support (`rhai::serde::from_dynamic`); persist values are plain maps,
+//! arrays, strings and numbers.
 
-pub mod args;
+pub(crate) mod args;
 pub mod assert;
 pub mod blob;
-pub mod context;
-pub mod convert;
+pub(crate) mod context;
+pub(crate) mod convert;
 pub mod durable;
 pub mod fingerprint;
 pub mod fold;
 pub mod fold_version;
 pub mod global;
 pub mod hub;
-pub mod show;
+pub(crate) mod local;
+pub mod package;
+pub mod reference;
+pub(crate) mod show;
 pub mod store;
 
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use rhai::{Engine, EvalAltResult, Module, exported_module};
+use rhai::packages::Package;
+use rhai::{Engine, EvalAltResult, exported_module};
 
 use crate::Store;
-use store::StoreHandle;
+pub use context::with_engine;
+pub use package::PersistPackage;
+pub use store::StoreHandle;
 
 /// What `persist::store()` returns (SPEC 4 `--backend`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BackendKind {
+    /// A memory store.
+    /// A memory store.
     #[default]
     Mem,
+    /// A durable store over a memory disk (`mock_durable`).
     Mock,
+    /// The on-disk log in a temporary directory.
     Disk,
     /// A fresh schema on the server named by `PERSIST_PG_URL`.
     Pg,
@@ -54,6 +69,7 @@ impl std::str::FromStr for BackendKind {
 /// How an engine is set up.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// The backend of a fresh `persist::store()`.
     pub backend: BackendKind,
     /// `persist run --store DIR`: `persist::store()` opens this directory.
     pub store_dir: Option<PathBuf>,
@@ -73,6 +89,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// A new directory, removed at the next `reset`.
     pub fn temp_dir(&self) -> Result<PathBuf, Box<EvalAltResult>> {
         let dir = tempfile::Builder::new()
             .prefix("persist-")
@@ -107,7 +124,10 @@ impl Session {
 
 /// What `persist::store()` returns: the store in `--store DIR` (opened
 /// once), else a fresh empty store on the configured backend.
-fn store_for(cfg: &Config, session: &Session) -> Result<StoreHandle, Box<EvalAltResult>> {
+pub(crate) fn store_for(
+    cfg: &Config,
+    session: &Session,
+) -> Result<StoreHandle, Box<EvalAltResult>> {
     if let Some(dir) = &cfg.store_dir {
         let mut opened = session.opened.borrow_mut();
         if let Some(s) = opened.as_ref().filter(|s| !s.0.is_closed()) {
@@ -130,36 +150,15 @@ fn open(dir: &std::path::Path) -> Result<Store, Box<EvalAltResult>> {
     durable::open_store(&dir.display().to_string()).map_err(args::kernel)
 }
 
-/// The engine with `persist` and the assertions registered.
+/// The engine `persist run` and `persist test` use: the package, the
+/// assertions and persist's own limits.
 pub fn engine(cfg: &Config) -> (Engine, Session) {
     let session = Session::default();
     let mut engine = Engine::new();
     engine.set_max_call_levels(64);
     engine.set_max_expr_depths(128, 64);
     engine.set_max_operations(cfg.max_operations);
-    engine.build_type::<StoreHandle>();
-    engine.build_type::<durable::DiskHandle>();
-    engine.build_type::<blob::ContentHandle>();
-    engine.build_type::<hub::HubHandle>();
-    engine.build_type::<hub::ViewHandle>();
-    engine.build_type::<global::SourceHandle>();
-
-    let mut module = Module::new();
-    module.combine_flatten(exported_module!(store::api));
-    module.combine_flatten(exported_module!(fold::api));
-    module.combine_flatten(exported_module!(durable::api));
-    module.combine_flatten(exported_module!(blob::api));
-    module.combine_flatten(exported_module!(hub::api));
-    module.combine_flatten(exported_module!(global::api));
-    module.combine_flatten(exported_module!(fold_version::api));
-
-    let (c, s) = (cfg.clone(), session.clone());
-    module.set_native_fn("store", move || store_for(&c, &s));
-    let s = session.clone();
-    module.set_native_fn("temp_dir", move || {
-        s.temp_dir().map(|p| p.display().to_string())
-    });
-    engine.register_static_module("persist", module.into());
+    PersistPackage::with_session(cfg, &session).register_into_engine(&mut engine);
     engine.register_global_module(exported_module!(assert::api).into());
     (engine, session)
 }

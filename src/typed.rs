@@ -102,7 +102,7 @@ impl RecordRef<'_> {
 /// let sum = |Typed(n): Typed<i64>, r: persist::RecordRef<'_>| {
 ///     Ok::<_, persist::Error>(Typed(n + r.data_as::<i64>()?))
 /// };
-/// assert_eq!(store.checkpoint("sum", "n", Typed(0), sum).unwrap().value, Typed(5));
+/// assert_eq!(store.checkpoint("sum", "n", Typed(0), "sum-v1", sum).unwrap().value, Typed(5));
 /// assert_eq!(store.snapshot("sum").unwrap().unwrap().value, serde_json::json!(5));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

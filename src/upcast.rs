@@ -14,8 +14,7 @@
 //! an overlapping source, so registering or changing one rebuilds the
 //! snapshots whose records it changes (see `fingerprint`).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::source::Source;
 use crate::value::{DataRef, RecordRef};
@@ -23,14 +22,15 @@ use crate::{Error, Record, Result, Value};
 
 /// Turns a record (borrowed, as a scan hands it out) into its new `data`;
 /// `Err` carries the upcaster's own message.
-pub type UpcastFn = Rc<dyn Fn(RecordRef<'_>) -> std::result::Result<Value, String>>;
+pub type UpcastFn =
+    Arc<dyn Fn(RecordRef<'_>) -> std::result::Result<Value, String> + Send + Sync>;
 
 /// Adapts an upcaster over owned records (converted from the stored form
 /// first): `s.upcast("orders", "v2", owned_upcast(|r: &Record| ...))`.
 pub fn owned_upcast(
-    f: impl Fn(&Record) -> std::result::Result<Value, String> + 'static,
+    f: impl Fn(&Record) -> std::result::Result<Value, String> + Send + Sync + 'static,
 ) -> UpcastFn {
-    Rc::new(move |r| f(&r.to_record().map_err(|e| e.to_string())?))
+    Arc::new(move |r| f(&r.to_record().map_err(|e| e.to_string())?))
 }
 
 struct Upcaster {
@@ -42,19 +42,25 @@ struct Upcaster {
 /// The upcasters of one store handle, in registration order.
 #[derive(Default)]
 pub struct Upcasters {
-    /// Cloned out (an `Rc` per upcaster) before any runs, so an upcaster
-    /// may register another without a borrow conflict; the new one applies
-    /// from the next read on.
-    list: RefCell<Vec<Rc<Upcaster>>>,
+    /// Cloned out (an `Arc` per upcaster) before any runs, so the lock is
+    /// never held while one runs and an upcaster may register another; the
+    /// new one applies from the next read on.
+    list: Mutex<Vec<Arc<Upcaster>>>,
 }
 
 /// The upcasters that were registered when a read began.
-pub struct Chain(Vec<Rc<Upcaster>>);
+pub struct Chain(Vec<Arc<Upcaster>>);
 
 impl Upcasters {
+    /// The list; a panic elsewhere cannot leave it half-changed (every
+    /// change is one push), so a poisoned lock is still usable.
+    fn lock(&self) -> MutexGuard<'_, Vec<Arc<Upcaster>>> {
+        self.list.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Registers `f` for `source`; it runs after those registered before.
     pub fn add(&self, source: Source, version: &str, f: UpcastFn) {
-        self.list.borrow_mut().push(Rc::new(Upcaster {
+        self.lock().push(Arc::new(Upcaster {
             source,
             version: version.to_string(),
             f,
@@ -64,7 +70,7 @@ impl Upcasters {
     /// The current chain, or `None` when no upcaster is registered (reads
     /// then take the plain path).
     pub fn chain(&self) -> Option<Chain> {
-        let list = self.list.borrow();
+        let list = self.lock();
         (!list.is_empty()).then(|| Chain(list.clone()))
     }
 
@@ -72,8 +78,7 @@ impl Upcasters {
     /// with `source`, in registration order: what a fold over `source`
     /// depends on besides its own step.
     pub fn versions_for(&self, source: &Source) -> Vec<String> {
-        self.list
-            .borrow()
+        self.lock()
             .iter()
             .filter(|u| overlaps(&u.source, source))
             .map(|u| format!("{} {}", u.source, u.version))

@@ -46,7 +46,8 @@ fn a_typed_fold_reads_each_event_from_the_disk_log() {
             "open",
             "orders",
             Typed(BTreeMap::new()),
-            |Typed(mut open), r| {
+            "open-v1",
+            |Typed(mut open), r: persist::RecordRef<'_>| {
                 match r.data_as::<Order>()? {
                     Order::Placed { sku, qty } => open.insert(sku, qty),
                     Order::Cancelled { sku } => open.remove(&sku),
@@ -93,6 +94,7 @@ fn the_wrong_type_names_the_stream_the_seq_and_the_type() {
             "x",
             "orders",
             Typed(0u32),
+            "count-v1",
             owned_step(|Typed(n), r| {
                 Ok::<_, persist::Error>(Typed(n + r.data_as::<Order>().map(|_| 1)?))
             }),
@@ -105,7 +107,7 @@ fn the_wrong_type_names_the_stream_the_seq_and_the_type() {
         .kv_put("snapshot/x", json!({"value": "many", "seq": 1}))
         .unwrap();
     let e = store
-        .replay("x", "orders", Typed(0u32), |s, _| {
+        .replay("x", "orders", Typed(0u32), "count-v1", |s, _| {
             Ok::<_, persist::Error>(s)
         })
         .unwrap_err()

@@ -2,7 +2,7 @@
 //! `folds` and `upcast`. Steps and upcasters are versioned by their code
 //! (`fingerprint`).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rhai::plugin::*;
 use rhai::{Array, Dynamic, FnPtr, ImmutableString, Map, NativeCallContext};
@@ -11,13 +11,20 @@ use crate::script::args::{self, RhaiResult};
 use crate::script::context;
 use crate::script::convert::{record_ref_to_dynamic, to_value};
 use crate::script::fingerprint;
+use crate::script::local::Local;
 use crate::script::store::StoreHandle;
 use crate::upcast::UpcastFn;
 use crate::value::RecordRef;
 
-/// A script closure as an upcaster: `f(record) -> data`.
+/// A script closure as an upcaster: `f(record) -> data`. The closure is
+/// bound to the script's thread (`Local`); a read of the store from another
+/// thread gets an error instead of touching it.
 fn script_upcaster(f: FnPtr) -> UpcastFn {
-    Rc::new(move |rec: RecordRef<'_>| {
+    let f = Local::new(f);
+    Arc::new(move |rec: RecordRef<'_>| {
+        let f = f
+            .get()
+            .ok_or("a script upcaster runs only on the thread of its script")?;
         let mut stream = ImmutableString::new();
         let rec = record_ref_to_dynamic(rec, &mut stream).map_err(|e| e.to_string())?;
         let data = context::call(&f, [rec]).map_err(|e| crate::script::error_message(&e))?;

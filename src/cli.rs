@@ -273,8 +273,13 @@ fn tool_or(result: crate::Result<i32>, failed: i32) -> i32 {
 /// store could not be checked (in use, unreadable).
 fn verify(dir: &std::path::Path) -> i32 {
     let result = tools::verify(dir, &mut std::io::stdout().lock());
-    let not_a_store = matches!(&result, Err(crate::Error::Io { source, .. })
-        if source.kind() == std::io::ErrorKind::NotFound);
+    // A missing directory, a directory with no segments, a PostgreSQL
+    // schema with no persist tables.
+    let not_a_store = match &result {
+        Err(crate::Error::Io { source, .. }) => source.kind() == std::io::ErrorKind::NotFound,
+        Err(e) => e.to_string().contains("not a persist store"),
+        Ok(_) => false,
+    };
     tool_or(result, if not_a_store { 1 } else { 2 })
 }
 

@@ -77,6 +77,7 @@ statements! {
     read_category = "SELECT * FROM persist_read_category($1, $2, $3)";
     last_seq = "SELECT last_seq FROM persist_streams WHERE name = $1";
     last_pos = "SELECT persist_last_pos()";
+    sequence = "SELECT persist_sequence()";
     truncate = "WITH d AS (DELETE FROM persist_events WHERE stream = $1 AND seq <= $2 RETURNING 1)
         SELECT count(*) FROM d";
     streams = "SELECT name FROM persist_streams ORDER BY name";

@@ -61,7 +61,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 /// Splits an entry (`at` if `head` is `EVENT_HEAD`, len, crc, json) at the
 /// start of `b`: `None` if `b` is too short to hold all of it, `Some(Err)`
 /// if its checksum fails.
-fn split_entry(b: &[u8], head: usize) -> Option<Result<&[u8], String>> {
+pub(super) fn split_entry(b: &[u8], head: usize) -> Option<Result<&[u8], String>> {
     let len = u32_at(b, head - 8)? as usize;
     let crc = u32_at(b, head - 4)?;
     let json = b.get(head..head.checked_add(len)?)?;

@@ -102,3 +102,28 @@ fn a_float_reads_back_unchanged_from_disk() {
     let data = &store.read("s", 0, None).expect("read")[0].data;
     assert_eq!(data.as_f64().map(f64::to_bits), Some(FLOAT.to_bits()));
 }
+
+/// Found by `batch`: a version 1 event (no pos of its own) after a
+/// `LastPos` op of u64::MAX overflowed computing the next pos (a panic in
+/// debug builds, pos 0 in release). Now the batch does not apply: corruption.
+#[test]
+fn a_version_1_event_after_the_last_pos_is_refused() {
+    let mut payload = vec![7]; // OP_LAST_POS
+    u64s(&mut payload, &[u64::MAX]);
+    payload.push(1); // OP_EVENTS (version 1): stream, first, last, count
+    name(&mut payload, "s");
+    u64s(&mut payload, &[1, 1]);
+    payload.extend_from_slice(&1u32.to_le_bytes());
+    u64s(&mut payload, &[5]); // at
+    payload.extend_from_slice(&1u32.to_le_bytes()); // json length
+    payload.extend_from_slice(&0u32.to_le_bytes()); // entry crc (unchecked here)
+    payload.push(b'1');
+    let mut frame = vec![0u8; 4];
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame.push(1); // KIND_BATCH
+    frame.extend_from_slice(&[0; 7]);
+    u64s(&mut frame, &[0]); // synced
+    frame.extend_from_slice(&payload);
+    let err = persist::ondisk::fuzzing::replay_resealed(&frame).expect_err("overflow");
+    assert!(err.contains("no pos is left for seq 1"), "{err}");
+}

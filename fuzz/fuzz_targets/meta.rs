@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&sel, body)) = data.split_first() else {
         return;
     };
-    let file = if sel & 4 == 0 { with_crc(body) } else { body.to_vec() };
+    let file = if sel & 4 == 0 {
+        with_crc(body)
+    } else {
+        body.to_vec()
+    };
     let _ = match sel & 3 {
         0 => decode_hint(&file),
         1 => decode_manifest(&file),

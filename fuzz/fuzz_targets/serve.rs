@@ -23,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
         one => vec![one],
     };
     let store = Store::mem();
-    store.append("s-1", serde_json::json!({"n": 1})).expect("seed");
+    store
+        .append("s-1", serde_json::json!({"n": 1}))
+        .expect("seed");
     store.kv_put("k", serde_json::json!([1, 2])).expect("seed");
     for req in &reqs {
         let before = dump(&store);

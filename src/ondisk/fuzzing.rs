@@ -98,7 +98,10 @@ fn check_positions(index: &Index, frames: &BTreeMap<u64, Vec<u8>>) {
     };
     for (name, s) in &index.streams {
         assert_eq!(s.pos.len(), s.gpos.len(), "stream {name:?}: pos and gpos");
-        assert!(s.pos.iter().all(|&p| inside(p)), "stream {name:?}: stray pos");
+        assert!(
+            s.pos.iter().all(|&p| inside(p)),
+            "stream {name:?}: stray pos"
+        );
     }
     for (key, kv) in &index.kv {
         assert!(inside(kv.pos), "key {key:?}: stray pos");

@@ -51,12 +51,12 @@ pub(crate) fn tmp_name(id: u64) -> String {
 /// The commit record of a compaction in stores written before the
 /// manifest took that role; only read, to finish such a compaction.
 #[derive(Debug, PartialEq)]
-struct Marker {
+pub(super) struct Marker {
     outputs: Vec<u64>,
     replaced: Vec<u64>,
 }
 
-fn decode_marker(b: &[u8]) -> Result<Marker, String> {
+pub(super) fn decode_marker(b: &[u8]) -> Result<Marker, String> {
     let body = b.get(..b.len().saturating_sub(4)).unwrap_or_default();
     let crc = Reader::new(&b[body.len()..]).u32()?;
     if crc != crc32c::crc32c(body) {

@@ -121,6 +121,11 @@ pub(crate) fn decode(b: &[u8]) -> Result<Hint, String> {
     }
     for _ in 0..r.u64()? {
         let name = r.name()?.to_string();
+        // A second entry would replace the first in `streams` but not in
+        // the global log, which would keep the first one's positions.
+        if index.streams.contains_key(&name) {
+            return Err(format!("stream {name:?} listed twice"));
+        }
         let (first, last, n) = (r.u64()?, r.u64()?, r.u64()?);
         if first == 0 || last.checked_add(1) != first.checked_add(n) {
             return Err(format!(
@@ -137,18 +142,19 @@ pub(crate) fn decode(b: &[u8]) -> Result<Hint, String> {
             let seq = first + i as u64;
             index.global.insert(&name, seq, g, ids.get(&seq).copied())?;
         }
-        index.streams.insert(
-            name,
-            StreamIndex {
-                first,
-                last,
-                pos,
-                gpos,
-            },
-        );
+        let s = StreamIndex {
+            first,
+            last,
+            pos,
+            gpos,
+        };
+        index.streams.insert(name, s);
     }
     for _ in 0..r.u64()? {
         let key = r.name()?.to_string();
+        if index.kv.contains_key(&key) {
+            return Err(format!("key {key:?} listed twice"));
+        }
         let loc = KvLoc {
             pos: r.u64()?,
             len: r.u32()?,

@@ -108,8 +108,17 @@ impl Index {
                 }
                 s.last = *last;
                 for (i, e) in events.iter().enumerate() {
-                    // A version 1 record takes the next pos in log order.
-                    let gpos = e.pos.unwrap_or(self.global.next_pos());
+                    // A version 1 record takes the next pos in log order
+                    // (none is left after a `LastPos` of u64::MAX).
+                    let gpos = match e.pos {
+                        Some(p) => p,
+                        None => self.global.last_pos().checked_add(1).ok_or_else(|| {
+                            format!(
+                                "stream {stream:?}: no pos is left for seq {}",
+                                *first + i as u64
+                            )
+                        })?,
+                    };
                     if s.gpos.back().is_some_and(|&b| b >= gpos) {
                         return Err(format!(
                             "stream {stream:?}: pos {gpos} does not follow pos {:?}",

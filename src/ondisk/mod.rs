@@ -103,6 +103,8 @@ mod commit;
 mod compact;
 mod fault;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hint;
 mod index;
 mod input;

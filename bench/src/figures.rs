@@ -2,7 +2,6 @@
 //! same-run baselines.
 
 use std::path::Path;
-use std::rc::Rc;
 
 use persist::ondisk::DiskLog;
 use persist::script::{self, Config, store::StoreHandle};
@@ -231,7 +230,7 @@ pub fn fold(dir: &Path, n: usize) -> Vec<Figure> {
     assert_eq!(rust.value, expected, "rust fold gave a wrong total");
     let engine = engine();
     let mut scope = Scope::new();
-    scope.push("s", StoreHandle(Rc::new(store)));
+    scope.push("s", StoreHandle::from(store));
     scope.push("n", n as i64);
     let (rhai_s, total) = time(|| {
         eval(
@@ -365,7 +364,7 @@ pub fn views(big: usize) -> Vec<Figure> {
                 .collect();
             store.append_all("s", batch).expect("append_all");
         }
-        scope.push("s", StoreHandle(Rc::new(store)));
+        scope.push("s", StoreHandle::from(store));
         exec(
             &engine,
             scope,
@@ -441,7 +440,7 @@ pub fn fold_mem(n: usize) -> Vec<Figure> {
     });
     let engine = engine();
     let mut scope = Scope::new();
-    scope.push("s", StoreHandle(Rc::new(store)));
+    scope.push("s", StoreHandle::from(store));
     let (rhai_s, _) = time(|| {
         eval(
             &engine,

@@ -1,7 +1,6 @@
 //! Fold versions and upcasting (SPEC 3.13): what an upcaster costs a fold,
 //! and what checking a snapshot's fingerprint costs a short replay.
 
-use std::rc::Rc;
 
 use persist::Store;
 use persist::script::store::StoreHandle;
@@ -21,7 +20,7 @@ fn store_of(n: usize) -> StoreHandle {
             .append_all("orders", batch.clone())
             .expect("append_all");
     }
-    StoreHandle(Rc::new(store))
+    StoreHandle::from(store)
 }
 
 pub fn figures(n: usize) -> Vec<Figure> {

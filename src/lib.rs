@@ -52,8 +52,8 @@ pub mod mem;
 // manifest, batch encoding) and get their docs with that work.
 #[allow(missing_docs)]
 pub mod ondisk;
-pub mod pg;
 pub mod open;
+pub mod pg;
 pub mod project;
 pub mod snapshot;
 pub mod source;

@@ -76,7 +76,6 @@ fn pg_url(dir: &Path) -> Option<&str> {
     dir.to_str().filter(|s| crate::pg::is_url(s))
 }
 
-
 /// Opens the on-disk log in `dir` (created if missing), telling the user on
 /// stderr if a torn tail was cut (SPEC 5: cut off and reported).
 pub fn open_disk_log(dir: &Path) -> Result<DiskLog> {

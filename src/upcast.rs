@@ -22,8 +22,7 @@ use crate::{Error, Record, Result, Value};
 
 /// Turns a record (borrowed, as a scan hands it out) into its new `data`;
 /// `Err` carries the upcaster's own message.
-pub type UpcastFn =
-    Arc<dyn Fn(RecordRef<'_>) -> std::result::Result<Value, String> + Send + Sync>;
+pub type UpcastFn = Arc<dyn Fn(RecordRef<'_>) -> std::result::Result<Value, String> + Send + Sync>;
 
 /// Adapts an upcaster over owned records (converted from the stored form
 /// first): `s.upcast("orders", "v2", owned_upcast(|r: &Record| ...))`.

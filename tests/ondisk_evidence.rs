@@ -58,7 +58,11 @@ fn refused(dir: &Path, file: &Path, offset: u64) -> String {
         DiskLog::open_read_only(dir).is_err(),
         "read-only open passed"
     );
-    assert_eq!(snapshot(dir), before, "read-only open changed the directory");
+    assert_eq!(
+        snapshot(dir),
+        before,
+        "read-only open changed the directory"
+    );
     let e = DiskLog::open(dir).err().expect("open must refuse");
     let msg = e.to_string();
     match e {

@@ -6,8 +6,8 @@ mod common;
 
 use std::process::Command;
 
-use persist::durable::migrate;
 use persist::Store;
+use persist::durable::migrate;
 use serde_json::json;
 
 use common::pg::fresh;

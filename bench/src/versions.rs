@@ -1,7 +1,6 @@
 //! Fold versions and upcasting (SPEC 3.13): what an upcaster costs a fold,
 //! and what checking a snapshot's fingerprint costs a short replay.
 
-
 use persist::Store;
 use persist::script::store::StoreHandle;
 use rhai::Scope;

@@ -189,7 +189,10 @@ fn many_records_print_ten_lines_and_a_count() {
     };
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 13, "{text}");
-    assert_eq!(lines[1], "  #{stream: \"big\", seq: 1, pos: 1, at: 5, data: 1},");
+    assert_eq!(
+        lines[1],
+        "  #{stream: \"big\", seq: 1, pos: 1, at: 5, data: 1},"
+    );
     assert_eq!(lines[11], "  ... 1,990 more");
     assert_eq!(lines[12], "]");
     // A record keeps all its keys whatever the limit.

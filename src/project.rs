@@ -86,20 +86,11 @@ impl Store {
         let mut failed: Option<E> = None;
         loop {
             let n = b.scan_source(source, seq, PAGE, &mut |rec| {
-                let Some(acc) = value.take() else {
-                    return false;
-                };
-                match step(acc, rec) {
-                    Ok(next) => {
-                        value = Some(next);
-                        seq = rec.pos;
-                        true
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        false
-                    }
+                let fed = feed(&mut value, &mut failed, &mut step, rec);
+                if fed {
+                    seq = rec.pos;
                 }
+                fed
             })?;
             if let Some(e) = failed {
                 return Err(e);
@@ -140,20 +131,11 @@ impl Store {
                     failed = Some(truncated(stream, seq, rec.seq).into());
                     return false;
                 }
-                let Some(acc) = value.take() else {
-                    return false;
-                };
-                match step(acc, rec) {
-                    Ok(next) => {
-                        value = Some(next);
-                        seq = rec.seq;
-                        true
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        false
-                    }
+                let fed = feed(&mut value, &mut failed, &mut step, rec);
+                if fed {
+                    seq = rec.seq;
                 }
+                fed
             })?;
             if let Some(e) = failed {
                 return Err(e);
@@ -191,6 +173,29 @@ impl Store {
         step: impl FnMut(A, Record) -> Result<A, E>,
     ) -> Result<State<A>, E> {
         self.fold(source, State::empty(init), step)
+    }
+}
+
+/// Hands one record to `step`: the fold's value moves out of `value` and
+/// back, or the step's error goes to `failed`. Whether the scan goes on.
+fn feed<A, E>(
+    value: &mut Option<A>,
+    failed: &mut Option<E>,
+    step: &mut impl FnMut(A, RecordRef<'_>) -> Result<A, E>,
+    rec: RecordRef<'_>,
+) -> bool {
+    let Some(acc) = value.take() else {
+        return false;
+    };
+    match step(acc, rec) {
+        Ok(next) => {
+            *value = Some(next);
+            true
+        }
+        Err(e) => {
+            *failed = Some(e);
+            false
+        }
     }
 }
 

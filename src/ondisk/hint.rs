@@ -93,7 +93,18 @@ pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
     b
 }
 
-pub(crate) fn decode(b: &[u8]) -> Result<Hint, String> {
+/// A hint whose checksum and magic check out, read up to the end of its
+/// segment table: enough for `recover` to tell whether it matches the
+/// segments, and to start checking their frames on another thread while
+/// `decode` builds the index.
+pub(crate) struct Head<'a> {
+    pub segs: Vec<SegMeta>,
+    index: Index,
+    last_pos: u64,
+    r: Reader<'a>,
+}
+
+pub(crate) fn head(b: &[u8]) -> Result<Head<'_>, String> {
     let (body, crc) = b
         .split_at_checked(b.len().saturating_sub(4))
         .ok_or("empty hint")?;
@@ -119,57 +130,123 @@ pub(crate) fn decode(b: &[u8]) -> Result<Hint, String> {
             index.counts.insert(id, Counts { items, live });
         }
     }
-    for _ in 0..r.u64()? {
-        let name = r.name()?.to_string();
-        // A second entry would replace the first in `streams` but not in
-        // the global log, which would keep the first one's positions.
-        if index.streams.contains_key(&name) {
-            return Err(format!("stream {name:?} listed twice"));
-        }
-        let (first, last, n) = (r.u64()?, r.u64()?, r.u64()?);
-        if first == 0 || last.checked_add(1) != first.checked_add(n) {
-            return Err(format!(
-                "stream {name:?}: {n} positions for {first}..={last}"
-            ));
-        }
-        let pos: VecDeque<u64> = u64s(&mut r, n)?;
-        let gpos: VecDeque<u64> = u64s(&mut r, n)?;
-        let mut ids = BTreeMap::new();
+    Ok(Head {
+        segs,
+        index,
+        last_pos,
+        r,
+    })
+}
+
+pub(crate) fn decode(b: &[u8]) -> Result<Hint, String> {
+    head(b)?.decode()
+}
+
+impl Head<'_> {
+    /// The rest of the hint: the index it checkpoints.
+    pub fn decode(self) -> Result<Hint, String> {
+        let Head {
+            segs,
+            mut index,
+            last_pos,
+            mut r,
+        } = self;
+        // Each stream's ids by seq, and its number in the global log.
+        let mut extra: Vec<(u32, BTreeMap<u64, &str>)> = Vec::new();
         for _ in 0..r.u64()? {
-            ids.insert(r.u64()?, r.name()?);
+            let name = r.name()?.to_string();
+            // A second entry would replace the first in `streams` but not in
+            // the global log, which would keep the first one's positions.
+            if index.streams.contains_key(&name) {
+                return Err(format!("stream {name:?} listed twice"));
+            }
+            // `extra` follows `index.streams`' order: the written one.
+            if index
+                .streams
+                .last_key_value()
+                .is_some_and(|(k, _)| *k > name)
+            {
+                return Err(format!("stream {name:?} is out of order"));
+            }
+            let (first, last, n) = (r.u64()?, r.u64()?, r.u64()?);
+            if first == 0 || last.checked_add(1) != first.checked_add(n) {
+                return Err(format!(
+                    "stream {name:?}: {n} positions for {first}..={last}"
+                ));
+            }
+            let pos: VecDeque<u64> = u64s(&mut r, n)?;
+            let gpos: VecDeque<u64> = u64s(&mut r, n)?;
+            let mut ids = BTreeMap::new();
+            for _ in 0..r.u64()? {
+                ids.insert(r.u64()?, r.name()?);
+            }
+            extra.push((index.global.number(&name), ids));
+            let s = StreamIndex {
+                first,
+                last,
+                pos,
+                gpos,
+            };
+            index.streams.insert(name, s);
         }
-        for (i, &g) in gpos.iter().enumerate() {
-            let seq = first + i as u64;
-            index.global.insert(&name, seq, g, ids.get(&seq).copied())?;
+        fill_global(&mut index, &extra)?;
+        for _ in 0..r.u64()? {
+            let key = r.name()?.to_string();
+            if index.kv.contains_key(&key) {
+                return Err(format!("key {key:?} listed twice"));
+            }
+            let loc = KvLoc {
+                pos: r.u64()?,
+                len: r.u32()?,
+            };
+            index.kv.insert(key, loc);
         }
-        let s = StreamIndex {
-            first,
-            last,
-            pos,
-            gpos,
-        };
-        index.streams.insert(name, s);
-    }
-    for _ in 0..r.u64()? {
-        let key = r.name()?.to_string();
-        if index.kv.contains_key(&key) {
-            return Err(format!("key {key:?} listed twice"));
+        for _ in 0..r.u64()? {
+            let (id, stream, seq) = (r.name()?, r.name()?, r.u64()?);
+            index.global.add_id(id, stream, seq)?;
         }
-        let loc = KvLoc {
-            pos: r.u64()?,
-            len: r.u32()?,
-        };
-        index.kv.insert(key, loc);
+        index.global.raise_last_pos(last_pos);
+        if !r.is_empty() {
+            return Err("trailing bytes after the hint".into());
+        }
+        Ok(Hint { segs, index })
     }
-    for _ in 0..r.u64()? {
-        let (id, stream, seq) = (r.name()?, r.name()?, r.u64()?);
-        index.global.add_id(id, stream, seq)?;
+}
+
+/// Adds every stream's records to the global log in pos order (the hint
+/// lists them by stream, and streams interleave): a merge of the streams'
+/// position lists, each already increasing, so every insert is an append.
+/// `extra` is each stream's (number, ids) in `index.streams` order.
+fn fill_global(index: &mut Index, extra: &[(u32, BTreeMap<u64, &str>)]) -> Result<(), String> {
+    use std::cmp::Reverse;
+    let streams: Vec<&StreamIndex> = index.streams.values().collect();
+    let global = &mut index.global;
+    global.reserve(streams.iter().map(|s| s.gpos.len()).sum());
+    // (next pos, stream, offset in it), smallest pos first.
+    let mut heads: std::collections::BinaryHeap<Reverse<(u64, usize, usize)>> = streams
+        .iter()
+        .enumerate()
+        .filter_map(|(k, s)| Some(Reverse((*s.gpos.front()?, k, 0))))
+        .collect();
+    while let Some(Reverse((_, k, i))) = heads.pop() {
+        let (s, (number, ids)) = (streams[k], &extra[k]);
+        // This stream's run up to the next stream's head.
+        let until = heads.peek().map_or(u64::MAX, |h| h.0.0);
+        let run = s.gpos.range(i..).take_while(|&&g| g <= until).count();
+        let seq = s.first + i as u64;
+        let positions = s.gpos.range(i..i + run).copied();
+        if ids.is_empty() {
+            global.extend_in(*number, seq, positions)?;
+        } else {
+            for (seq, g) in (seq..).zip(positions) {
+                global.insert_in(*number, seq, g, ids.get(&seq).copied())?;
+            }
+        }
+        if let Some(&g) = s.gpos.get(i + run) {
+            heads.push(Reverse((g, k, i + run)));
+        }
     }
-    index.global.raise_last_pos(last_pos);
-    if !r.is_empty() {
-        return Err("trailing bytes after the hint".into());
-    }
-    Ok(Hint { segs, index })
+    Ok(())
 }
 
 /// `n` little-endian u64s; bounded by the bytes present, so a bad count
@@ -193,9 +270,13 @@ pub(crate) fn write(io: &Io, dir: &Path, segs: &[SegMeta], index: &Index) -> Res
 /// The hint in `dir`: `None` when there is none, `Some(Err)` when it is
 /// unreadable or damaged.
 pub(crate) fn load(dir: &Path) -> Option<Result<Hint, String>> {
-    let path = dir.join(FILE);
-    match std::fs::read(&path) {
-        Ok(b) => Some(decode(&b)),
+    read(dir).map(|b| decode(&b?))
+}
+
+/// The hint file's bytes: `None` when there is none.
+pub(crate) fn read(dir: &Path) -> Option<Result<Vec<u8>, String>> {
+    match std::fs::read(dir.join(FILE)) {
+        Ok(b) => Some(Ok(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => Some(Err(format!("cannot read: {e}"))),
     }
@@ -259,5 +340,42 @@ mod tests {
             assert!(decode(&d).is_err(), "damage at byte {i} passed");
         }
         assert!(decode(&b[..b.len() - 1]).is_err());
+    }
+
+    /// Streams whose positions interleave, some with ids: the decoded
+    /// global log (merged in pos order) equals the one the writer had.
+    #[test]
+    fn interleaved_streams_round_trip_in_pos_order() {
+        use crate::ondisk::batch::{EventRef, Op};
+        let mut index = Index::default();
+        let names = ["b-1", "a-1", "b-2"];
+        for k in 0..30u64 {
+            let stream = names[(k % 3) as usize];
+            let id = format!("id{k}");
+            let events = vec![EventRef {
+                at: 1,
+                off: 0,
+                pos: Some(k + 1),
+                id: (k % 4 == 0).then_some(id.as_str()),
+            }];
+            let first = index.last_seq(stream) + 1;
+            let op = Op::Events {
+                stream,
+                first,
+                last: first,
+                events,
+            };
+            index.apply(pack(1, 100 + k * 50), &[op]).expect("apply");
+        }
+        let segs = [SegMeta {
+            id: 1,
+            nonce: 7,
+            len: 2000,
+        }];
+        let h = decode(&encode(&segs, &index)).expect("decodes");
+        assert_eq!(h.index, index);
+        assert_eq!(h.index.global.page_all(10, 3), index.global.page_all(10, 3));
+        assert_eq!(h.index.global.id_of("b-1", 5), Some("id12"));
+        assert_eq!(h.index.global.page_category("b", 0, 100).len(), 20);
     }
 }

@@ -107,6 +107,7 @@ impl Index {
                     ));
                 }
                 s.last = *last;
+                let n = self.global.number(stream);
                 for (i, e) in events.iter().enumerate() {
                     // A version 1 record takes the next pos in log order
                     // (none is left after a `LastPos` of u64::MAX).
@@ -125,7 +126,7 @@ impl Index {
                             s.gpos.back()
                         ));
                     }
-                    self.global.insert(stream, *first + i as u64, gpos, e.id)?;
+                    self.global.insert_in(n, *first + i as u64, gpos, e.id)?;
                     s.pos.push_back(frame + e.off as u64);
                     s.gpos.push_back(gpos);
                     self.last_at = self.last_at.max(e.at);

@@ -192,6 +192,38 @@ fn check_frames(metas: &[SegMeta], segs: &BTreeMap<u64, Seg>) -> Result<Option<S
     Ok(None)
 }
 
+/// The hint in `b`, if it describes `segs` as they are; with `check`, only
+/// if every frame it covers also passes its checksum. The frames are read
+/// and checked on a second thread while this one decodes the index: the
+/// two take about as long, and a reopen then costs about one read of the
+/// log. An inner error says why the hint is set aside (then the log alone
+/// decides, exactly as without a hint); an outer one that a segment could
+/// not be read.
+fn use_hint(
+    b: &[u8],
+    segs: &BTreeMap<u64, Seg>,
+    check: bool,
+) -> Result<Result<hint::Hint, String>> {
+    let head = match hint::head(b) {
+        Ok(head) => head,
+        Err(msg) => return Ok(Err(msg)),
+    };
+    if let Err(msg) = hint_matches(&head.segs, &seg_lens(segs)) {
+        return Ok(Err(msg));
+    }
+    let metas = head.segs.clone();
+    let (decoded, checked) = std::thread::scope(|scope| {
+        let checking = check.then(|| scope.spawn(|| check_frames(&metas, segs)));
+        let decoded = head.decode();
+        let checked = checking.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        (decoded, checked)
+    });
+    Ok(match (decoded, checked.transpose()?.flatten()) {
+        (Err(msg), _) | (Ok(_), Some(msg)) => Err(msg),
+        (Ok(h), None) => Ok(h),
+    })
+}
+
 /// Recovers the store in `dir` (locked by the caller).
 /// `progress(bytes replayed, bytes in all segments)` is told as it goes, a
 /// segment at a time.
@@ -218,12 +250,13 @@ pub(crate) fn recover(
     if segs.is_empty() && mode == Mode::ReadOnly {
         return Err(not_a_store(dir));
     }
-    let hint = hint::load(dir);
+    let hint = hint::read(dir);
     // Without a manifest (a store written before it), a hint that names the
     // last segment as it is (same nonce) is the evidence of its durable
     // length: a hint only ever covers fsync'd data (rule 5).
     let floor = match (&listed, &hint) {
-        (None, Some(Ok(h))) => h.segs.last().and_then(|m| {
+        (None, Some(Ok(b))) => hint::head(b).ok().and_then(|h| {
+            let m = h.segs.last()?;
             let same = segs.get(&m.id).is_some_and(|s| s.nonce == m.nonce);
             same.then_some(Entry {
                 id: m.id,
@@ -237,26 +270,21 @@ pub(crate) fn recover(
     let mut index = Index::default();
     let mut from = (0, 0);
     if plan.use_hint {
-        match hint {
+        let used = match hint {
+            None => None,
+            Some(Err(msg)) => Some(Err(msg)),
+            Some(Ok(b)) => Some(use_hint(&b, &segs, plan.check_hinted)?),
+        };
+        match used {
             None => {}
             Some(Err(msg)) => report.hint_rejected = Some(msg),
-            Some(Ok(h)) => match hint_matches(&h.segs, &seg_lens(&segs)) {
-                Err(msg) => report.hint_rejected = Some(msg),
-                Ok(())
-                    if plan.check_hinted
-                        && let Some(msg) = check_frames(&h.segs, &segs)? =>
-                {
-                    // Judged by the log alone, exactly as without a hint.
-                    report.hint_rejected = Some(msg);
+            Some(Ok(h)) => {
+                if let Some(last) = h.segs.last() {
+                    from = (last.id, last.len);
                 }
-                Ok(()) => {
-                    if let Some(last) = h.segs.last() {
-                        from = (last.id, last.len);
-                    }
-                    index = h.index;
-                    report.hint_used = true;
-                }
-            },
+                index = h.index;
+                report.hint_used = true;
+            }
         }
     }
     let mut replay = Replay {
@@ -295,6 +323,7 @@ pub(crate) fn recover(
         }
     }
     progress(total, total);
+    replay.index.global.settle();
     if mode == Mode::Repair {
         settle(io, dir, &mut segs, &replay.index, listed.as_ref())?;
     }

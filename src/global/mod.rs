@@ -3,11 +3,13 @@
 //! pos, per category too, the high-water mark, and the used event ids.
 //!
 //! Invariants: `all` holds exactly the live records (truncated ones are
-//! removed), each category set holds exactly the positions in `all` whose
-//! stream is in that category, and `last_pos` is at least every pos ever
-//! inserted. Reading `limit` records after any pos costs O(log n + limit).
+//! removed), `categories[c]` holds exactly the records of `all` whose
+//! stream's category is numbered `c`, and `last_pos` is at least every pos
+//! ever inserted. Reading `limit` records after any pos costs
+//! O(log n + limit); appending a record above every pos is O(1)
+//! (`positions`).
 
-use std::collections::{BTreeMap, BTreeSet};
+mod positions;
 
 use hashbrown::HashMap;
 use std::sync::Arc;
@@ -15,6 +17,10 @@ use std::sync::Arc;
 use crate::backend::IdEntry;
 use crate::ids::IdIndex;
 use crate::source::category_of;
+use positions::{Entry, Positions};
+
+/// The largest pos (`limits`); the index keeps a tombstone in the bit above.
+const MAX_POS: u64 = i64::MAX as u64;
 
 /// A live record's place in the global log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,11 +40,14 @@ pub struct Loc {
 /// the `append_once` ids.
 pub struct GlobalLog {
     last_pos: u64,
+    /// Stream names by number, and each one's category number.
     names: Vec<Arc<str>>,
+    category_of: Vec<u32>,
     numbers: HashMap<Arc<str>, u32>,
-    /// pos -> (stream number, seq).
-    all: BTreeMap<u64, (u32, u64)>,
-    categories: HashMap<Box<str>, BTreeSet<u64>>,
+    category_numbers: HashMap<Box<str>, u32>,
+    all: Positions<Entry>,
+    /// The positions of each category's records, by category number.
+    categories: Vec<Positions<u64>>,
     ids: IdIndex,
     /// (stream number, seq) -> id slot, for the live records that have one.
     live_ids: HashMap<(u32, u64), u32>,
@@ -60,27 +69,44 @@ impl GlobalLog {
         self.last_pos = self.last_pos.max(pos);
     }
 
-    fn number(&mut self, stream: &str) -> u32 {
+    /// The number of `stream`, given on first sight; a caller adding many
+    /// records of one stream looks it up once and uses `insert_in`.
+    pub fn number(&mut self, stream: &str) -> u32 {
         if let Some(&n) = self.numbers.get(stream) {
             return n;
         }
         let name: Arc<str> = Arc::from(stream);
         let n = self.names.len() as u32;
+        let category = category_of(stream);
+        let c = match self.category_numbers.get(category) {
+            Some(&c) => c,
+            None => {
+                let c = self.categories.len() as u32;
+                self.categories.push(Positions::default());
+                self.category_numbers.insert(category.into(), c);
+                c
+            }
+        };
         self.names.push(name.clone());
+        self.category_of.push(c);
         self.numbers.insert(name, n);
         n
     }
 
     /// An error naming the record that holds `pos`, if any does.
     pub fn check_free(&self, pos: u64) -> Result<(), String> {
-        match self.all.get(&pos) {
-            None if pos > 0 => Ok(()),
-            None => Err("pos 0 is not a position".to_string()),
-            Some(&(n, s)) => Err(format!(
-                "pos {pos} is already stream {:?} seq {s}",
-                self.names[n as usize]
-            )),
+        match self.all.get(pos) {
+            None if pos > 0 && pos <= MAX_POS => Ok(()),
+            None => Err(format!("pos {pos} is not a position")),
+            Some(e) => Err(self.taken(e)),
         }
+    }
+
+    fn taken(&self, e: Entry) -> String {
+        format!(
+            "pos {} is already stream {:?} seq {}",
+            e.pos, self.names[e.stream as usize], e.seq
+        )
     }
 
     /// Adds a live record, with the id it was appended with; an error if
@@ -92,18 +118,73 @@ impl GlobalLog {
         pos: u64,
         id: Option<&str>,
     ) -> Result<(), String> {
-        let fail = |e: String| format!("stream {stream:?} seq {seq}: {e}");
-        self.check_free(pos).map_err(fail)?;
         let n = self.number(stream);
-        let slot = match id {
-            None => None,
-            Some(id) => match self.ids.find(id) {
-                None => Some(self.ids.insert(id, n, seq)),
-                Some(slot) if self.ids.record(slot) == (n, seq) => Some(slot),
-                Some(slot) => return Err(fail(self.id_clash(id, slot, stream, seq))),
-            },
+        self.insert_in(n, seq, pos, id)
+    }
+
+    /// `insert` for stream number `n` (from `number`). Changes nothing
+    /// when it fails.
+    pub fn insert_in(
+        &mut self,
+        n: u32,
+        seq: u64,
+        pos: u64,
+        id: Option<&str>,
+    ) -> Result<(), String> {
+        let fail = |g: &Self, e: String| format!("stream {:?} seq {seq}: {e}", g.names[n as usize]);
+        if pos == 0 || pos > MAX_POS {
+            return Err(fail(self, format!("pos {pos} is not a position")));
+        }
+        let found = id.and_then(|id| self.ids.find(id));
+        if let (Some(id), Some(slot)) = (id, found)
+            && self.ids.record(slot) != (n, seq)
+        {
+            let clash = self.id_clash(id, slot, &self.names[n as usize], seq);
+            return Err(fail(self, clash));
+        }
+        let e = Entry {
+            pos,
+            seq,
+            stream: n,
         };
-        self.link(stream, n, seq, pos, slot);
+        if let Err(taken) = self.all.insert(e) {
+            return Err(fail(self, self.taken(taken)));
+        }
+        let slot = match (id, found) {
+            (Some(id), None) => Some(self.ids.insert(id, n, seq)),
+            _ => found,
+        };
+        self.link(e, slot);
+        Ok(())
+    }
+
+    /// `insert_in` for records `seq, seq + 1, ..` of stream `n` without
+    /// ids, at `positions`: those above every pos so far (all of them, on
+    /// a reopen) are appended without further lookups.
+    pub fn extend_in(
+        &mut self,
+        n: u32,
+        seq: u64,
+        positions: impl IntoIterator<Item = u64>,
+    ) -> Result<(), String> {
+        let c = self.category_of[n as usize] as usize;
+        let mut top = 0;
+        for (i, pos) in positions.into_iter().enumerate() {
+            let seq = seq + i as u64;
+            let e = Entry {
+                pos,
+                seq,
+                stream: n,
+            };
+            if pos <= MAX_POS && self.all.push_above(e) {
+                // Above every pos of `all`, so of its category too.
+                self.categories[c].push_above(pos);
+                top = pos;
+            } else {
+                self.insert_in(n, seq, pos, None)?;
+            }
+        }
+        self.raise_last_pos(top);
         Ok(())
     }
 
@@ -111,52 +192,64 @@ impl GlobalLog {
     /// any, was just found unused (`check_once`), so neither is looked up
     /// again.
     pub fn insert_new(&mut self, stream: &str, seq: u64, pos: u64, id: Option<&str>) {
-        debug_assert!(pos > self.last_pos, "pos {pos} is not fresh");
+        debug_assert!(
+            pos > self.last_pos && pos <= MAX_POS,
+            "pos {pos} is not fresh"
+        );
         debug_assert!(id.is_none_or(|id| self.ids.find(id).is_none()));
         let n = self.number(stream);
         let slot = id.map(|id| self.ids.insert(id, n, seq));
-        self.link(stream, n, seq, pos, slot);
+        let e = Entry {
+            pos,
+            seq,
+            stream: n,
+        };
+        let fresh = self.all.insert(e);
+        debug_assert!(fresh.is_ok(), "pos {pos} is not fresh");
+        self.link(e, slot);
     }
 
-    /// Adds a checked record to `all`, its category and `live_ids`.
-    fn link(&mut self, stream: &str, n: u32, seq: u64, pos: u64, slot: Option<u32>) {
-        self.all.insert(pos, (n, seq));
-        match self.categories.get_mut(category_of(stream)) {
-            Some(set) => {
-                set.insert(pos);
-            }
-            None => {
-                let set = BTreeSet::from([pos]);
-                self.categories.insert(category_of(stream).into(), set);
-            }
-        }
-        self.raise_last_pos(pos);
+    /// Adds a record already in `all` to its category and `live_ids`.
+    fn link(&mut self, e: Entry, slot: Option<u32>) {
+        let c = self.category_of[e.stream as usize];
+        // Disjoint from the category's records: `all` took it.
+        let _ = self.categories[c as usize].insert(e.pos);
+        self.raise_last_pos(e.pos);
         if let Some(slot) = slot {
-            self.live_ids.insert((n, seq), slot);
+            self.live_ids.insert((e.stream, e.seq), slot);
         }
     }
 
     /// Takes a truncated record out of the global log (its id stays used).
     pub fn remove(&mut self, pos: u64) {
-        let Some((n, seq)) = self.all.remove(&pos) else {
+        let Some(e) = self.all.remove(pos) else {
             return;
         };
-        self.live_ids.remove(&(n, seq));
-        let cat = category_of(&self.names[n as usize]);
-        if let Some(set) = self.categories.get_mut(cat) {
-            set.remove(&pos);
-            if set.is_empty() {
-                self.categories.remove(cat);
-            }
+        self.live_ids.remove(&(e.stream, e.seq));
+        let c = self.category_of[e.stream as usize];
+        self.categories[c as usize].remove(pos);
+    }
+
+    /// Room for `n` more records above every pos so far.
+    pub fn reserve(&mut self, n: usize) {
+        self.all.reserve(n);
+    }
+
+    /// Packs the index after bulk loading (a replay, a restore): range
+    /// reads then walk plain sorted vectors.
+    pub fn settle(&mut self) {
+        self.all.settle();
+        for c in &mut self.categories {
+            c.settle();
         }
     }
 
-    fn loc(&self, pos: u64, n: u32, seq: u64) -> Loc {
+    fn loc(&self, e: Entry) -> Loc {
         Loc {
-            stream: self.names[n as usize].clone(),
-            seq,
-            pos,
-            id: self.live_id(n, seq).map(str::to_string),
+            stream: self.names[e.stream as usize].clone(),
+            seq: e.seq,
+            pos: e.pos,
+            id: self.live_id(e.stream, e.seq).map(str::to_string),
         }
     }
 
@@ -179,23 +272,21 @@ impl GlobalLog {
     /// Live records with `pos > after`, in pos order, at most `limit`.
     pub fn page_all(&self, after: u64, limit: usize) -> Vec<Loc> {
         self.all
-            .range(after.saturating_add(1)..)
+            .after(after)
             .take(limit)
-            .map(|(&pos, &(n, seq))| self.loc(pos, n, seq))
+            .map(|e| self.loc(e))
             .collect()
     }
 
     /// The same, only streams of `category`.
     pub fn page_category(&self, category: &str, after: u64, limit: usize) -> Vec<Loc> {
-        let Some(set) = self.categories.get(category) else {
+        let Some(&c) = self.category_numbers.get(category) else {
             return Vec::new();
         };
-        set.range(after.saturating_add(1)..)
+        self.categories[c as usize]
+            .after(after)
             .take(limit)
-            .filter_map(|&pos| {
-                let &(n, seq) = self.all.get(&pos)?;
-                Some(self.loc(pos, n, seq))
-            })
+            .filter_map(|pos| Some(self.loc(self.all.get(pos)?)))
             .collect()
     }
 
@@ -391,5 +482,42 @@ mod tests {
         assert_eq!(g.id_of("a", 4), None);
         assert_eq!(g.check_once("a", "j"), Ok(Some(4)));
         assert_eq!(g.dead_ids().len(), 2);
+    }
+
+    /// A restore adds streams one after another, so their positions
+    /// interleave (most land below the tail): the index must equal the one
+    /// built in pos order, through overflow merges and removals.
+    #[test]
+    fn stream_by_stream_loading_equals_pos_order_loading() {
+        let streams = ["a-1", "b-1", "a-2", "c"];
+        let record = |pos: u64| (streams[(pos % 4) as usize], pos / 4 + 1);
+        let mut ordered = GlobalLog::default();
+        for pos in 1..=20_000 {
+            let (s, seq) = record(pos);
+            ordered.insert(s, seq, pos, None).unwrap();
+        }
+        let mut by_stream = GlobalLog::default();
+        for k in 0..4 {
+            let (s, _) = record(k);
+            let positions = (1..=20_000).filter(|p| p % 4 == k);
+            for pos in positions {
+                by_stream.insert(s, record(pos).1, pos, None).unwrap();
+            }
+        }
+        assert_eq!(by_stream, ordered);
+        for pos in (1..=20_000).step_by(3) {
+            ordered.remove(pos);
+            by_stream.remove(pos);
+        }
+        by_stream.settle();
+        assert_eq!(by_stream, ordered);
+        assert_eq!(
+            by_stream.page_category("a", 100, 5),
+            ordered.page_category("a", 100, 5)
+        );
+        let a = ordered.page_category("a", 0, usize::MAX);
+        assert!(a.iter().all(|l| category_of(&l.stream) == "a"));
+        let kept = (1..=20_000u64).filter(|p| p % 2 == 0 && p % 3 != 1);
+        assert_eq!(a.len(), kept.count());
     }
 }

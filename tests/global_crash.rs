@@ -9,11 +9,10 @@
 //!
 //! The child is this same test binary, re-run with `CHILD_DIR` set.
 
+mod crash;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::sync::Arc;
 
 use persist::Backend;
 use persist::ondisk::{DiskLog, Options};
@@ -61,21 +60,15 @@ fn child(dir: &str, round: u64) {
     }
 }
 
-fn say(line: String) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}").expect("stdout");
-    out.flush().expect("stdout");
-}
-
 fn writer(log: &DiskLog, mut i: u64) {
     loop {
         i += 1;
         let (stream, event) = target(i);
-        say(format!("B {i}"));
+        crash::say(&format!("B {i}"));
         let seq = log
             .append_once(&stream, &id_of(i), event)
             .expect("append_once");
-        say(format!("O {i} {stream} {seq}"));
+        crash::say(&format!("O {i} {stream} {seq}"));
         if i.is_multiple_of(17) {
             let s = format!("drop-{}", i % 3);
             let through = log.last_seq(&s).expect("last_seq").saturating_sub(5);
@@ -84,57 +77,19 @@ fn writer(log: &DiskLog, mut i: u64) {
     }
 }
 
-fn delays() -> impl FnMut() -> u64 {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        20 + x % 160
-    }
-}
-
 #[test]
 fn sigkill_then_retrying_append_once_gives_each_id_once() {
-    if let Ok(dir) = std::env::var("CHILD_DIR") {
-        let round = std::env::var("CHILD_ROUND").map_or(0, |r| r.parse().unwrap_or(0));
+    if let Some((dir, round)) = crash::child_args() {
         child(&dir, round);
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut delay = delays();
+    let mut delay = crash::delays(0x2545_F491_4F6C_DD1D, 20, 160);
     // Every id ever begun, with the seq it must keep once known.
     let mut seqs: BTreeMap<u64, u64> = BTreeMap::new();
     let (mut acked, mut retried) = (0, 0);
     for round in 0..ROUNDS {
-        let mut child = Command::new(&exe)
-            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-            .env("CHILD_DIR", dir.path())
-            .env("CHILD_ROUND", round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("child stdout");
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut lines = vec![
-            rx.recv_timeout(Duration::from_secs(30))
-                .expect("child produced no output"),
-        ];
-        std::thread::sleep(Duration::from_millis(delay()));
-        child.kill().expect("kill");
-        child.wait().expect("wait");
-        reader.join().expect("reader");
-        lines.extend(rx.try_iter());
+        let lines = crash::run_and_kill(TEST, dir.path(), round, delay(), |_| true);
 
         let mut begun = Vec::new();
         for l in &lines {

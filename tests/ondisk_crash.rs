@@ -6,11 +6,10 @@
 //!
 //! The child is this same test binary, re-run with `CHILD_DIR` set.
 
+mod crash;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::sync::Arc;
 
 use persist::Backend;
 use persist::ondisk::{DiskLog, Options};
@@ -84,9 +83,7 @@ fn writer(log: &DiskLog, p: &str, mut i: u64) {
                 format!("T {s} {through}")
             }
         };
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{lines}").expect("stdout");
-        out.flush().expect("stdout");
+        crash::say(&lines);
     }
 }
 
@@ -156,67 +153,22 @@ impl Acked {
     }
 }
 
-/// A small deterministic generator for kill delays.
-fn delays() -> impl FnMut() -> u64 {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        20 + x % 180
-    }
-}
-
 #[test]
 fn sigkill_loses_no_acknowledged_write() {
-    if let Ok(dir) = std::env::var("CHILD_DIR") {
-        let round = std::env::var("CHILD_ROUND").map_or(0, |r| r.parse().unwrap_or(0));
+    if let Some((dir, round)) = crash::child_args() {
         child(&dir, round);
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let exe = std::env::current_exe().expect("current_exe");
     let mut acked = Acked::default();
-    let mut delay = delays();
+    let mut delay = crash::delays(0x9E37_79B9_7F4A_7C15, 20, 180);
     let mut torn_reports = 0;
     // Rounds whose killed store held preallocated free space past its log.
     let mut free_space = 0;
     for round in 0..ROUNDS {
-        let mut child = Command::new(&exe)
-            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-            .env("CHILD_DIR", dir.path())
-            .env("CHILD_ROUND", round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("child stdout");
-        let (tx, rx) = mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
         // Kill only once the child is writing, at a varying moment after.
-        let mut lines = Vec::new();
-        loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(30))
-                .expect("child produced no output");
-            let started = line.starts_with(['A', 'K', 'T']);
-            lines.push(line);
-            if started {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(delay()));
-        child.kill().expect("kill");
-        child.wait().expect("wait");
-        reader.join().expect("reader");
-        lines.extend(rx.try_iter());
+        let started = |l: &str| l.starts_with(['A', 'K', 'T']);
+        let lines = crash::run_and_kill(TEST, dir.path(), round, delay(), started);
         for l in &lines {
             acked.record(l);
         }

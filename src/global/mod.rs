@@ -379,19 +379,21 @@ impl GlobalLog {
         Ok(())
     }
 
+    fn id_entry(&self, slot: u32) -> IdEntry {
+        let (n, seq) = self.ids.record(slot);
+        IdEntry {
+            id: self.ids.id(slot).to_string(),
+            stream: self.names[n as usize].to_string(),
+            seq,
+        }
+    }
+
     /// Used ids greater than `after`, sorted, at most `limit`.
     pub fn ids_page(&self, after: &str, limit: usize) -> Vec<IdEntry> {
         self.ids
             .page(after, limit)
             .into_iter()
-            .map(|slot| {
-                let (n, seq) = self.ids.record(slot);
-                IdEntry {
-                    id: self.ids.id(slot).to_string(),
-                    stream: self.names[n as usize].to_string(),
-                    seq,
-                }
-            })
+            .map(|slot| self.id_entry(slot))
             .collect()
     }
 
@@ -401,14 +403,7 @@ impl GlobalLog {
         let live: hashbrown::HashSet<u32> = self.live_ids.values().copied().collect();
         (0..self.ids.len() as u32)
             .filter(|slot| !live.contains(slot))
-            .map(|slot| {
-                let (n, seq) = self.ids.record(slot);
-                IdEntry {
-                    id: self.ids.id(slot).to_string(),
-                    stream: self.names[n as usize].to_string(),
-                    seq,
-                }
-            })
+            .map(|slot| self.id_entry(slot))
             .collect()
     }
 

@@ -3,7 +3,9 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 
 use crate::time;
 
@@ -19,7 +21,7 @@ pub fn payload(i: usize) -> String {
 /// fdatasync per append, on a file kept open between rounds.
 pub struct RawAppender {
     file: File,
-    path: std::path::PathBuf,
+    path: PathBuf,
 }
 
 impl RawAppender {
@@ -51,6 +53,154 @@ impl Drop for RawAppender {
     }
 }
 
+/// A file extended (sparse) to `bytes` and that length fsync'd once, as
+/// persist preallocates its active segment: a later fdatasync of data
+/// written below that length commits no size change.
+fn preallocated(path: &Path, bytes: u64) -> File {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .open(path)
+        .expect("open preallocated file");
+    file.set_len(bytes).expect("preallocate");
+    file.sync_all().expect("fsync preallocation");
+    file
+}
+
+/// A record of `len` bytes (the payload, padded or cut).
+fn record(i: usize, len: usize) -> Vec<u8> {
+    let mut r = payload(i).into_bytes();
+    r.resize(len, b' ');
+    r
+}
+
+/// One-at-a-time durable appends at the disk's real limit for persist's
+/// layout: `pwrite` of a record as long as persist's frame for the same
+/// event into a preallocated file, then fdatasync.
+pub struct RawPrealloc {
+    file: File,
+    path: PathBuf,
+    off: u64,
+    len: usize,
+}
+
+impl RawPrealloc {
+    /// `record_len` bytes per append, room for `max_appends` of them.
+    pub fn new(dir: &Path, record_len: usize, max_appends: usize) -> Self {
+        let path = dir.join("raw-prealloc");
+        let file = preallocated(&path, (record_len * max_appends) as u64);
+        RawPrealloc {
+            file,
+            path,
+            off: 0,
+            len: record_len,
+        }
+    }
+
+    /// Seconds for `n` appends.
+    pub fn run(&mut self, n: usize) -> f64 {
+        time(|| {
+            for i in 0..n {
+                let r = record(i, self.len);
+                self.file.write_all_at(&r, self.off).expect("pwrite");
+                self.file.sync_data().expect("fdatasync");
+                self.off += r.len() as u64;
+            }
+        })
+        .0
+    }
+}
+
+impl Drop for RawPrealloc {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// The textbook group commit, no persist code: `threads` writers each
+/// `pwrite` a `record_len`-byte record into a preallocated file (offsets
+/// handed out under a lock, written under it so the written end is always
+/// whole), then wait until a leader's fdatasync covers it; whoever finds
+/// no fdatasync in flight leads one for everything written so far.
+pub struct RawGroup {
+    file: File,
+    path: PathBuf,
+    written: Mutex<u64>,
+    state: Mutex<Synced>,
+    cv: Condvar,
+    len: usize,
+}
+
+#[derive(Default)]
+struct Synced {
+    upto: u64,
+    syncing: bool,
+}
+
+impl RawGroup {
+    pub fn new(dir: &Path, record_len: usize, max_appends: usize) -> Arc<Self> {
+        let path = dir.join("raw-group");
+        let file = preallocated(&path, (record_len * max_appends) as u64);
+        Arc::new(RawGroup {
+            file,
+            path,
+            written: Mutex::new(0),
+            state: Mutex::new(Synced::default()),
+            cv: Condvar::new(),
+            len: record_len,
+        })
+    }
+
+    fn append(&self, i: usize) {
+        let r = record(i, self.len);
+        let end = {
+            let mut w = self.written.lock().expect("written");
+            self.file.write_all_at(&r, *w).expect("pwrite");
+            *w += r.len() as u64;
+            *w
+        };
+        let mut s = self.state.lock().expect("state");
+        while s.upto < end {
+            if s.syncing {
+                s = self.cv.wait(s).expect("wait");
+                continue;
+            }
+            s.syncing = true;
+            drop(s);
+            let upto = *self.written.lock().expect("written");
+            self.file.sync_data().expect("fdatasync");
+            s = self.state.lock().expect("state");
+            s.syncing = false;
+            s.upto = s.upto.max(upto);
+            self.cv.notify_all();
+        }
+    }
+
+    /// Seconds for `threads` writers doing `per_thread` appends each.
+    pub fn run(self: &Arc<Self>, threads: usize, per_thread: usize) -> f64 {
+        time(|| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    let g = self.clone();
+                    std::thread::spawn(move || (0..per_thread).for_each(|i| g.append(i)))
+                })
+                .collect();
+            for h in handles {
+                h.join().expect("raw writer");
+            }
+        })
+        .0
+    }
+}
+
+impl Drop for RawGroup {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
 /// Sequential write bandwidth with a final fsync, in bytes/s.
 pub fn seq_write(dir: &Path, bytes: usize) -> f64 {
     let path = dir.join("raw-seq");
@@ -69,21 +219,42 @@ pub fn seq_write(dir: &Path, bytes: usize) -> f64 {
     bytes as f64 / secs
 }
 
-/// Durable batches at the disk's limit: `batches` writes of `batch_bytes`,
-/// each followed by fdatasync (what one acknowledged `append_all` at a time
-/// must at least do). Returns bytes/s.
-pub fn batch_fdatasync(dir: &Path, batches: usize, batch_bytes: usize) -> f64 {
-    let path = dir.join("raw-batches");
-    let chunk = vec![7u8; batch_bytes];
-    let mut f = File::create(&path).expect("create batch file");
-    let (secs, ()) = time(|| {
-        for _ in 0..batches {
-            f.write_all(&chunk).expect("write");
-            f.sync_data().expect("fdatasync");
+/// Durable batches at the disk's limit: writes of `batch_bytes`, each
+/// followed by fdatasync (what one acknowledged `append_all` at a time must
+/// at least do), to a file that grows.
+pub struct RawBatches {
+    file: File,
+    path: PathBuf,
+    chunk: Vec<u8>,
+}
+
+impl RawBatches {
+    pub fn new(dir: &Path, batch_bytes: usize) -> Self {
+        let path = dir.join("raw-batches");
+        let file = File::create(&path).expect("create batch file");
+        RawBatches {
+            file,
+            path,
+            chunk: vec![7u8; batch_bytes],
         }
-    });
-    let _ = fs::remove_file(path);
-    (batches * batch_bytes) as f64 / secs
+    }
+
+    /// Seconds for `n` batches.
+    pub fn run(&mut self, n: usize) -> f64 {
+        time(|| {
+            for _ in 0..n {
+                self.file.write_all(&self.chunk).expect("write");
+                self.file.sync_data().expect("fdatasync");
+            }
+        })
+        .0
+    }
+}
+
+impl Drop for RawBatches {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 /// Seconds to read every file under `dir` with a plain read loop.
@@ -149,26 +320,41 @@ impl SqliteAppender {
     }
 }
 
-/// SQLite, `batches` transactions of `size` inserts: events/s.
-pub fn sqlite_batched(dir: &Path, batches: usize, size: usize) -> f64 {
-    let mut c = sqlite(dir);
-    let payloads: Vec<String> = (0..size).map(payload).collect();
-    let (secs, ()) = time(|| {
-        for b in 0..batches {
-            let tx = c.transaction().expect("begin");
-            {
-                let mut ins = tx
-                    .prepare_cached("INSERT INTO events VALUES ('bench', ?1, ?2, ?3)")
-                    .expect("prepare");
-                for (i, p) in payloads.iter().enumerate() {
-                    let seq = (b * size + i) as i64 + 1;
-                    ins.execute((seq, 0i64, p)).expect("insert");
-                }
-            }
-            tx.commit().expect("commit");
+/// SQLite, transactions of `size` inserts each.
+pub struct SqliteBatches {
+    conn: rusqlite::Connection,
+    payloads: Vec<String>,
+    next: i64,
+}
+
+impl SqliteBatches {
+    pub fn new(dir: &Path, size: usize) -> Self {
+        SqliteBatches {
+            conn: sqlite(dir),
+            payloads: (0..size).map(payload).collect(),
+            next: 1,
         }
-    });
-    (batches * size) as f64 / secs
+    }
+
+    /// Seconds for `n` transactions.
+    pub fn run(&mut self, n: usize) -> f64 {
+        time(|| {
+            for _ in 0..n {
+                let tx = self.conn.transaction().expect("begin");
+                {
+                    let mut ins = tx
+                        .prepare_cached("INSERT INTO events VALUES ('bench', ?1, ?2, ?3)")
+                        .expect("prepare");
+                    for p in &self.payloads {
+                        ins.execute((self.next, 0i64, p)).expect("insert");
+                        self.next += 1;
+                    }
+                }
+                tx.commit().expect("commit");
+            }
+        })
+        .0
+    }
 }
 
 /// This process's resident set and its peak, in bytes (Linux).

@@ -3,8 +3,12 @@
 //!
 //! `cargo run --release -p persist-bench -- [--quick] [--json] [--only GROUP]`
 //! (the `pg` and `pg-fold` groups run only with `--only`: they need a
-//! PostgreSQL server, `PERSIST_PG_URL`)
+//! PostgreSQL server, `PERSIST_PG_URL`; `append-cost`, persist's appends
+//! alone for callgrind, also runs only with `--only`). The human-readable
+//! output ends with `below aim: N of M rows`, counting rows with a numeric
+//! aim.
 
+mod appends;
 mod baseline;
 mod figures;
 mod global;
@@ -44,6 +48,15 @@ impl Figure {
             ratio: value / base,
             aim,
         }
+    }
+
+    /// Whether the ratio misses a numeric aim (`>= X ...`); `None` for a
+    /// figure that is only reported.
+    fn below_aim(&self) -> Option<bool> {
+        let rest = self.aim.strip_prefix(">=")?.trim_start();
+        let end = rest.find(|c: char| c != '.' && !c.is_ascii_digit());
+        let aim: f64 = rest[..end.unwrap_or(rest.len())].parse().ok()?;
+        Some(self.ratio < aim)
     }
 
     /// One JSON line, fields in the documented order.
@@ -129,7 +142,11 @@ fn main() {
     let groups: Vec<Group> = vec![
         (
             "appends",
-            Box::new(|| figures::appends(tmp.path(), singles, batches)),
+            Box::new(|| appends::appends(tmp.path(), singles, batches)),
+        ),
+        (
+            "append-cost",
+            Box::new(|| appends::append_cost(tmp.path(), singles, batches)),
         ),
         (
             "fold",
@@ -167,15 +184,23 @@ fn main() {
         eprintln!("persist-bench: unknown group {name:?}");
         std::process::exit(2);
     }
+    let (mut aimed, mut missed) = (0, 0);
     for (name, group) in &groups {
         if only.as_ref().is_some_and(|o| o != name) {
             continue;
         }
-        if only.is_none() && name.starts_with("pg") {
+        if only.is_none() && (name.starts_with("pg") || *name == "append-cost") {
             continue;
         }
         for f in group() {
             print(&f, json);
+            if let Some(below) = f.below_aim() {
+                aimed += 1;
+                missed += usize::from(below);
+            }
         }
+    }
+    if !json {
+        println!("below aim: {missed} of {aimed} rows");
     }
 }

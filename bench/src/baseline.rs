@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::time;
@@ -131,6 +132,8 @@ pub struct RawGroup {
     state: Mutex<Synced>,
     cv: Condvar,
     len: usize,
+    /// fdatasyncs done so far.
+    pub syncs: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -150,6 +153,7 @@ impl RawGroup {
             state: Mutex::new(Synced::default()),
             cv: Condvar::new(),
             len: record_len,
+            syncs: AtomicUsize::new(0),
         })
     }
 
@@ -171,6 +175,7 @@ impl RawGroup {
             drop(s);
             let upto = *self.written.lock().expect("written");
             self.file.sync_data().expect("fdatasync");
+            self.syncs.fetch_add(1, Ordering::Relaxed);
             s = self.state.lock().expect("state");
             s.syncing = false;
             s.upto = s.upto.max(upto);

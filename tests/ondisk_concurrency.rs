@@ -142,3 +142,119 @@ fn compaction_runs_alongside_writers() {
     log.compact_segments().expect("compact");
     check(&log);
 }
+
+/// 8 threads append to one shared stream and each to its own; every
+/// append they were told succeeded is there after a reopen (without a
+/// clean close), at the seq they were told, in seq and pos order.
+#[test]
+fn eight_writers_acknowledged_appends_survive_reopen_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Arc::new(DiskLog::open(dir.path()).expect("open").0);
+    let mut told: Vec<(u64, u64, u64)> = on_threads(&log, 8, |log, t| {
+        (0..60u64)
+            .map(|i| {
+                let own = log.append(&format!("w{t}"), json!(i)).expect("append own");
+                assert_eq!(own, i + 1, "writer {t}'s own stream skipped a seq");
+                (log.append("shared", json!([t, i])).expect("append"), t, i)
+            })
+            .collect::<Vec<_>>()
+    })
+    .concat();
+    drop(Arc::try_unwrap(log).ok().expect("threads are done"));
+    told.sort_unstable();
+    let log = DiskLog::open(dir.path()).expect("reopen").0;
+    let recs = log.read("shared", 0, 1000).expect("read");
+    let got: Vec<(u64, u64, u64)> = recs
+        .iter()
+        .map(|r| {
+            (
+                r.seq,
+                r.data[0].as_u64().expect("t"),
+                r.data[1].as_u64().expect("i"),
+            )
+        })
+        .collect();
+    assert_eq!(got, told);
+    assert!(
+        recs.windows(2).all(|w| w[0].pos < w[1].pos),
+        "pos order is not seq order"
+    );
+    for t in 0..8 {
+        let own = log.read(&format!("w{t}"), 0, 1000).expect("read own");
+        let data: Vec<u64> = own.iter().map(|r| r.data.as_u64().expect("i")).collect();
+        assert_eq!(data, (0..60).collect::<Vec<_>>(), "writer {t}");
+    }
+    // Each writer's own appends also come back in the order it made them.
+    for t in 0..8u64 {
+        let mine: Vec<u64> = got.iter().filter(|x| x.1 == t).map(|x| x.2).collect();
+        assert_eq!(
+            mine,
+            (0..60).collect::<Vec<_>>(),
+            "writer {t} in the shared stream"
+        );
+    }
+}
+
+/// A fault injected into a group commit's shared fsync fails every writer
+/// whose batch that fsync was to acknowledge (rule 7), none of their
+/// batches survives a reopen, and later calls fail as poisoned.
+#[test]
+fn a_failed_shared_fsync_fails_every_writer_of_its_group() {
+    use persist::Error;
+    use persist::ondisk::{IoEvent, IoPoint, Options};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let armed = Arc::new(AtomicBool::new(false));
+    let writes = Arc::new(AtomicUsize::new(0));
+    let group = Arc::new(AtomicUsize::new(0));
+    let (a, w, g) = (armed.clone(), writes.clone(), group.clone());
+    let opts = Options {
+        // The armed fsync waits, so the other writers write and queue behind
+        // it as its followers, then fails.
+        faults: Some(Arc::new(move |p| {
+            if p == IoPoint::Sync && a.swap(false, Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(300));
+                g.store(w.load(Ordering::SeqCst), Ordering::SeqCst);
+                return true;
+            }
+            false
+        })),
+        trace: Some(Arc::new({
+            let w = writes.clone();
+            move |e| {
+                if matches!(e, IoEvent::Write { .. }) {
+                    w.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        })),
+        ..Options::default()
+    };
+    let log = Arc::new(DiskLog::open_with(dir.path(), opts).expect("open").0);
+    // Before arming: the first append preallocates (an fsync of its own).
+    assert_eq!(log.append("s", json!("before")).expect("append"), 1);
+    writes.store(0, Ordering::SeqCst);
+    armed.store(true, Ordering::SeqCst);
+    let results = on_threads(&log, 8, |log, t| log.append("s", json!(t)));
+    let in_group = group.load(Ordering::SeqCst);
+    assert!(
+        in_group >= 2,
+        "the failed fsync had no followers ({in_group} writes)"
+    );
+    for (t, r) in results.iter().enumerate() {
+        assert!(
+            matches!(r, Err(Error::Io { .. } | Error::Poisoned { .. })),
+            "writer {t} got {r:?} from a group whose fsync failed"
+        );
+    }
+    assert!(matches!(
+        log.append("s", json!("after")),
+        Err(Error::Poisoned { .. })
+    ));
+    drop(Arc::try_unwrap(log).ok().expect("threads are done"));
+    let log = DiskLog::open(dir.path()).expect("reopen").0;
+    let recs = log.read("s", 0, 100).expect("read");
+    let data: Vec<_> = recs.into_iter().map(|r| r.data).collect();
+    assert_eq!(data, vec![json!("before")]);
+}

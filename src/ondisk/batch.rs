@@ -105,11 +105,6 @@ pub(crate) enum Op<'a> {
     },
 }
 
-/// Bytes `put_events` writes for these JSON and id lengths.
-pub(crate) fn events_size(stream: &str, json_bytes: usize, id_bytes: usize, count: usize) -> usize {
-    1 + 2 + stream.len() + 8 + 8 + 4 + count * (8 + 2 + EVENT_HEAD) + id_bytes + json_bytes
-}
-
 pub(crate) fn put_events<'e>(
     buf: &mut Vec<u8>,
     stream: &str,
@@ -126,6 +121,87 @@ pub(crate) fn put_events<'e>(
         put_u64(buf, e.pos);
         put_name(buf, e.id.unwrap_or(""));
         put_entry(buf, Some(e.at), e.json);
+    }
+}
+
+/// An events op framed before its seqs and positions are known (outside
+/// the store's lock): `put_events`' layout with `first`, `last` and every
+/// pos zero until `patch_events` fills them in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventsDraft {
+    /// Where `first` is in the buffer; `last`, `count` and the events follow.
+    seqs: usize,
+    pub count: usize,
+    pub at: i64,
+}
+
+/// Appends an events op for `count` events of `stream`, all with `id` and
+/// `at`; `json(i, buf)` appends event `i`'s JSON to `buf` (it is where the
+/// event's bytes end up: one copy). Each entry's own checksum is computed
+/// here; the frame's is left to `frame::seal`.
+pub(crate) fn draft_events<E>(
+    buf: &mut Vec<u8>,
+    stream: &str,
+    count: usize,
+    id: Option<&str>,
+    at: i64,
+    mut json: impl FnMut(usize, &mut Vec<u8>) -> Result<(), E>,
+) -> Result<EventsDraft, E> {
+    buf.push(OP_EVENTS_V2);
+    put_name(buf, stream);
+    let seqs = buf.len();
+    put_u64(buf, 0);
+    put_u64(buf, 0);
+    put_u32(buf, count as u32);
+    for i in 0..count {
+        put_u64(buf, 0);
+        put_name(buf, id.unwrap_or(""));
+        let entry = buf.len();
+        put_i64(buf, at);
+        put_u32(buf, 0);
+        put_u32(buf, 0);
+        json(i, buf)?;
+        let end = buf.len();
+        seal_entry(buf, entry, end);
+    }
+    Ok(EventsDraft { seqs, count, at })
+}
+
+/// Fills in an entry's length and checksum from the bytes it holds.
+fn seal_entry(buf: &mut [u8], entry: usize, end: usize) {
+    let len = (end - entry - EVENT_HEAD) as u32;
+    buf[entry + 8..entry + 12].copy_from_slice(&len.to_le_bytes());
+    let crc = entry_crc(&buf[entry..entry + 12], &buf[entry + EVENT_HEAD..end]);
+    buf[entry + 12..entry + 16].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Gives a drafted op its seqs `first ..= last` and positions from `pos`,
+/// and, when `at` is later than the draft's (the clock read before the
+/// lock fell behind an earlier batch's), that `at` with checksums redone.
+pub(crate) fn patch_events(
+    buf: &mut [u8],
+    d: &EventsDraft,
+    first: u64,
+    last: u64,
+    pos: u64,
+    at: i64,
+) {
+    buf[d.seqs..d.seqs + 8].copy_from_slice(&first.to_le_bytes());
+    buf[d.seqs + 8..d.seqs + 16].copy_from_slice(&last.to_le_bytes());
+    let mut off = d.seqs + 20;
+    for i in 0..d.count as u64 {
+        buf[off..off + 8].copy_from_slice(&(pos + i).to_le_bytes());
+        let id_len = u16::from_le_bytes([buf[off + 8], buf[off + 9]]) as usize;
+        let entry = off + 10 + id_len;
+        let mut len = [0; 4];
+        len.copy_from_slice(&buf[entry + 8..entry + 12]);
+        let len = u32::from_le_bytes(len) as usize;
+        let end = entry + EVENT_HEAD + len;
+        if at != d.at {
+            buf[entry..entry + 8].copy_from_slice(&at.to_le_bytes());
+            seal_entry(buf, entry, end);
+        }
+        off = end;
     }
 }
 

@@ -6,19 +6,53 @@
 //! batch written before the fsync started, advances the mark and wakes all
 //! waiters whose batch is at or below it. One fsync thus acknowledges many
 //! writers.
+//!
+//! Profiled with 8 writers (before this wait existed), followers waited on
+//! the condvar for the leader's fsync and then on its mutex when all woke
+//! together, hardly on the store's lock, exactly like the textbook loop in
+//! the bench; both averaged 4.2 appends per fsync. Writers woken together
+//! by one fsync alternate between groups of one (the first one back leads
+//! at once, alone) and groups of the rest. So before its fsync a leader
+//! waits for as many writes, counted since the previous fsync started, as
+//! that fsync acknowledged (they are the writers likely to come back), and
+//! for every writer already on its way (registered with `writer` before it
+//! takes the store's lock, done once its batch is written); at most as long
+//! as the previous fsync took, and never more than `GATHER`. A lone writer
+//! never waits (its previous group was itself); a group that does not come
+//! back costs one wait, after which the expected group is small again.
 
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
 
 /// A position in the log: (segment id, offset in it). Ordered like the log.
 pub(crate) type Mark = (u64, u64);
 
+/// The longest a leader waits for writers before its fsync.
+const GATHER: Duration = Duration::from_millis(1);
+
 pub(crate) struct Syncer {
     dir: PathBuf,
     state: Mutex<State>,
     cv: Condvar,
+    /// Wakes a leader waiting for registered writers.
+    gathered: Condvar,
+}
+
+/// A writer registered with the group commit, from before it takes the
+/// store's lock until its batch is written (dropped).
+pub(crate) struct Writing<'a>(&'a Syncer);
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        let mut s = self.0.lock();
+        s.left += 1;
+        if s.gather.is_some_and(|until| s.left >= until) {
+            self.0.gathered.notify_one();
+        }
+    }
 }
 
 struct State {
@@ -28,6 +62,16 @@ struct State {
     syncing: bool,
     /// Set once by the first failed write or fsync; never cleared.
     poison: Option<String>,
+    /// Writers registered so far, and those done writing.
+    entered: u64,
+    left: u64,
+    /// A leader waits until `left` reaches this.
+    gather: Option<u64>,
+    /// `left` when the last fsync started, how many writes that fsync
+    /// covered (done since the one before it started), and how long it took.
+    left_at_sync: u64,
+    last_group: u64,
+    last_sync: Duration,
 }
 
 impl Syncer {
@@ -38,8 +82,15 @@ impl Syncer {
                 synced,
                 syncing: false,
                 poison: None,
+                entered: 0,
+                left: 0,
+                gather: None,
+                left_at_sync: 0,
+                last_group: 0,
+                last_sync: Duration::ZERO,
             }),
             cv: Condvar::new(),
+            gathered: Condvar::new(),
         }
     }
 
@@ -68,6 +119,34 @@ impl Syncer {
         let mut s = self.lock();
         s.poison.get_or_insert(cause);
         self.cv.notify_all();
+        self.gathered.notify_all();
+    }
+
+    /// Registers a writer about to take the store's lock and write a batch.
+    pub fn writer(&self) -> Writing<'_> {
+        self.lock().entered += 1;
+        Writing(self)
+    }
+
+    /// As a new leader: waits until the writers registered now are done
+    /// writing and as many writes as the last fsync covered are done since
+    /// it started, or as long as that fsync took (at most `GATHER`), or the
+    /// store is poisoned.
+    fn gather<'a>(&'a self, mut s: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let until = s.entered.max(s.left_at_sync + s.last_group);
+        let deadline = Instant::now() + s.last_sync.min(GATHER);
+        while s.left < until && s.poison.is_none() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            s.gather = Some(until);
+            s = match self.gathered.wait_timeout(s, left) {
+                Ok((s, _)) => s,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        s.gather = None;
+        s
     }
 
     pub fn synced(&self) -> Mark {
@@ -99,9 +178,19 @@ impl Syncer {
                 continue;
             }
             s.syncing = true;
+            s = self.gather(s);
+            if s.synced >= target || s.poison.is_some() {
+                s.syncing = false;
+                self.cv.notify_all();
+                continue;
+            }
+            s.last_group = s.left - s.left_at_sync;
+            s.left_at_sync = s.left;
             drop(s);
+            let started = Instant::now();
             let r = lead();
             s = self.lock();
+            s.last_sync = started.elapsed();
             s.syncing = false;
             if let Ok(m) = &r {
                 s.synced = s.synced.max(*m);

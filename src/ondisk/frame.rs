@@ -22,15 +22,7 @@ pub(crate) const KIND_BATCH: u8 = 1;
 
 /// Starts a frame: header space followed by the payload the caller appends.
 pub(crate) fn begin() -> Vec<u8> {
-    begin_with(0)
-}
-
-/// `begin` with room for a payload of about `payload` bytes, so building a
-/// large batch does not reallocate and copy.
-pub(crate) fn begin_with(payload: usize) -> Vec<u8> {
-    let mut f = Vec::with_capacity(HEADER + payload);
-    f.resize(HEADER, 0);
-    f
+    vec![0; HEADER]
 }
 
 /// Fills in the header of a frame built with `begin`.

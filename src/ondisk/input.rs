@@ -54,35 +54,6 @@ pub(super) fn encode(op: &'static str, subject: &dyn Fn() -> String, v: &Value) 
     Ok(buf)
 }
 
-/// Events encoded back to back: one allocation for a whole batch.
-pub(super) struct Encoded {
-    pub bytes: Vec<u8>,
-    /// Where each event's JSON ends in `bytes`; the next one starts there.
-    pub ends: Vec<usize>,
-}
-
-impl Encoded {
-    pub fn new(op: &'static str, stream: &str, events: &[Value]) -> Result<Self> {
-        let subject = || format!("stream {stream:?}");
-        let mut e = Encoded {
-            bytes: Vec::with_capacity(events.len() * 64),
-            ends: Vec::with_capacity(events.len()),
-        };
-        for v in events {
-            encode_into(op, &subject, v, &mut e.bytes)?;
-            e.ends.push(e.bytes.len());
-        }
-        Ok(e)
-    }
-
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
-        (0..self.ends.len()).map(|i| {
-            let start = if i == 0 { 0 } else { self.ends[i - 1] };
-            &self.bytes[start..self.ends[i]]
-        })
-    }
-}
-
 /// A batch must fit in one frame.
 pub(super) fn check_frame(op: &'static str, subject: &dyn Fn() -> String, fr: &[u8]) -> Result<()> {
     let len = fr.len() - frame::HEADER;

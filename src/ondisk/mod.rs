@@ -97,6 +97,7 @@
 //!   created, and the active one on `close`, so only the last segment of a
 //!   store that was not closed holds free space.
 
+mod append;
 mod batch;
 mod codec;
 mod commit;
@@ -125,10 +126,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::value::now_millis;
 use crate::{Error, Result};
 
-use commit::{Mark, Syncer};
+use commit::{Mark, Syncer, Writing};
 use fault::Io;
 use hint::SegMeta;
 use index::{Index, MAX_SEGMENT_ID, Pos, pack};
@@ -149,6 +149,11 @@ const LOCK_FILE: &str = "LOCK";
 /// How far past its writes the active segment is extended at a time
 /// (never past `segment_bytes`, unless one batch needs it).
 const PREALLOC: u64 = 4 << 20;
+/// A batch frame at least this long has its write-back started as soon
+/// as it is written (`Io::start_writeback`): the device then overlaps the
+/// index update and the caller's freeing of its events. Smaller ones go
+/// straight to their fdatasync, where the extra call would only cost.
+const WRITEBACK_FROM: usize = 64 << 10;
 /// Tuning and test hooks for `DiskLog::open_with`.
 #[derive(Clone)]
 pub struct Options {
@@ -326,11 +331,6 @@ impl Inner {
         let dead = |(id, s): (&u64, &Seg)| self.index.dead_bytes(*id, s.r.len, HEADER_LEN);
         self.segs.iter().map(dead).sum()
     }
-
-    /// `at` for a new batch: the clock, but never below an earlier `at`.
-    fn next_at(&self) -> i64 {
-        self.index.last_at.max(now_millis())
-    }
 }
 
 impl DiskLog {
@@ -467,7 +467,7 @@ impl DiskLog {
 
     /// Writes a frame (built on `frame::begin`) to the active segment and
     /// applies it to the index; returns the mark that must become durable.
-    fn write(&self, g: &mut Inner, mut fr: Vec<u8>) -> Result<Mark> {
+    fn write(&self, g: &mut Inner, fr: &mut [u8]) -> Result<Mark> {
         self.writable("write")?;
         let written = g.active()?.len;
         if written > HEADER_LEN && written + fr.len() as u64 > self.segment_bytes {
@@ -483,16 +483,19 @@ impl DiskLog {
         } else {
             0
         };
-        frame::seal(&mut fr, synced);
-        if let Err(e) = self.io.write_at(&s.file, &s.path, &fr, s.len) {
+        frame::seal(fr, synced);
+        if let Err(e) = self.io.write_at(&s.file, &s.path, fr, s.len) {
             return self.fail(g, e);
+        }
+        if fr.len() >= WRITEBACK_FROM {
+            self.io.start_writeback(&s.file, s.len, fr.len() as u64);
         }
         let end = s.len + fr.len() as u64;
         let active = g.active;
         if let Some(seg) = g.segs.get_mut(&active) {
             seg.r.len = end;
         }
-        let applied = batch::decode(&fr, frame::HEADER)
+        let applied = batch::decode(fr, frame::HEADER)
             .and_then(|ops| g.index.apply(pack(active, s.len), &ops));
         if let Err(msg) = applied {
             let e = Error::Corrupt {
@@ -529,17 +532,40 @@ impl DiskLog {
     }
 
     /// Writes one batch, waits until it is durable (rule 2), then compacts
-    /// if enough is dead.
+    /// if enough is dead. `w` registered the caller as writing before it
+    /// took the lock (so a group commit's leader waits for its write); it
+    /// ends once the batch is written.
     fn commit(
         &self,
-        mut g: MutexGuard<'_, Inner>,
-        fr: Vec<u8>,
+        g: MutexGuard<'_, Inner>,
+        w: Option<Writing<'_>>,
+        fr: &mut [u8],
         op: &'static str,
         subject: &dyn Fn() -> String,
     ) -> Result<()> {
-        check_frame(op, subject, &fr)?;
+        let end = self.write_batch(g, w, fr, op, subject)?;
+        self.finish(end)
+    }
+
+    /// `commit` up to the write: checks, writes and releases the lock;
+    /// returns the mark `finish` must wait for.
+    fn write_batch(
+        &self,
+        mut g: MutexGuard<'_, Inner>,
+        w: Option<Writing<'_>>,
+        fr: &mut [u8],
+        op: &'static str,
+        subject: &dyn Fn() -> String,
+    ) -> Result<Mark> {
+        check_frame(op, subject, fr)?;
         let end = self.write(&mut g, fr)?;
-        drop(g);
+        drop((g, w));
+        Ok(end)
+    }
+
+    /// The rest of `commit`: waits until `end` is durable (rule 2), then
+    /// compacts if enough is dead.
+    fn finish(&self, end: Mark) -> Result<()> {
         self.sync.wait(end, || self.lead_sync())?;
         self.maybe_compact();
         Ok(())

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::append::Draft;
 use super::batch::NewEvent;
 use super::index::Pos;
-use super::input::{Encoded, check_frame, check_name, encode};
+use super::input::{check_frame, check_name, encode};
 use super::read::{SegRef, for_each_event, parse_json, read_value};
 use super::{DiskLog, Inner, batch, frame, index, manifest};
 use crate::backend::{Appended, Backend, IdEntry, check_restore};
@@ -151,35 +152,6 @@ impl DiskLog {
             refs,
         })
     }
-
-    /// Appends `jsons` to `stream` as one batch taking the next seqs and
-    /// positions; the caller holds the lock and has checked everything.
-    fn append_batch(
-        &self,
-        g: std::sync::MutexGuard<'_, Inner>,
-        op: &'static str,
-        stream: &str,
-        jsons: &Encoded,
-        id: Option<&str>,
-    ) -> Result<u64> {
-        let first = g.index.last_seq(stream) + 1;
-        let n = jsons.ends.len();
-        let last = crate::limits::next_seq(op, stream, first - 1, n)?;
-        crate::limits::next_pos(op, stream, g.index.global.last_pos(), n)?;
-        let (at, pos) = (g.next_at(), g.index.global.next_pos());
-        let id_bytes = id.map_or(0, str::len);
-        let size = batch::events_size(stream, jsons.bytes.len(), id_bytes, n);
-        let mut fr = frame::begin_with(size);
-        let events = jsons.iter().enumerate().map(|(i, json)| NewEvent {
-            pos: pos + i as u64,
-            id,
-            at,
-            json,
-        });
-        batch::put_events(&mut fr, stream, first, last, events);
-        self.commit(g, fr, op, &|| format!("stream {stream:?}"))?;
-        Ok(last)
-    }
 }
 
 impl Backend for DiskLog {
@@ -189,42 +161,50 @@ impl Backend for DiskLog {
 
     fn append_all(&self, stream: &str, events: Vec<Value>) -> Result<u64> {
         check_name("append_all", "stream", stream)?;
-        let jsons = Encoded::new("append_all", stream, &events)?;
-        drop(events);
+        let mut draft = Draft::new("append_all", stream, &events, None)?;
+        let w = self.sync.writer();
         let g = self.lock()?;
-        if jsons.ends.is_empty() {
+        if draft.is_empty() {
             return Ok(g.index.last_seq(stream));
         }
-        self.append_batch(g, "append_all", stream, &jsons, None)
+        let (last, end) = self.write_draft(g, w, "append_all", stream, &mut draft)?;
+        // Freed while a large batch's write-back runs, before its fdatasync.
+        drop((events, draft));
+        self.finish(end)?;
+        Ok(last)
     }
 
     fn append_expect(&self, stream: &str, expected: u64, event: Value) -> Result<Appended> {
         check_name("append_expect", "stream", stream)?;
-        let jsons = Encoded::new("append_expect", stream, std::slice::from_ref(&event))?;
+        let events = std::slice::from_ref(&event);
+        let mut draft = Draft::new("append_expect", stream, events, None)?;
+        let w = self.sync.writer();
         let g = self.lock()?;
         let actual = g.index.last_seq(stream);
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        self.append_batch(g, "append_expect", stream, &jsons, None)
+        self.append_draft(g, w, "append_expect", stream, &mut draft)
             .map(Appended::Seq)
     }
 
     fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
         check_name("append_once", "stream", stream)?;
         check_name("append_once", "id", id)?;
-        let jsons = Encoded::new("append_once", stream, std::slice::from_ref(&event))?;
+        let events = std::slice::from_ref(&event);
+        let mut draft = Draft::new("append_once", stream, events, Some(id))?;
+        let w = self.sync.writer();
         let g = self.lock()?;
         match g.index.global.check_once(stream, id) {
             Ok(Some(seq)) => {
                 // The first call's batch may still be in its fsync: answer
                 // once everything written so far is durable.
                 let end = (g.active, g.active()?.len);
-                drop(g);
+                drop((g, w));
                 self.sync.wait(end, || self.lead_sync())?;
                 Ok(seq)
             }
-            Ok(None) => self.append_batch(g, "append_once", stream, &jsons, Some(id)),
+            Ok(None) => self.append_draft(g, w, "append_once", stream, &mut draft),
             Err(msg) => Err(Error::invalid("append_once", msg)),
         }
     }
@@ -290,12 +270,12 @@ impl Backend for DiskLog {
                 .map(|e| (e.id.as_str(), e.stream.as_str(), e.seq));
             batch::put_ids(&mut fr, items);
             check_frame("restore_global", &subject, &fr)?;
-            end = Some(self.write(&mut g, fr)?);
+            end = Some(self.write(&mut g, &mut fr)?);
         }
         if last_pos > g.index.global.last_pos() {
             let mut fr = frame::begin();
             batch::put_last_pos(&mut fr, last_pos);
-            end = Some(self.write(&mut g, fr)?);
+            end = Some(self.write(&mut g, &mut fr)?);
         }
         drop(g);
         if let Some(end) = end {
@@ -318,7 +298,9 @@ impl Backend for DiskLog {
         }
         let mut fr = frame::begin();
         batch::put_truncate(&mut fr, stream, seq);
-        self.commit(g, fr, "truncate_through", &|| format!("stream {stream:?}"))?;
+        self.commit(g, None, &mut fr, "truncate_through", &|| {
+            format!("stream {stream:?}")
+        })?;
         Ok(n)
     }
 
@@ -349,7 +331,7 @@ impl Backend for DiskLog {
         let g = self.lock()?;
         let mut fr = frame::begin();
         batch::put_kv(&mut fr, key, &json);
-        self.commit(g, fr, "kv_put", &subject)
+        self.commit(g, None, &mut fr, "kv_put", &subject)
     }
 
     fn kv_del(&self, key: &str) -> Result<bool> {
@@ -360,7 +342,7 @@ impl Backend for DiskLog {
         }
         let mut fr = frame::begin();
         batch::put_kv_del(&mut fr, key);
-        self.commit(g, fr, "kv_del", &|| format!("key {key:?}"))?;
+        self.commit(g, None, &mut fr, "kv_del", &|| format!("key {key:?}"))?;
         Ok(true)
     }
 
@@ -421,7 +403,7 @@ impl Backend for DiskLog {
             });
             batch::put_events(&mut fr, stream, seq, last, events);
             check_frame("restore", &subject, &fr)?;
-            let end = self.write(&mut g, fr)?;
+            let end = self.write(&mut g, &mut fr)?;
             if tail.is_empty() {
                 break end;
             }
@@ -515,7 +497,7 @@ mod tests {
             let mut g = log.lock().expect("lock");
             let mut fr = frame::begin();
             batch::put_events_v1(&mut fr, stream, first, jsons);
-            let end = log.write(&mut g, fr).expect("write");
+            let end = log.write(&mut g, &mut fr).expect("write");
             drop(g);
             log.sync.wait(end, || log.lead_sync()).expect("sync");
         }

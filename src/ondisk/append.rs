@@ -1,0 +1,118 @@
+//! The append path (`append_all`, and through it `append`; `append_expect`,
+//! `append_once`). A batch is framed before the store's lock is taken,
+//! straight into a buffer its thread keeps: each event's JSON is encoded
+//! once, in place, and its entry checksum computed there. Under the lock a
+//! batch only gets its seqs and positions, its frame checksum, its write
+//! and its index update, so concurrent writers queue behind less work and
+//! a batch costs no allocation and no second copy of its bytes.
+
+use std::cell::RefCell;
+use std::sync::MutexGuard;
+
+use super::batch::{self, EventsDraft};
+use super::commit::{Mark, Writing};
+use super::input::encode_into;
+use super::{DiskLog, Inner, frame};
+use crate::value::now_millis;
+use crate::{Result, Value};
+
+/// A thread keeps its frame buffer only up to this capacity, so one huge
+/// batch does not pin its memory for the thread's life.
+const KEEP: usize = 4 << 20;
+
+thread_local! {
+    /// The frame buffer this thread reuses from one append to the next.
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_buf() -> Vec<u8> {
+    BUF.try_with(|b| b.take()).unwrap_or_default()
+}
+
+fn give_back(mut buf: Vec<u8>) {
+    if buf.capacity() <= KEEP {
+        buf.clear();
+        let _ = BUF.try_with(|b| b.replace(buf));
+    }
+}
+
+/// A batch of events framed outside the lock, in its thread's buffer
+/// (given back when dropped).
+pub(super) struct Draft {
+    fr: Vec<u8>,
+    d: EventsDraft,
+}
+
+impl Draft {
+    /// Frames `events` for `stream`; bad input is an `Error::Invalid`
+    /// naming the stream, and nothing is written.
+    pub fn new(
+        op: &'static str,
+        stream: &str,
+        events: &[Value],
+        id: Option<&str>,
+    ) -> Result<Draft> {
+        let mut fr = take_buf();
+        fr.resize(frame::HEADER, 0);
+        let subject = || format!("stream {stream:?}");
+        let encode = |i: usize, buf: &mut Vec<u8>| encode_into(op, &subject, &events[i], buf);
+        match batch::draft_events(&mut fr, stream, events.len(), id, now_millis(), encode) {
+            Ok(d) => Ok(Draft { fr, d }),
+            Err(e) => {
+                give_back(fr);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.d.count == 0
+    }
+}
+
+impl Drop for Draft {
+    fn drop(&mut self) {
+        give_back(std::mem::take(&mut self.fr));
+    }
+}
+
+impl DiskLog {
+    /// Writes a drafted batch to `stream`, taking the next seqs and
+    /// positions; the caller holds the lock (registered as writing before
+    /// it took it) and has checked everything else. Returns the last seq
+    /// and the mark to pass to `finish`, which acknowledges it.
+    pub(super) fn write_draft(
+        &self,
+        g: MutexGuard<'_, Inner>,
+        w: Writing<'_>,
+        op: &'static str,
+        stream: &str,
+        draft: &mut Draft,
+    ) -> Result<(u64, Mark)> {
+        let n = draft.d.count;
+        let first = g.index.last_seq(stream) + 1;
+        let last = crate::limits::next_seq(op, stream, first - 1, n)?;
+        crate::limits::next_pos(op, stream, g.index.global.last_pos(), n)?;
+        let pos = g.index.global.next_pos();
+        // `at` never goes below an earlier batch's.
+        let at = draft.d.at.max(g.index.last_at);
+        batch::patch_events(&mut draft.fr, &draft.d, first, last, pos, at);
+        let subject = || format!("stream {stream:?}");
+        let end = self.write_batch(g, Some(w), &mut draft.fr, op, &subject)?;
+        Ok((last, end))
+    }
+
+    /// `write_draft`, then waits until the batch is durable.
+    pub(super) fn append_draft(
+        &self,
+        g: MutexGuard<'_, Inner>,
+        w: Writing<'_>,
+        op: &'static str,
+        stream: &str,
+        draft: &mut Draft,
+    ) -> Result<u64> {
+        let (last, end) = self.write_draft(g, w, op, stream, draft)?;
+        self.finish(end)?;
+        Ok(last)
+    }
+}

@@ -44,17 +44,13 @@ fn concurrent_appends_get_distinct_gap_free_seqs() {
     log.close().expect("close");
     let log = DiskLog::open(dir.path()).expect("reopen").0;
     let recs = log.read("shared", 0, 1000).expect("read");
-    let got: Vec<(u64, u64, u64)> = recs
-        .iter()
-        .map(|r| {
-            (
-                r.seq,
-                r.data[0].as_u64().expect("t"),
-                r.data[1].as_u64().expect("i"),
-            )
-        })
-        .collect();
-    assert_eq!(got, told);
+    assert_eq!(seq_writer_index(&recs), told);
+}
+
+/// (seq, writer, index) of records whose data is `[writer, index]`.
+fn seq_writer_index(recs: &[persist::Record]) -> Vec<(u64, u64, u64)> {
+    let at = |r: &persist::Record, i: usize| r.data[i].as_u64().expect("[t, i]");
+    recs.iter().map(|r| (r.seq, at(r, 0), at(r, 1))).collect()
 }
 
 #[test]
@@ -164,16 +160,7 @@ fn eight_writers_acknowledged_appends_survive_reopen_in_order() {
     told.sort_unstable();
     let log = DiskLog::open(dir.path()).expect("reopen").0;
     let recs = log.read("shared", 0, 1000).expect("read");
-    let got: Vec<(u64, u64, u64)> = recs
-        .iter()
-        .map(|r| {
-            (
-                r.seq,
-                r.data[0].as_u64().expect("t"),
-                r.data[1].as_u64().expect("i"),
-            )
-        })
-        .collect();
+    let got = seq_writer_index(&recs);
     assert_eq!(got, told);
     assert!(
         recs.windows(2).all(|w| w[0].pos < w[1].pos),

@@ -101,18 +101,4 @@ impl DiskLog {
         let end = self.write_batch(g, Some(w), &mut draft.fr, op, &subject)?;
         Ok((last, end))
     }
-
-    /// `write_draft`, then waits until the batch is durable.
-    pub(super) fn append_draft(
-        &self,
-        g: MutexGuard<'_, Inner>,
-        w: Writing<'_>,
-        op: &'static str,
-        stream: &str,
-        draft: &mut Draft,
-    ) -> Result<u64> {
-        let (last, end) = self.write_draft(g, w, op, stream, draft)?;
-        self.finish(end)?;
-        Ok(last)
-    }
 }

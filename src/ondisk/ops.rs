@@ -184,8 +184,9 @@ impl Backend for DiskLog {
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        self.append_draft(g, w, "append_expect", stream, &mut draft)
-            .map(Appended::Seq)
+        let (last, end) = self.write_draft(g, w, "append_expect", stream, &mut draft)?;
+        self.finish(end)?;
+        Ok(Appended::Seq(last))
     }
 
     fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
@@ -204,7 +205,11 @@ impl Backend for DiskLog {
                 self.sync.wait(end, || self.lead_sync())?;
                 Ok(seq)
             }
-            Ok(None) => self.append_draft(g, w, "append_once", stream, &mut draft),
+            Ok(None) => {
+                let (last, end) = self.write_draft(g, w, "append_once", stream, &mut draft)?;
+                self.finish(end)?;
+                Ok(last)
+            }
             Err(msg) => Err(Error::invalid("append_once", msg)),
         }
     }

@@ -408,6 +408,32 @@ mod tests {
         assert!(matches!(ops[5], Op::LastPos(9)));
     }
 
+    /// A batch framed before the lock and patched under it is byte for
+    /// byte what `put_events` writes, also when `at` had to move forward
+    /// (entry checksums redone).
+    #[test]
+    fn a_patched_draft_is_the_op_put_events_writes() {
+        let jsons: [&[u8]; 3] = [b"1", b"\"ab\"", b"[3]"];
+        for at in [5, 9] {
+            let mut want = vec![0u8; 2];
+            let events = jsons.iter().enumerate().map(|(i, json)| NewEvent {
+                pos: 10 + i as u64,
+                id: Some("k"),
+                at,
+                json,
+            });
+            put_events(&mut want, "s", 4, 6, events);
+            let mut got = vec![0u8; 2];
+            let json = |i: usize, buf: &mut Vec<u8>| {
+                buf.extend_from_slice(jsons[i]);
+                Ok::<(), ()>(())
+            };
+            let d = draft_events(&mut got, "s", 3, Some("k"), 5, json).expect("draft");
+            patch_events(&mut got, &d, 4, 6, 10, at);
+            assert_eq!(got, want, "at {at}");
+        }
+    }
+
     #[test]
     fn version_1_events_still_decode_without_pos_or_id() {
         let mut b = Vec::new();

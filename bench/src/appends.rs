@@ -102,7 +102,9 @@ fn single(dir: &Path, singles: usize, record: usize) -> Vec<Figure> {
 /// against the textbook leader/follower loop and against one writer of
 /// each, interleaved in rounds.
 fn group(dir: &Path, singles: usize, record: usize) -> Vec<Figure> {
-    let (rounds, per_thread) = (5, singles.div_ceil(5 * WRITERS));
+    // Never fewer than 2,000 appends: with fewer, starting the threads of
+    // each round weighs on the figure (`--quick` has 300 singles).
+    let (rounds, per_thread) = (5, singles.max(2000).div_ceil(5 * WRITERS));
     let total = rounds * per_thread * WRITERS;
     let raw = baseline::RawGroup::new(dir, record, total);
     let mut raw_one = baseline::RawPrealloc::new(dir, record, rounds * per_thread * WRITERS);

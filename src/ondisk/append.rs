@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::sync::MutexGuard;
 
-use super::batch::{self, EventsDraft};
+use super::batch::{self, EventsDraft, Op};
 use super::commit::{Mark, Writing};
 use super::input::encode_into;
 use super::{DiskLog, Inner, frame};
@@ -77,8 +77,8 @@ impl Drop for Draft {
 }
 
 impl DiskLog {
-    /// Writes a drafted batch to `stream`, taking the next seqs and
-    /// positions; the caller holds the lock (registered as writing before
+    /// Writes a batch drafted for `stream` (and `id`), taking the next
+    /// seqs and positions; the caller holds the lock (registered as writing before
     /// it took it) and has checked everything else. Returns the last seq
     /// and the mark to pass to `finish`, which acknowledges it.
     pub(super) fn write_draft(
@@ -87,6 +87,7 @@ impl DiskLog {
         w: Writing<'_>,
         op: &'static str,
         stream: &str,
+        id: Option<&str>,
         draft: &mut Draft,
     ) -> Result<(u64, Mark)> {
         let n = draft.d.count;
@@ -96,9 +97,15 @@ impl DiskLog {
         let pos = g.index.global.next_pos();
         // `at` never goes below an earlier batch's.
         let at = draft.d.at.max(g.index.last_at);
-        batch::patch_events(&mut draft.fr, &draft.d, first, last, pos, at);
+        let events = batch::patch_events(&mut draft.fr, &draft.d, (first, last), pos, at, id);
+        let ops = [Op::Events {
+            stream,
+            first,
+            last,
+            events,
+        }];
         let subject = || format!("stream {stream:?}");
-        let end = self.write_batch(g, Some(w), &mut draft.fr, op, &subject)?;
+        let end = self.write_batch(g, Some(w), &mut draft.fr, Some(&ops), op, &subject)?;
         Ok((last, end))
     }
 }

@@ -178,14 +178,19 @@ fn seal_entry(buf: &mut [u8], entry: usize, end: usize) {
 /// Gives a drafted op its seqs `first ..= last` and positions from `pos`,
 /// and, when `at` is later than the draft's (the clock read before the
 /// lock fell behind an earlier batch's), that `at` with checksums redone.
-pub(crate) fn patch_events(
+/// Returns the events as `decode` would (`id` is the draft's), so the
+/// index takes the batch without parsing back what was just built.
+pub(crate) fn patch_events<'a>(
     buf: &mut [u8],
     d: &EventsDraft,
-    first: u64,
-    last: u64,
+    seqs: (u64, u64),
     pos: u64,
     at: i64,
-) {
+    id: Option<&'a str>,
+) -> Vec<EventRef<'a>> {
+    let (first, last) = seqs;
+    let id = id.filter(|id| !id.is_empty());
+    let mut events = Vec::with_capacity(d.count);
     buf[d.seqs..d.seqs + 8].copy_from_slice(&first.to_le_bytes());
     buf[d.seqs + 8..d.seqs + 16].copy_from_slice(&last.to_le_bytes());
     let mut off = d.seqs + 20;
@@ -201,8 +206,15 @@ pub(crate) fn patch_events(
             buf[entry..entry + 8].copy_from_slice(&at.to_le_bytes());
             seal_entry(buf, entry, end);
         }
+        events.push(EventRef {
+            at,
+            off: entry,
+            pos: Some(pos + i),
+            id,
+        });
         off = end;
     }
+    events
 }
 
 /// A version 1 events op, as stores written before global positions hold.
@@ -429,8 +441,15 @@ mod tests {
                 Ok::<(), ()>(())
             };
             let d = draft_events(&mut got, "s", 3, Some("k"), 5, json).expect("draft");
-            patch_events(&mut got, &d, 4, 6, 10, at);
+            let events = patch_events(&mut got, &d, (4, 6), 10, at, Some("k"));
             assert_eq!(got, want, "at {at}");
+            let decoded = decode(&want, 2).expect("decodes");
+            let Op::Events { events: want, .. } = &decoded[0] else {
+                panic!("not events: {:?}", decoded[0]);
+            };
+            let fields = |e: &EventRef<'_>| (e.at, e.off, e.pos, e.id.map(str::to_string));
+            let got: Vec<_> = events.iter().map(fields).collect();
+            assert_eq!(got, want.iter().map(fields).collect::<Vec<_>>());
         }
     }
 

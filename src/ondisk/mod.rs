@@ -128,6 +128,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::{Error, Result};
 
+use batch::Op;
 use commit::{Mark, Syncer, Writing};
 use fault::Io;
 use hint::SegMeta;
@@ -468,6 +469,12 @@ impl DiskLog {
     /// Writes a frame (built on `frame::begin`) to the active segment and
     /// applies it to the index; returns the mark that must become durable.
     fn write(&self, g: &mut Inner, fr: &mut [u8]) -> Result<Mark> {
+        self.write_ops(g, fr, None)
+    }
+
+    /// `write`, given the frame's ops when the caller has them (its own
+    /// batch, just built), else decoding them from the frame.
+    fn write_ops(&self, g: &mut Inner, fr: &mut [u8], ops: Option<&[Op<'_>]>) -> Result<Mark> {
         self.writable("write")?;
         let written = g.active()?.len;
         if written > HEADER_LEN && written + fr.len() as u64 > self.segment_bytes {
@@ -495,8 +502,11 @@ impl DiskLog {
         if let Some(seg) = g.segs.get_mut(&active) {
             seg.r.len = end;
         }
-        let applied = batch::decode(fr, frame::HEADER)
-            .and_then(|ops| g.index.apply(pack(active, s.len), &ops));
+        let at = pack(active, s.len);
+        let applied = match ops {
+            Some(ops) => g.index.apply(at, ops),
+            None => batch::decode(fr, frame::HEADER).and_then(|ops| g.index.apply(at, &ops)),
+        };
         if let Err(msg) = applied {
             let e = Error::Corrupt {
                 path: (*s.path).clone(),
@@ -543,7 +553,7 @@ impl DiskLog {
         op: &'static str,
         subject: &dyn Fn() -> String,
     ) -> Result<()> {
-        let end = self.write_batch(g, w, fr, op, subject)?;
+        let end = self.write_batch(g, w, fr, None, op, subject)?;
         self.finish(end)
     }
 
@@ -554,11 +564,12 @@ impl DiskLog {
         mut g: MutexGuard<'_, Inner>,
         w: Option<Writing<'_>>,
         fr: &mut [u8],
+        ops: Option<&[Op<'_>]>,
         op: &'static str,
         subject: &dyn Fn() -> String,
     ) -> Result<Mark> {
         check_frame(op, subject, fr)?;
-        let end = self.write(&mut g, fr)?;
+        let end = self.write_ops(&mut g, fr, ops)?;
         drop((g, w));
         Ok(end)
     }

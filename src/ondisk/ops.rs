@@ -167,7 +167,7 @@ impl Backend for DiskLog {
         if draft.is_empty() {
             return Ok(g.index.last_seq(stream));
         }
-        let (last, end) = self.write_draft(g, w, "append_all", stream, &mut draft)?;
+        let (last, end) = self.write_draft(g, w, "append_all", stream, None, &mut draft)?;
         // Freed while a large batch's write-back runs, before its fdatasync.
         drop((events, draft));
         self.finish(end)?;
@@ -184,7 +184,7 @@ impl Backend for DiskLog {
         if actual != expected {
             return Ok(Appended::Conflict { expected, actual });
         }
-        let (last, end) = self.write_draft(g, w, "append_expect", stream, &mut draft)?;
+        let (last, end) = self.write_draft(g, w, "append_expect", stream, None, &mut draft)?;
         self.finish(end)?;
         Ok(Appended::Seq(last))
     }
@@ -206,7 +206,8 @@ impl Backend for DiskLog {
                 Ok(seq)
             }
             Ok(None) => {
-                let (last, end) = self.write_draft(g, w, "append_once", stream, &mut draft)?;
+                let (last, end) =
+                    self.write_draft(g, w, "append_once", stream, Some(id), &mut draft)?;
                 self.finish(end)?;
                 Ok(last)
             }

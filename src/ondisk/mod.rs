@@ -5,7 +5,8 @@
 //!
 //! Module map: this file holds the store's state and its write path (roll,
 //! write, group commit, poison); `open` (open for writing or read-only),
-//! `ops` (the `Backend` operations), `input` (argument checks, encoding),
+//! `ops` (the `Backend` operations), `append` (the append path: framing
+//! outside the lock), `input` (argument checks, encoding),
 //! `json` (value encoding), `frame` (batch framing, CRC32C), `batch` (ops
 //! in a batch), `segment` (files, headers, scanning), `index` (in-memory
 //! positions), `read` (preads by position), `commit` (group commit, poison

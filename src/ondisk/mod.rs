@@ -118,6 +118,7 @@ mod recover;
 mod salvage;
 mod segment;
 mod verify;
+mod version;
 
 use std::collections::BTreeMap;
 use std::fs::File;

@@ -159,6 +159,7 @@ pub fn verify_with(
         .collect();
     rep.hint = match hint {
         None => HintCheck::Missing,
+        Some(Err(msg)) if hint::is_newer(dir) => HintCheck::Stale(msg),
         Some(Err(msg)) => {
             rep.faults.push(fault(&dir.join(hint::FILE), 0, msg));
             HintCheck::Unchecked

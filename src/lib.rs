@@ -65,10 +65,16 @@ pub mod upcast;
 pub mod value;
 pub mod view;
 
+// The `persist` binary's parts, behind the default `cli` feature: an
+// embedder builds without them (and without clap, ctrlc, walkdir and
+// rustyline).
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod repl;
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod runner;
 pub mod script;

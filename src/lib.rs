@@ -48,9 +48,6 @@ pub mod hub;
 pub mod ids;
 pub mod limits;
 pub mod mem;
-// Its module doc states the rules; items are being reworked (recovery,
-// manifest, batch encoding) and get their docs with that work.
-#[allow(missing_docs)]
 pub mod ondisk;
 pub mod open;
 pub mod pg;

@@ -197,17 +197,24 @@ impl std::fmt::Debug for Options {
 /// One stream as `persist inspect` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamStats {
+    /// The stream's name.
     pub name: String,
     /// First retained seq; `last_seq + 1` when nothing is kept.
     pub first_seq: u64,
+    /// Its high-water mark.
     pub last_seq: u64,
+    /// Records kept (not truncated).
     pub kept: u64,
 }
 
+/// What a store holds and how much of its log is dead, for `persist inspect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
+    /// Every stream, by name.
     pub streams: Vec<StreamStats>,
+    /// Live kv keys.
     pub kv_keys: usize,
+    /// Segment files.
     pub segments: usize,
     /// Bytes of the log in segment files: up to each segment's frame end
     /// (preallocated free space past it is not counted).
@@ -248,9 +255,13 @@ impl Stats {
 /// What `compact_segments` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactReport {
+    /// Segments before the compaction.
     pub segments_before: usize,
+    /// Segments after it.
     pub segments_after: usize,
+    /// Bytes of the log before it.
     pub bytes_before: u64,
+    /// Bytes of the log after it.
     pub bytes_after: u64,
 }
 
@@ -335,6 +346,7 @@ impl Inner {
 }
 
 impl DiskLog {
+    /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -344,6 +356,7 @@ impl DiskLog {
         &self.report
     }
 
+    /// What the store holds now.
     pub fn stats(&self) -> Stats {
         let g = self.guard();
         Stats::of(&g.index, g.segs.iter().map(|(&id, s)| (id, s.r.len)))

@@ -32,9 +32,11 @@ use crate::{Error, Result};
 /// would cut).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TornTail {
+    /// The last segment's file.
     pub path: PathBuf,
     /// Where the file now ends: the end of the last whole batch.
     pub offset: u64,
+    /// How many bytes were (or would be) cut.
     pub bytes_cut: u64,
     /// Why the first cut byte did not start a valid frame.
     pub reason: String,
@@ -43,6 +45,7 @@ pub struct TornTail {
 /// What `DiskLog::open` found and repaired.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OpenReport {
+    /// A torn tail cut off the last segment, if there was one.
     pub torn: Option<TornTail>,
     /// The hint was valid and only the log after it was scanned.
     pub hint_used: bool,

@@ -42,10 +42,13 @@ use crate::{Error, IdEntry, Record, Result, Value};
 /// A byte range of a file that could not be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
+    /// The file.
     pub path: PathBuf,
     /// `start..end` in the file (`0..0` for a file that is missing).
     pub start: u64,
+    /// See `start`.
     pub end: u64,
+    /// Why the range could not be used.
     pub reason: String,
 }
 
@@ -66,7 +69,9 @@ impl std::fmt::Display for Damage {
 /// One stream of the new store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SalvagedStream {
+    /// Its name in the new store.
     pub name: String,
+    /// Its high-water mark (lost seqs included, so they are never reused).
     pub last_seq: u64,
     /// The kept records: contiguous seqs ending at `last_seq` (or none).
     pub records: Vec<Record>,
@@ -80,11 +85,15 @@ pub struct SalvagedStream {
 /// What survives of a store, ready to restore.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Salvage {
+    /// Every stream that survives, `lost_and_found/` ones included.
     pub streams: Vec<SalvagedStream>,
+    /// The kv entries as the surviving batches leave them.
     pub kv: BTreeMap<String, Value>,
     /// Used ids of records not restored (truncated, lost).
     pub ids: Vec<IdEntry>,
+    /// The highest pos given, lost records' included.
     pub last_pos: u64,
+    /// Every byte range skipped, and why.
     pub damage: Vec<Damage>,
     /// Things worth knowing that lost nothing.
     pub notes: Vec<String>,

@@ -112,7 +112,7 @@ pub enum Error {
     /// checksum passed, so it is not damage): a newer persist wrote it.
     /// Policy in docs/design.md, "Versions".
     #[error(
-        "{path}: {what} written by a newer persist (format version {found}; this build reads up to {reads}); open it with that version"
+        "{path}: {what} written by a newer persist (format version {found}; this build reads up to {reads}); use a newer persist"
     )]
     NewerFormat {
         /// The file.

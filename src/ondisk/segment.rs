@@ -147,14 +147,24 @@ pub(crate) fn scan(
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_start = start;
     let mut off = start;
-    // Makes buf hold file bytes `off .. off + n` (n <= end - off).
+    // Makes buf hold file bytes `off .. off + n` (n <= end - off). The part
+    // of a frame already read is moved to the front, not read again: with
+    // large batches a re-read would copy a tenth of the log twice.
     let fill = |buf: &mut Vec<u8>, buf_start: &mut u64, off: u64, n: usize| -> Result<()> {
-        if off >= *buf_start && off + n as u64 <= *buf_start + buf.len() as u64 {
+        let held_end = *buf_start + buf.len() as u64;
+        if off >= *buf_start && off + n as u64 <= held_end {
             return Ok(());
         }
         let want = n.max(CHUNK).min((end - off) as usize);
+        let kept = if off >= *buf_start && off < held_end {
+            let from = (off - *buf_start) as usize;
+            buf.copy_within(from.., 0);
+            buf.len() - from
+        } else {
+            0
+        };
         buf.resize(want, 0);
-        file.read_exact_at(buf, off)
+        file.read_exact_at(&mut buf[kept..], off + kept as u64)
             .map_err(|e| Error::io(path, "read segment", e))?;
         *buf_start = off;
         Ok(())

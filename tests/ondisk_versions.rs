@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use persist::ondisk::DiskLog;
+use persist::ondisk::{DiskLog, salvage};
 use persist::{Backend, Error};
 use serde_json::json;
 
@@ -118,11 +118,22 @@ fn expect_damage(dir: &Path, file: &str) {
     );
 }
 
+/// `persist recover`'s reading refuses too: what a newer persist wrote is
+/// not this build's to judge as damage.
+fn expect_salvage_refused(dir: &Path, file: &str) {
+    match salvage(dir) {
+        Err(Error::NewerFormat { path, .. }) => assert_eq!(path, dir.join(file)),
+        Err(e) => panic!("expected NewerFormat from salvage, got: {e}"),
+        Ok(s) => panic!("salvaged a newer {file}: {:?}", s.damage),
+    }
+}
+
 #[test]
 fn newer_segment_is_refused_naming_it() {
     let dir = build();
     bump(&dir.path().join(SEG), 2, true);
     expect_newer(dir.path(), SEG, "segment", 2, 1);
+    expect_salvage_refused(dir.path(), SEG);
 }
 
 #[test]
@@ -130,6 +141,7 @@ fn newer_manifest_is_refused_naming_it() {
     let dir = build();
     bump(&dir.path().join("manifest"), 7, true);
     expect_newer(dir.path(), "manifest", "manifest", 7, 1);
+    expect_salvage_refused(dir.path(), "manifest");
 }
 
 #[test]
@@ -146,6 +158,9 @@ fn bumped_version_with_a_stale_checksum_is_damage() {
         let dir = build();
         bump(&dir.path().join(file), 2, false);
         expect_damage(dir.path(), file);
+        if let Err(e @ Error::NewerFormat { .. }) = salvage(dir.path()) {
+            panic!("salvage took a damaged {file} for a newer one: {e}");
+        }
     }
     let dir = build();
     std::fs::remove_file(dir.path().join("manifest")).expect("rm manifest");

@@ -37,6 +37,7 @@ use super::manifest::{self, Manifest};
 use super::open::lock_shared;
 use super::read::split_entry;
 use super::segment::{self, HEADER_LEN};
+use super::version::{self, Kind};
 use crate::{Error, IdEntry, Record, Result, Value};
 
 /// A byte range of a file that could not be used, and why.
@@ -169,6 +170,8 @@ impl Replay {
         let present = segment::list(dir)?;
         let listed: Option<Manifest> = match manifest::load(dir) {
             Ok(m) => m,
+            // Not damage: this build cannot judge what a newer one wrote.
+            Err(e @ Error::NewerFormat { .. }) => return Err(e),
             Err(e) => {
                 let path = dir.join(manifest::FILE);
                 self.damage(&path, 0, 0, format!("{e}; every segment file is read"));
@@ -185,9 +188,13 @@ impl Replay {
         for e in &m.segs {
             let own = dir.join(segment::file_name(e.id));
             let tmp = dir.join(super::compact::tmp_name(e.id));
-            let path = [own, tmp]
-                .into_iter()
-                .find(|p| nonce_of(p, e.id) == Some(e.nonce));
+            let mut path = None;
+            for p in [own, tmp] {
+                if nonce_of(&p, e.id)? == Some(e.nonce) {
+                    path = Some(p);
+                    break;
+                }
+            }
             match path {
                 Some(p) => out.push((e.id, p, e.len)),
                 None => {
@@ -229,6 +236,9 @@ impl Replay {
         let hl = HEADER_LEN as usize;
         match buf.get(..hl).ok_or("segment header incomplete".to_string()) {
             Ok(h) => {
+                if let Some(newer) = version::newer(Kind::Segment, path, h) {
+                    return Err(newer);
+                }
                 if let Err(msg) = segment::parse_header(h, id) {
                     self.damage(
                         path,
@@ -448,12 +458,19 @@ impl Replay {
     }
 }
 
-/// The nonce in the header of segment file `path`, if it reads and checks.
-fn nonce_of(path: &Path, id: u64) -> Option<u64> {
+/// The nonce in the header of segment file `path`, if it reads and checks;
+/// `NewerFormat` when a newer persist wrote it.
+fn nonce_of(path: &Path, id: u64) -> Result<Option<u64>> {
     use std::io::Read;
     let mut h = [0u8; HEADER_LEN as usize];
-    std::fs::File::open(path).ok()?.read_exact(&mut h).ok()?;
-    segment::parse_header(&h, id).ok()
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut h));
+    if read.is_err() {
+        return Ok(None);
+    }
+    match version::newer(Kind::Segment, path, &h) {
+        Some(e) => Err(e),
+        None => Ok(segment::parse_header(&h, id).ok()),
+    }
 }
 
 /// The value of the entry at `at` of a frame, checked.

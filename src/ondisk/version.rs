@@ -169,6 +169,22 @@ mod tests {
         }
     }
 
+    /// docs/design.md shows each file's current magic: bumping a version
+    /// without its history entry and layout fails here.
+    #[test]
+    fn design_doc_shows_the_current_versions() {
+        let doc = include_str!("../../docs/design.md");
+        for kind in KINDS {
+            let magic = String::from_utf8(kind.magic().to_vec()).expect("ascii");
+            assert!(
+                doc.contains(&format!("`{magic}`")),
+                "design.md lacks {magic}"
+            );
+            let row = format!("| {} | {} |", kind.what(), kind.reads());
+            assert!(doc.contains(&row), "design.md's history lacks {row:?}");
+        }
+    }
+
     #[test]
     fn mismatch_names_newer_older_and_foreign_files() {
         let mut m = Kind::Hint.magic();

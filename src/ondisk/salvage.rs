@@ -142,7 +142,10 @@ pub fn salvage(dir: &Path) -> Result<Salvage> {
     let _lock = lock_shared(dir)?;
     let mut r = Replay::default();
     let files = r.segments(dir)?;
-    if files.is_empty() {
+    // A manifest that lists segments none of which can be read is a store
+    // that lost everything, to report as damage, not a directory that
+    // never held a store.
+    if files.is_empty() && r.damage.is_empty() {
         return Err(super::recover::not_a_store(dir));
     }
     for (id, path, durable) in files {

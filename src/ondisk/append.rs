@@ -78,9 +78,9 @@ impl Drop for Draft {
 
 impl DiskLog {
     /// Writes a batch drafted for `stream` (and `id`), taking the next
-    /// seqs and positions; the caller holds the lock (registered as writing before
-    /// it took it) and has checked everything else. Returns the last seq
-    /// and the mark to pass to `finish`, which acknowledges it.
+    /// seqs and positions; the caller holds the lock (registered as
+    /// writing before it took it) and has checked everything else. Returns
+    /// the last seq and the mark to pass to `finish`, which acknowledges it.
     pub(super) fn write_draft(
         &self,
         g: MutexGuard<'_, Inner>,

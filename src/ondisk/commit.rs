@@ -25,6 +25,10 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::batch::Op;
+use super::index::{self, Pos};
+use super::input::check_frame;
+use super::{DiskLog, Inner};
 use crate::{Error, Result};
 
 /// A position in the log: (segment id, offset in it). Ordered like the log.
@@ -198,5 +202,73 @@ impl Syncer {
             self.cv.notify_all();
             r?;
         }
+    }
+}
+
+/// The store's side of the group commit: writing a batch, leading an
+/// fsync, waiting until a batch is durable.
+impl DiskLog {
+    /// Leader of a group commit: fsyncs the active segment; returns the mark
+    /// it covers (everything written before the fsync started).
+    pub(super) fn lead_sync(&self) -> Result<Mark> {
+        let (s, mark) = {
+            let g = self.guard();
+            let s = g.active()?;
+            let mark = (g.active, s.len);
+            (s, mark)
+        };
+        match self.io.sync(&s.file, &s.path) {
+            Ok(()) => Ok(mark),
+            Err(e) => self.fail(&mut self.guard(), e),
+        }
+    }
+
+    /// Waits until the batch holding the record at `p` is durable, so a
+    /// read never returns what a failed fsync could take back. Only reads
+    /// of the newest records, racing their writer, ever wait.
+    pub(super) fn durable(&self, p: Pos) -> Result<()> {
+        let mark = (index::seg_of(p), index::off_of(p) + 1);
+        self.sync.wait(mark, || self.lead_sync())
+    }
+
+    /// Writes one batch, waits until it is durable (rule 2), then compacts
+    /// if enough is dead. `w` registered the caller as writing before it
+    /// took the lock (so a group commit's leader waits for its write); it
+    /// ends once the batch is written.
+    pub(super) fn commit(
+        &self,
+        g: MutexGuard<'_, Inner>,
+        w: Option<Writing<'_>>,
+        fr: &mut [u8],
+        op: &'static str,
+        subject: &dyn Fn() -> String,
+    ) -> Result<()> {
+        let end = self.write_batch(g, w, fr, None, op, subject)?;
+        self.finish(end)
+    }
+
+    /// `commit` up to the write: checks, writes and releases the lock;
+    /// returns the mark `finish` must wait for.
+    pub(super) fn write_batch(
+        &self,
+        mut g: MutexGuard<'_, Inner>,
+        w: Option<Writing<'_>>,
+        fr: &mut [u8],
+        ops: Option<&[Op<'_>]>,
+        op: &'static str,
+        subject: &dyn Fn() -> String,
+    ) -> Result<Mark> {
+        check_frame(op, subject, fr)?;
+        let end = self.write_ops(&mut g, fr, ops)?;
+        drop((g, w));
+        Ok(end)
+    }
+
+    /// The rest of `commit`: waits until `end` is durable (rule 2), then
+    /// compacts if enough is dead.
+    pub(super) fn finish(&self, end: Mark) -> Result<()> {
+        self.sync.wait(end, || self.lead_sync())?;
+        self.maybe_compact();
+        Ok(())
     }
 }

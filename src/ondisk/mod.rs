@@ -4,18 +4,18 @@
 //! a hint file to reopen fast, and segment compaction.
 //!
 //! Module map: this file holds the store's state and its write path (roll,
-//! write, group commit, poison); `open` (open for writing or read-only),
+//! preallocation, write, poison); `open` (open for writing or read-only),
 //! `ops` (the `Backend` operations), `append` (the append path: framing
-//! outside the lock), `input` (argument checks, encoding),
-//! `json` (value encoding), `frame` (batch framing, CRC32C), `batch` (ops
-//! in a batch), `segment` (files, headers, scanning), `index` (in-memory
-//! positions), `read` (preads by position), `commit` (group commit, poison
-//! flag), `manifest` (segments and durable lengths), `hint` (index
-//! checkpoint), `compact` (rewrite live records), `layout` (which files
-//! make up the store), `recover` (replay and repair on open), `verify`
-//! (read-only check), `salvage` (what survives of a damaged store, for
-//! `persist recover`), `fault` (I/O with a test hook), `version` (format
-//! versions, the newer-format check).
+//! outside the lock), `input` (argument checks, encoding), `json` (value
+//! encoding), `frame` (batch framing, CRC32C), `batch` (ops in a batch),
+//! `segment` (files, headers, scanning), `index` (in-memory positions),
+//! `read` (preads by position), `commit` (group commit: committing a batch,
+//! leading and waiting for fsyncs; the poison flag), `manifest` (segments
+//! and durable lengths), `hint` (index checkpoint), `compact` (rewrite live
+//! records), `layout` (which files make up the store), `recover` (replay
+//! and repair on open), `verify` (read-only check), `salvage` (what
+//! survives of a damaged store, for `persist recover`), `fault` (I/O with a
+//! test hook), `version` (format versions, the newer-format check).
 //!
 //! The files' byte layouts, the rules (the "rule N" the code cites: 1-8
 //! the storage rules, 9-14 recovery's), what recovery trusts and why, the
@@ -83,11 +83,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::{Error, Result};
 
 use batch::Op;
-use commit::{Mark, Syncer, Writing};
+use commit::{Mark, Syncer};
 use fault::Io;
 use hint::SegMeta;
 use index::{Index, MAX_SEGMENT_ID, Pos, pack};
-use input::check_frame;
 use manifest::{Entry, Manifest};
 use read::SegRef;
 use recover::Seg;
@@ -483,70 +482,6 @@ impl DiskLog {
             return self.fail(g, e);
         }
         Ok((active, end))
-    }
-
-    /// Leader of a group commit: fsyncs the active segment; returns the mark
-    /// it covers (everything written before the fsync started).
-    fn lead_sync(&self) -> Result<Mark> {
-        let (s, mark) = {
-            let g = self.guard();
-            let s = g.active()?;
-            let mark = (g.active, s.len);
-            (s, mark)
-        };
-        match self.io.sync(&s.file, &s.path) {
-            Ok(()) => Ok(mark),
-            Err(e) => self.fail(&mut self.guard(), e),
-        }
-    }
-
-    /// Waits until the batch holding the record at `p` is durable, so a
-    /// read never returns what a failed fsync could take back. Only reads
-    /// of the newest records, racing their writer, ever wait.
-    fn durable(&self, p: Pos) -> Result<()> {
-        let mark = (index::seg_of(p), index::off_of(p) + 1);
-        self.sync.wait(mark, || self.lead_sync())
-    }
-
-    /// Writes one batch, waits until it is durable (rule 2), then compacts
-    /// if enough is dead. `w` registered the caller as writing before it
-    /// took the lock (so a group commit's leader waits for its write); it
-    /// ends once the batch is written.
-    fn commit(
-        &self,
-        g: MutexGuard<'_, Inner>,
-        w: Option<Writing<'_>>,
-        fr: &mut [u8],
-        op: &'static str,
-        subject: &dyn Fn() -> String,
-    ) -> Result<()> {
-        let end = self.write_batch(g, w, fr, None, op, subject)?;
-        self.finish(end)
-    }
-
-    /// `commit` up to the write: checks, writes and releases the lock;
-    /// returns the mark `finish` must wait for.
-    fn write_batch(
-        &self,
-        mut g: MutexGuard<'_, Inner>,
-        w: Option<Writing<'_>>,
-        fr: &mut [u8],
-        ops: Option<&[Op<'_>]>,
-        op: &'static str,
-        subject: &dyn Fn() -> String,
-    ) -> Result<Mark> {
-        check_frame(op, subject, fr)?;
-        let end = self.write_ops(&mut g, fr, ops)?;
-        drop((g, w));
-        Ok(end)
-    }
-
-    /// The rest of `commit`: waits until `end` is durable (rule 2), then
-    /// compacts if enough is dead.
-    fn finish(&self, end: Mark) -> Result<()> {
-        self.sync.wait(end, || self.lead_sync())?;
-        self.maybe_compact();
-        Ok(())
     }
 
     /// Checkpoints the index. The caller guarantees every segment is

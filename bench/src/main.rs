@@ -4,9 +4,14 @@
 //! `cargo run --release -p persist-bench -- [--quick] [--json] [--only GROUP]`
 //! (the `pg` and `pg-fold` groups run only with `--only`: they need a
 //! PostgreSQL server, `PERSIST_PG_URL`)
+//!
+//! `persist-bench --count CASE N` runs one case for `bench/instructions.sh`
+//! (instructions per event under callgrind; see `count`).
 
 mod baseline;
+mod count;
 mod figures;
+mod fold;
 mod global;
 mod pg;
 mod versions;
@@ -85,10 +90,36 @@ fn print(f: &Figure, json: bool) {
     }
 }
 
+/// `--count CASE N`; a bad argument exits 2 naming it and the cases.
+fn count_mode(args: &[String]) {
+    let n = args
+        .get(1)
+        .map(|n| n.replace(['_', ','], "").parse::<usize>());
+    let result = match (args.first(), n, args.len()) {
+        (Some(case), Some(Ok(n)), 2) => {
+            let base = std::env::current_dir().expect("cwd").join("target");
+            std::fs::create_dir_all(&base).expect("create target/");
+            count::run(case, n, &base)
+        }
+        _ => Err(format!("expected --count CASE N, got {args:?}")),
+    };
+    if let Err(msg) = result {
+        eprintln!("persist-bench: {msg}");
+        for (case, what) in count::CASES {
+            eprintln!("  {case:<12} {what}");
+        }
+        std::process::exit(2);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--reopen-child") {
         figures::reopen_child(std::path::Path::new(&args[1]));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--count") {
+        count_mode(&args[1..]);
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -122,7 +153,7 @@ fn main() {
     let built = std::cell::Cell::new(false);
     let build = || {
         if !built.replace(true) {
-            figures::build_big(&big, n);
+            fold::build_big(&big, n);
         }
     };
     type Group<'a> = (&'static str, Box<dyn Fn() -> Vec<Figure> + 'a>);
@@ -135,7 +166,7 @@ fn main() {
             "fold",
             Box::new(|| {
                 build();
-                figures::fold(&big, n)
+                fold::fold(&big, n)
             }),
         ),
         (
@@ -146,7 +177,7 @@ fn main() {
             }),
         ),
         ("views", Box::new(|| figures::views(n))),
-        ("fold-mem", Box::new(|| figures::fold_mem(n))),
+        ("fold-mem", Box::new(|| fold::fold_mem(n))),
         ("global", Box::new(|| global::reads(tmp.path(), n))),
         (
             "append-once",

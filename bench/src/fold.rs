@@ -1,0 +1,162 @@
+//! Fold figures (issue 12 aim 4): the Rhai-step fold on disk against the
+//! same fold over the same events on the memory backend, and the empty-step
+//! fold against the interpreter's bare closure-call rate. Each timing is
+//! the best of three, disk and memory interleaved, so a noisy neighbour
+//! hits both alike.
+
+use std::path::Path;
+
+use persist::ondisk::DiskLog;
+use persist::script::store::StoreHandle;
+use persist::{Error, Store};
+use rhai::{Engine, Scope};
+use serde_json::{Value, json};
+
+use crate::baseline::payload;
+use crate::figures::{engine, eval};
+use crate::{Figure, time};
+
+/// The Rhai step every fold figure runs, and the empty one.
+pub const STEP: &str = r#"s.project("orders", 0, |acc, r| acc + r.data.amount).value"#;
+pub const EMPTY: &str = r#"s.project("orders", 0, |acc, r| acc).seq"#;
+
+/// Batch `b` of 1,000 events with 200-byte payloads, as every fold reads.
+pub fn batch(b: usize) -> Vec<Value> {
+    (0..1000)
+        .map(|i| json!({"amount": (b * 1000 + i) % 100, "pad": payload(i)}))
+        .collect()
+}
+
+/// What the fold of `n` such events sums to.
+pub fn expected(n: usize) -> i64 {
+    (0..n as i64).map(|i| i % 100).sum()
+}
+
+/// Builds a store of `n` events (`batch`) in `dir`.
+pub fn build_big(dir: &Path, n: usize) {
+    let store = Store::new(DiskLog::open(dir).expect("open store").0);
+    fill(&store, n);
+    store.close().expect("close");
+}
+
+/// Appends `n` events (`batch`) to the stream `orders` of `store`.
+pub fn fill(store: &Store, n: usize) {
+    for b in 0..n / 1000 {
+        store.append_all("orders", batch(b)).expect("append_all");
+    }
+}
+
+/// `store` as the script's `s`.
+pub fn scope_of(store: Store) -> Scope<'static> {
+    let mut scope = Scope::new();
+    scope.push("s", StoreHandle::from(store));
+    scope
+}
+
+/// Seconds of the fastest of three runs of `f`.
+fn best_of_3<T>(mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut best = time(&mut f);
+    for _ in 0..2 {
+        let next = time(&mut f);
+        if next.0 < best.0 {
+            best = next;
+        }
+    }
+    best
+}
+
+/// Seconds of one run of `script` on `scope`; checks its result is `want`.
+fn run(engine: &Engine, scope: &mut Scope, script: &str, want: i64) -> f64 {
+    let (secs, got) = time(|| eval(engine, scope, script));
+    assert_eq!(
+        got.as_int().ok(),
+        Some(want),
+        "{script} gave a wrong result"
+    );
+    secs
+}
+
+/// The on-disk store in `dir` (built by `build_big` with `n` events) and a
+/// memory store of the same events, each folded with a Rhai step, an
+/// empty step and a Rust closure; the bare closure rate beside them.
+pub fn fold(dir: &Path, n: usize) -> Vec<Figure> {
+    let want = expected(n);
+    let disk = Store::new(DiskLog::open(dir).expect("open store").0);
+    let mem = Store::mem();
+    fill(&mem, n);
+    let (rust_s, rust) = best_of_3(|| {
+        disk.project("orders", 0i64, |acc, r| {
+            Ok::<_, Error>(acc + r.data["amount"].as_i64().unwrap_or(0))
+        })
+        .expect("rust fold")
+    });
+    assert_eq!(rust.value, want, "rust fold gave a wrong total");
+    let engine = engine();
+    let mut on_disk = scope_of(disk);
+    let mut in_mem = scope_of(mem);
+    let (mut disk_s, mut mem_s, mut empty_s) = (f64::MAX, f64::MAX, f64::MAX);
+    // Rounds interleave the backends; each figure keeps its best round.
+    for _ in 0..3 {
+        disk_s = disk_s.min(run(&engine, &mut on_disk, STEP, want));
+        mem_s = mem_s.min(run(&engine, &mut in_mem, STEP, want));
+        empty_s = empty_s.min(run(&engine, &mut on_disk, EMPTY, n as i64));
+    }
+    on_disk.push("n", n as i64);
+    let (bare_s, _) = best_of_3(|| eval(&engine, &mut on_disk, "call_n(|acc, r| acc, n)"));
+    let _ = eval(&engine, &mut on_disk, "s.close()");
+    let rate = |secs: f64| n as f64 / secs;
+    vec![
+        Figure::rate(
+            "Rhai-step fold on disk",
+            rate(disk_s),
+            "events/s",
+            "the same fold, same events, mem backend",
+            rate(mem_s),
+            ">= 0.85",
+        ),
+        Figure::rate(
+            "Rhai-step fold on disk",
+            rate(disk_s),
+            "events/s",
+            "the same fold as a Rust closure",
+            rate(rust_s),
+            "report",
+        ),
+        Figure::rate(
+            "Rhai fold on disk, empty step |acc, r| acc",
+            rate(empty_s),
+            "events/s",
+            "an empty Rhai closure called n times",
+            rate(bare_s),
+            ">= 0.5",
+        ),
+    ]
+}
+
+/// The Rhai-step fold on the memory backend against a Rust closure over
+/// the same events (the kernel issue's figure).
+pub fn fold_mem(n: usize) -> Vec<Figure> {
+    let store = Store::mem();
+    fill(&store, n);
+    let (rust_s, _) = best_of_3(|| {
+        store
+            .project("orders", 0i64, |acc, r| {
+                Ok::<_, Error>(acc + r.data["amount"].as_i64().unwrap_or(0))
+            })
+            .expect("rust fold")
+    });
+    let engine = engine();
+    let mut scope = scope_of(store);
+    let rhai_s = (0..3)
+        .map(|_| run(&engine, &mut scope, STEP, expected(n)))
+        .fold(f64::MAX, f64::min);
+    let rate = |secs: f64| n as f64 / secs;
+    vec![Figure::rate(
+        "Rhai-step fold, mem backend",
+        rate(rhai_s),
+        "events/s",
+        "the same fold as a Rust closure",
+        rate(rust_s),
+        "report",
+    )]
+}

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::baseline::payload;
 use crate::figures::engine;
-use crate::fold::{EMPTY, STEP, build_big, expected, fill, scope_of};
+use crate::fold::{BARE, EMPTY, STEP, build_big, expected, fill, scope_of};
 
 /// The cases, each with what its N counts.
 pub const CASES: [(&str, &str); 7] = [
@@ -105,7 +105,7 @@ pub fn run(case: &str, n: usize, base: &Path) -> Result<(), String> {
         _ => {
             let mut scope = Scope::new();
             scope.push("n", n as i64);
-            let ast = engine.compile("call_n(|acc, r| acc, n)").expect("compile");
+            let ast = engine.compile(BARE).expect("compile");
             let last = measured(|| engine.eval_ast_with_scope::<rhai::Dynamic>(&mut scope, &ast))
                 .map_err(|e| e.to_string())?;
             if last.as_int().ok() != Some(0) {

@@ -177,7 +177,6 @@ fn main() {
             }),
         ),
         ("views", Box::new(|| figures::views(n))),
-        ("fold-mem", Box::new(|| fold::fold_mem(n))),
         ("global", Box::new(|| global::reads(tmp.path(), n))),
         (
             "append-once",

@@ -8,12 +8,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything the kernel can fail with. Each variant's fields are what its
 /// message shows.
-#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A caller passed something the operation cannot take; nothing was stored.
     #[error("{op}: {msg}")]
-    Invalid { op: &'static str, msg: String },
+    Invalid {
+        /// The operation called.
+        op: &'static str,
+        /// What was wrong with its input.
+        msg: String,
+    },
 
     /// A fold needs records that truncation dropped: `needed` up to
     /// `first_retained - 1`.
@@ -22,8 +26,11 @@ pub enum Error {
         dropped(*needed, *first_retained)
     )]
     Truncated {
+        /// The stream folded.
         stream: String,
+        /// The first seq the fold needed.
         needed: u64,
+        /// The stream's first retained seq.
         first_retained: u64,
     },
 
@@ -33,24 +40,37 @@ pub enum Error {
         "{owner} {name:?}: its fold changed since the snapshot at seq {seq}, and records 1-{through} of stream {stream:?} were compacted: rebuild from an export, or accept the new fold with persist::accept_fold"
     )]
     FoldChanged {
+        /// What holds the fold: "snapshot" or "view".
         owner: &'static str,
+        /// The snapshot's (or view's) name.
         name: String,
+        /// The seq the snapshot was saved at.
         seq: u64,
+        /// The first stream of the source that lost records.
         stream: String,
+        /// The last seq compacted away in that stream.
         through: u64,
     },
 
     /// An upcaster failed on a record; its own message follows.
     #[error("upcast of stream {stream:?} seq {seq} failed: {msg}")]
     Upcast {
+        /// The record's stream.
         stream: String,
+        /// The record's seq.
         seq: u64,
+        /// The upcaster's message.
         msg: String,
     },
 
     /// A value saved under `snapshot/<name>` is not a projection state.
     #[error("snapshot {name:?}: {msg}")]
-    BadSnapshot { name: String, msg: String },
+    BadSnapshot {
+        /// The snapshot's name.
+        name: String,
+        /// What is wrong with the saved value.
+        msg: String,
+    },
 
     /// The store was closed; the handle can no longer be used.
     #[error("store is closed")]
@@ -58,13 +78,21 @@ pub enum Error {
 
     /// A durable transport failed or the server answered with an error.
     #[error("{op}: {msg}")]
-    Remote { op: String, msg: String },
+    Remote {
+        /// The request's op (`persist/...`).
+        op: String,
+        /// The transport's or server's message.
+        msg: String,
+    },
 
     /// An I/O call failed.
     #[error("{path}: {what}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// What was being done ("read segment", ...).
         what: &'static str,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -72,33 +100,70 @@ pub enum Error {
     /// Stored bytes fail their checksum or structure check.
     #[error("{path}: corrupt at offset {offset}: {msg}")]
     Corrupt {
+        /// The damaged file.
         path: PathBuf,
+        /// Where in it the damage starts.
         offset: u64,
+        /// What check failed.
         msg: String,
+    },
+
+    /// A file's format version is above what this build reads (its
+    /// checksum passed, so it is not damage): a newer persist wrote it.
+    /// Policy in docs/design.md, "Versions".
+    #[error(
+        "{path}: {what} written by a newer persist (format version {found}; this build reads up to {reads}); use a newer persist"
+    )]
+    NewerFormat {
+        /// The file.
+        path: PathBuf,
+        /// Its kind: "segment", "manifest", "hint", "compaction marker".
+        what: &'static str,
+        /// The version it carries.
+        found: u32,
+        /// The newest version this build reads.
+        reads: u32,
     },
 
     /// An earlier write or fsync failed; the store refuses work until reopened.
     #[error("store at {path} is poisoned by an earlier failed write ({cause}); reopen it")]
-    Poisoned { path: PathBuf, cause: String },
+    Poisoned {
+        /// The store's directory.
+        path: PathBuf,
+        /// The failure that poisoned it.
+        cause: String,
+    },
 
     /// Another opener holds the store's lock.
     #[error("store at {path} is in use by another process or handle")]
-    Locked { path: PathBuf },
+    Locked {
+        /// The store's directory.
+        path: PathBuf,
+    },
 
     /// A hub subscriber's handler failed; the published record is kept.
     #[error(
         "subscription {subscription}: handler failed on stream {stream:?} seq {seq} (the append is kept): {msg}"
     )]
     Handler {
+        /// The subscription's id or name.
         subscription: String,
+        /// The published record's stream.
         stream: String,
+        /// The published record's seq.
         seq: u64,
+        /// The handler's message.
         msg: String,
     },
 
     /// A content-store lookup or check failed.
     #[error("blob {cid}: {msg}")]
-    Blob { cid: String, msg: String },
+    Blob {
+        /// The content id asked for.
+        cid: String,
+        /// What failed.
+        msg: String,
+    },
 }
 
 impl Error {

@@ -48,9 +48,6 @@ pub mod hub;
 pub mod ids;
 pub mod limits;
 pub mod mem;
-// Its module doc states the rules; items are being reworked (recovery,
-// manifest, batch encoding) and get their docs with that work.
-#[allow(missing_docs)]
 pub mod ondisk;
 pub mod open;
 pub mod pg;
@@ -65,10 +62,16 @@ pub mod upcast;
 pub mod value;
 pub mod view;
 
+// The `persist` binary's parts, behind the default `cli` feature: an
+// embedder builds without them (and without clap, ctrlc, walkdir and
+// rustyline).
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod repl;
+#[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod runner;
 pub mod script;

@@ -185,6 +185,35 @@ fn deleting_the_first_or_the_last_segment_is_refused() {
     }
 }
 
+/// The hint covers every segment; its frames are checked on open by two
+/// threads, each taking segments in turn. Damage in two segments is
+/// reported at the earlier one, whichever thread found which.
+#[test]
+fn damage_under_the_hint_is_refused_at_the_earliest_segment() {
+    // A segment starts with a 32-byte header; its first frame's 24-byte
+    // header is followed by the batch, where one flipped byte fails the CRC.
+    const FIRST_FRAME: u64 = 32;
+    for (hit, also) in [(2, None), (2, Some(3)), (1, Some(3))] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = several(dir.path());
+        assert!(
+            dir.path().join("hint").exists(),
+            "a closed store has a hint"
+        );
+        let mut flip = |id: u64| {
+            let path = seg(dir.path(), id);
+            let mut b = std::fs::read(&path).expect("read");
+            b[FIRST_FRAME as usize + 24 + 2] ^= 0x01;
+            std::fs::write(&path, b).expect("write");
+        };
+        flip(hit);
+        if let Some(other) = also.filter(|&o| o <= n) {
+            flip(other);
+        }
+        refused(dir.path(), &seg(dir.path(), hit), FIRST_FRAME);
+    }
+}
+
 #[test]
 fn a_sealed_segment_longer_than_listed_or_an_unlisted_one_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

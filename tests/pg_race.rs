@@ -192,16 +192,18 @@ fn killed_connections_lose_and_double_nothing_with_append_once_retries() {
     let url = format!("{}&application_name=persist_victim", db.url_string());
     let killer_url = db.url_string();
     let s = PgBackend::open(&url).unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The writer appends until the killer has made its kills: a fixed count
+    // of appends would finish before the first kill on a quiet machine.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let killer = {
-        let stop = stop.clone();
+        let done = done.clone();
         std::thread::spawn(move || {
             let mut raw = raw_client(&killer_url);
             let mut kills = 0;
             // A bounded number of kills, spaced out: killing faster than a
             // loaded machine reconnects would only test the killer.
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && kills < 8 {
-                std::thread::sleep(Duration::from_millis(150));
+            for _ in 0..40 {
+                std::thread::sleep(Duration::from_millis(100));
                 kills += raw
                     .query(
                         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
@@ -210,24 +212,30 @@ fn killed_connections_lose_and_double_nothing_with_append_once_retries() {
                     )
                     .unwrap()
                     .len();
+                if kills >= 4 {
+                    break;
+                }
             }
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
             kills
         })
     };
     let mut errors = Vec::new();
-    for i in 0..300 {
+    let mut appended = 0;
+    while appended < 300 || !done.load(std::sync::atomic::Ordering::Relaxed) {
         loop {
-            match s.append_once("k", &format!("id-{i}"), json!(i)) {
+            match s.append_once("k", &format!("id-{appended}"), json!(appended)) {
                 Ok(_) => break,
                 Err(e) => errors.push(e.to_string()),
             }
         }
+        appended += 1;
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let kills = killer.join().unwrap();
     assert!(
         kills > 0 && !errors.is_empty(),
-        "the run was interrupted ({kills} kills)"
+        "the run was interrupted ({kills} kills, {} errors)",
+        errors.len()
     );
     for e in &errors {
         assert!(
@@ -235,11 +243,11 @@ fn killed_connections_lose_and_double_nothing_with_append_once_retries() {
             "a clear error: {e}"
         );
     }
-    let records = db.backend.read("k", 0, 1000).unwrap();
+    let records = db.backend.read("k", 0, appended as usize + 10).unwrap();
     let data: Vec<i64> = records.iter().map(|r| r.data.as_i64().unwrap()).collect();
     assert_eq!(
         data,
-        (0..300).collect::<Vec<_>>(),
+        (0..appended).collect::<Vec<_>>(),
         "nothing lost or doubled"
     );
 }

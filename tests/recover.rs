@@ -381,3 +381,25 @@ fn records_a_compaction_dropped_are_not_reported_lost() {
     assert!(!o.report.contains("lost:"), "{}", o.report);
     assert_eq!(o.code, 1, "a damaged manifest is reported: {}", o.report);
 }
+
+#[test]
+fn a_damaged_header_of_the_only_segment_is_reported_as_damage() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::new(DiskLog::open(dir.path()).expect("open").0);
+    store.append("s", json!({"i": 1})).expect("append");
+    store.close().expect("close");
+    let only = segments(dir.path()).pop().expect("a segment");
+    let mut b = std::fs::read(&only).expect("read");
+    b[9] ^= 0x40;
+    std::fs::write(&only, &b).expect("write");
+    let want = Held {
+        records: BTreeMap::new(),
+        last: BTreeMap::new(),
+        kv: BTreeMap::new(),
+    };
+    let o = recover(dir.path(), &want);
+    assert_eq!(o.code, 1, "{}", o.report);
+    let name = only.file_name().unwrap().to_string_lossy().to_string();
+    assert!(o.report.contains(&name), "{}", o.report);
+    assert!(!o.report.contains("not a persist store"), "{}", o.report);
+}

@@ -33,71 +33,122 @@ pub const SIGNATURES: &[(&str, &[&str])] = &[
 /// null, seqs are non-negative integers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
+    /// `persist/append`: appends one event (`Backend::append`).
     Append {
+        /// The stream.
         stream: String,
+        /// The event (not null).
         event: Value,
     },
+    /// `persist/append-all`: appends all events or none.
     AppendAll {
+        /// The stream.
         stream: String,
+        /// The events, in order.
         events: Vec<Value>,
     },
+    /// `persist/append-expect`: appends only if the stream is at `expected`.
     AppendExpect {
+        /// The stream.
         stream: String,
+        /// The seq the stream must be at.
         expected: u64,
+        /// The event (not null).
         event: Value,
     },
+    /// `persist/read`: a stream's records after a seq.
     Read {
+        /// The stream.
         stream: String,
+        /// Only records with a higher seq.
         after: u64,
+        /// At most this many.
         limit: usize,
     },
+    /// `persist/last-seq`: a stream's high-water mark.
     LastSeq {
+        /// The stream.
         stream: String,
     },
+    /// `persist/truncate-through`: drops a stream's records up to a seq.
     TruncateThrough {
+        /// The stream.
         stream: String,
+        /// Records with this seq or lower are dropped.
         seq: u64,
     },
+    /// `persist/streams`: every stream ever appended to.
     Streams,
+    /// `persist/kv-get`: the value under a key.
     KvGet {
+        /// The key.
         key: String,
     },
+    /// `persist/kv-put`: stores a value under a key.
     KvPut {
+        /// The key.
         key: String,
+        /// The value (not null).
         value: Value,
     },
+    /// `persist/kv-del`: deletes a key.
     KvDel {
+        /// The key.
         key: String,
     },
+    /// `persist/kv-keys`: the keys with a prefix.
     KvKeys {
+        /// Only keys starting with this (`""`: all).
         prefix: String,
     },
+    /// `persist/append-once`: appends unless the id was used.
     AppendOnce {
+        /// The stream.
         stream: String,
+        /// The event id; a repeat appends nothing.
         id: String,
+        /// The event (not null).
         event: Value,
     },
+    /// `persist/read-all`: every stream's records after a pos.
     ReadAll {
+        /// Only records with a higher pos.
         after: u64,
+        /// At most this many.
         limit: usize,
     },
+    /// `persist/read-category`: one category's records after a pos.
     ReadCategory {
+        /// The category (a stream name up to its first `-`).
         category: String,
+        /// Only records with a higher pos.
         after: u64,
+        /// At most this many.
         limit: usize,
     },
+    /// `persist/last-pos`: the highest pos ever given.
     LastPos,
+    /// `persist/restore`: writes a never-used stream's records as they were.
     Restore {
+        /// The stream.
         stream: String,
+        /// The stream's high-water mark.
         last_seq: u64,
+        /// Its kept records, with seq, pos, `at` and id.
         records: Vec<Record>,
     },
+    /// `persist/ids`: a page of the used event ids.
     Ids {
+        /// Only ids sorting after this (`""`: from the first).
         after: String,
+        /// At most this many.
         limit: usize,
     },
+    /// `persist/restore-global`: raises the last pos and marks ids used.
     RestoreGlobal {
+        /// The pos the store's last pos rises to.
         last_pos: u64,
+        /// Ids to mark used, truncated records' included.
         ids: Vec<IdEntry>,
     },
 }

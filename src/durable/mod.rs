@@ -10,14 +10,10 @@
 //! - `disk`: `Disk`, storage that outlives the Stores over it.
 //! - `migrate`: copying a whole Store into an empty one, seq and `at` kept.
 
-// The wire shapes: one variant, constructor and op name per row of the
-// request table (README, docs/api.md), named as the ops are.
-#[allow(missing_docs)]
 pub mod call;
 pub mod client;
 pub mod disk;
 pub mod migrate;
-#[allow(missing_docs)]
 pub mod request;
 pub mod serve;
 

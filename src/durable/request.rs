@@ -14,23 +14,41 @@ use crate::{Record, Value};
 /// plus the extensions `migrate` needs: `persist/restore`, `persist/ids`
 /// and `persist/restore-global`.
 pub mod op {
+    /// The op of `Call::Append`.
     pub const APPEND: &str = "persist/append";
+    /// The op of `Call::AppendAll`.
     pub const APPEND_ALL: &str = "persist/append-all";
+    /// The op of `Call::AppendExpect`.
     pub const APPEND_EXPECT: &str = "persist/append-expect";
+    /// The op of `Call::Read`.
     pub const READ: &str = "persist/read";
+    /// The op of `Call::LastSeq`.
     pub const LAST_SEQ: &str = "persist/last-seq";
+    /// The op of `Call::TruncateThrough`.
     pub const TRUNCATE_THROUGH: &str = "persist/truncate-through";
+    /// The op of `Call::Streams`.
     pub const STREAMS: &str = "persist/streams";
+    /// The op of `Call::KvGet`.
     pub const KV_GET: &str = "persist/kv-get";
+    /// The op of `Call::KvPut`.
     pub const KV_PUT: &str = "persist/kv-put";
+    /// The op of `Call::KvDel`.
     pub const KV_DEL: &str = "persist/kv-del";
+    /// The op of `Call::KvKeys`.
     pub const KV_KEYS: &str = "persist/kv-keys";
+    /// The op of `Call::AppendOnce`.
     pub const APPEND_ONCE: &str = "persist/append-once";
+    /// The op of `Call::ReadAll`.
     pub const READ_ALL: &str = "persist/read-all";
+    /// The op of `Call::ReadCategory`.
     pub const READ_CATEGORY: &str = "persist/read-category";
+    /// The op of `Call::LastPos`.
     pub const LAST_POS: &str = "persist/last-pos";
+    /// The op of `Call::Restore`.
     pub const RESTORE: &str = "persist/restore";
+    /// The op of `Call::Ids`.
     pub const IDS: &str = "persist/ids";
+    /// The op of `Call::RestoreGlobal`.
     pub const RESTORE_GLOBAL: &str = "persist/restore-global";
 }
 
@@ -38,11 +56,14 @@ pub mod op {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Request {
+    /// `persist/<name>`, one of `op`'s constants.
     pub op: String,
+    /// The op's arguments, in the order `call::SIGNATURES` names them.
     pub args: Vec<Value>,
 }
 
 impl Request {
+    /// A request for `op` with `args` (not checked until `Call::parse`).
     pub fn new(op: &str, args: Vec<Value>) -> Self {
         Request {
             op: op.to_string(),
@@ -50,14 +71,17 @@ impl Request {
         }
     }
 
+    /// A `persist/append` request: args as `Call::parse` reads them.
     pub fn append(stream: &str, event: Value) -> Self {
         Self::new(op::APPEND, vec![stream.into(), event])
     }
 
+    /// A `persist/append-all` request: args as `Call::parse` reads them.
     pub fn append_all(stream: &str, events: Vec<Value>) -> Self {
         Self::new(op::APPEND_ALL, vec![stream.into(), Value::Array(events)])
     }
 
+    /// A `persist/append-expect` request: args as `Call::parse` reads them.
     pub fn append_expect(stream: &str, expected: u64, event: Value) -> Self {
         Self::new(
             op::APPEND_EXPECT,
@@ -65,46 +89,57 @@ impl Request {
         )
     }
 
+    /// A `persist/read` request: args as `Call::parse` reads them.
     pub fn read(stream: &str, after: u64, limit: usize) -> Self {
         Self::new(op::READ, vec![stream.into(), after.into(), limit.into()])
     }
 
+    /// A `persist/last-seq` request: args as `Call::parse` reads them.
     pub fn last_seq(stream: &str) -> Self {
         Self::new(op::LAST_SEQ, vec![stream.into()])
     }
 
+    /// A `persist/truncate-through` request: args as `Call::parse` reads them.
     pub fn truncate_through(stream: &str, seq: u64) -> Self {
         Self::new(op::TRUNCATE_THROUGH, vec![stream.into(), seq.into()])
     }
 
+    /// A `persist/streams` request: args as `Call::parse` reads them.
     pub fn streams() -> Self {
         Self::new(op::STREAMS, vec![])
     }
 
+    /// A `persist/kv-get` request: args as `Call::parse` reads them.
     pub fn kv_get(key: &str) -> Self {
         Self::new(op::KV_GET, vec![key.into()])
     }
 
+    /// A `persist/kv-put` request: args as `Call::parse` reads them.
     pub fn kv_put(key: &str, value: Value) -> Self {
         Self::new(op::KV_PUT, vec![key.into(), value])
     }
 
+    /// A `persist/kv-del` request: args as `Call::parse` reads them.
     pub fn kv_del(key: &str) -> Self {
         Self::new(op::KV_DEL, vec![key.into()])
     }
 
+    /// A `persist/kv-keys` request: args as `Call::parse` reads them.
     pub fn kv_keys(prefix: &str) -> Self {
         Self::new(op::KV_KEYS, vec![prefix.into()])
     }
 
+    /// A `persist/append-once` request: args as `Call::parse` reads them.
     pub fn append_once(stream: &str, id: &str, event: Value) -> Self {
         Self::new(op::APPEND_ONCE, vec![stream.into(), id.into(), event])
     }
 
+    /// A `persist/read-all` request: args as `Call::parse` reads them.
     pub fn read_all(after: u64, limit: usize) -> Self {
         Self::new(op::READ_ALL, vec![after.into(), limit.into()])
     }
 
+    /// A `persist/read-category` request: args as `Call::parse` reads them.
     pub fn read_category(category: &str, after: u64, limit: usize) -> Self {
         Self::new(
             op::READ_CATEGORY,
@@ -112,19 +147,23 @@ impl Request {
         )
     }
 
+    /// A `persist/last-pos` request: args as `Call::parse` reads them.
     pub fn last_pos() -> Self {
         Self::new(op::LAST_POS, vec![])
     }
 
+    /// A `persist/ids` request: args as `Call::parse` reads them.
     pub fn ids(after: &str, limit: usize) -> Self {
         Self::new(op::IDS, vec![after.into(), limit.into()])
     }
 
+    /// A `persist/restore-global` request: args as `Call::parse` reads them.
     pub fn restore_global(last_pos: u64, ids: &[IdEntry]) -> Self {
         let ids = ids.iter().map(id_to_value).collect();
         Self::new(op::RESTORE_GLOBAL, vec![last_pos.into(), Value::Array(ids)])
     }
 
+    /// A `persist/restore` request: args as `Call::parse` reads them.
     pub fn restore(stream: &str, last_seq: u64, records: &[Record]) -> Self {
         let records = records.iter().map(Record::to_json).collect();
         Self::new(
@@ -166,7 +205,9 @@ impl Request {
 /// op and what was wrong.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Response {
+    /// The op's result.
     Ok(Value),
+    /// Why the op failed; nothing was stored.
     Err(String),
 }
 

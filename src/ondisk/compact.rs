@@ -33,12 +33,12 @@ use super::manifest::{self, Entry, Manifest};
 use super::read::{SegRef, for_each_event, read_value};
 use super::recover::Seg;
 use super::segment;
+use super::version::{self, Kind};
 use super::{CompactReport, DiskLog, hint};
 use crate::global::GlobalLog;
 use crate::{Error, Result};
 
 pub(crate) const MARKER: &str = "compact";
-const MAGIC: &[u8; 8] = b"PRSTCMP1";
 /// Frames of compaction output are flushed once they reach this size.
 const BATCH_TARGET: usize = 1 << 20;
 /// Records read back per pass.
@@ -63,8 +63,9 @@ pub(super) fn decode_marker(b: &[u8]) -> Result<Marker, String> {
         return Err("compaction marker checksum mismatch".into());
     }
     let mut r = Reader::new(body);
-    if r.bytes(8)? != MAGIC {
-        return Err("not a compaction marker (bad magic)".into());
+    let magic = r.bytes(8)?;
+    if magic != Kind::Marker.magic() {
+        return Err(version::mismatch(Kind::Marker, magic));
     }
     let mut lists = [Vec::new(), Vec::new()];
     for ids in &mut lists {
@@ -99,11 +100,9 @@ fn load_marker(dir: &Path) -> Result<Option<Marker>> {
         return Ok(None);
     }
     let b = std::fs::read(&marker).map_err(|e| Error::io(&marker, "read", e))?;
-    decode_marker(&b).map(Some).map_err(|msg| Error::Corrupt {
-        path: marker,
-        offset: 0,
-        msg,
-    })
+    decode_marker(&b)
+        .map(Some)
+        .map_err(|msg| version::corrupt_or_newer(Kind::Marker, &marker, &b, msg))
 }
 
 /// On open of a store without a manifest: finishes a compaction committed
@@ -463,7 +462,7 @@ mod tests {
 
     #[test]
     fn legacy_marker_decodes_and_detects_damage() {
-        let mut b = MAGIC.to_vec();
+        let mut b = Kind::Marker.magic().to_vec();
         for ids in [&[1u64, 2][..], &[1, 2, 3]] {
             put_u32(&mut b, ids.len() as u32);
             for &id in ids {

@@ -31,13 +31,20 @@ pub type FaultHook = Arc<dyn Fn(IoPoint) -> bool + Send + Sync>;
 pub enum IoEvent {
     /// A new empty file, or an existing one truncated to empty.
     Create(PathBuf),
+    /// `bytes` written to `path` at offset `off`.
     Write {
+        /// The file.
         path: PathBuf,
+        /// Where in it.
         off: u64,
+        /// What was written.
         bytes: Vec<u8>,
     },
+    /// The file's length set to `len` (extended sparse, or cut).
     SetLen {
+        /// The file.
         path: PathBuf,
+        /// Its new length.
         len: u64,
     },
     /// `fdatasync` of a file: its data and length are durable.
@@ -45,10 +52,14 @@ pub enum IoEvent {
     /// fsync of a directory: its entries (creations, renames, removals)
     /// are durable.
     SyncDir(PathBuf),
+    /// A file renamed, replacing any `to`.
     Rename {
+        /// Its old path.
         from: PathBuf,
+        /// Its new path.
         to: PathBuf,
     },
+    /// A file removed.
     Remove(PathBuf),
 }
 

@@ -6,7 +6,7 @@
 //! rename, directory fsync, and only ever covering fsync'd data.
 //!
 //! ```text
-//! "PRSTHNT2", last_at i64, last_pos u64,
+//! "PRSTHNT2" (version 2, see `version`), last_at i64, last_pos u64,
 //! segments u32 x (id, nonce, len, items, live: u64),
 //! streams u64 x (name, first u64, last u64, count u64, count x pos u64,
 //!                count x global pos u64, ids u64 x (seq u64, id name)),
@@ -14,8 +14,9 @@
 //! dead ids u64 x (id name, stream name, seq u64),
 //! crc32c of everything before it (u32)
 //! ```
-//! A version 1 hint (no positions) fails the magic check and is set aside
-//! like any unusable hint: the open rebuilds the index from the log.
+//! A version 1 hint (no positions), or one a newer persist wrote, fails the
+//! magic check and is set aside like any unusable hint, the reason in the
+//! open report: the open rebuilds the index from the log.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
@@ -23,11 +24,11 @@ use std::path::Path;
 use super::codec::{Reader, put_i64, put_name, put_u32, put_u64};
 use super::fault::Io;
 use super::index::{Counts, Index, KvLoc, StreamIndex};
+use super::version::{self, Kind};
 use crate::Result;
 
 pub(crate) const FILE: &str = "hint";
 pub(crate) const TMP: &str = "hint.tmp";
-const MAGIC: &[u8; 8] = b"PRSTHNT2";
 
 /// A segment as the hint saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,7 +47,7 @@ pub(crate) struct Hint {
 pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
     let events: usize = index.streams.values().map(|s| s.pos.len()).sum();
     let mut b = Vec::with_capacity(64 + events * 8 + index.kv.len() * 32);
-    b.extend_from_slice(MAGIC);
+    b.extend_from_slice(&Kind::Hint.magic());
     put_i64(&mut b, index.last_at);
     put_u64(&mut b, index.global.last_pos());
     put_u32(&mut b, segs.len() as u32);
@@ -113,8 +114,9 @@ pub(crate) fn head(b: &[u8]) -> Result<Head<'_>, String> {
         return Err("hint checksum mismatch".into());
     }
     let mut r = Reader::new(body);
-    if r.bytes(8)? != MAGIC {
-        return Err("not a hint file (bad magic)".into());
+    let magic = r.bytes(8)?;
+    if magic != Kind::Hint.magic() {
+        return Err(version::mismatch(Kind::Hint, magic));
     }
     let mut index = Index {
         last_at: r.i64()?,
@@ -280,6 +282,13 @@ pub(crate) fn read(dir: &Path) -> Option<Result<Vec<u8>, String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => Some(Err(format!("cannot read: {e}"))),
     }
+}
+
+/// Whether the hint in `dir` was written by a newer persist: set aside
+/// like a stale one, not damage.
+pub(crate) fn is_newer(dir: &Path) -> bool {
+    let path = dir.join(FILE);
+    matches!(read(dir), Some(Ok(b)) if version::newer(Kind::Hint, &path, &b).is_some())
 }
 
 /// Removes the hint before the segments it names are rewritten.

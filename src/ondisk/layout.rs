@@ -67,7 +67,12 @@ pub(super) fn open_unlisted(
         };
         let nonce = match f.header {
             Ok(n) => n,
-            Err(_) if i + 1 == ids.len() && f.len <= HEADER_LEN => {
+            // A newer persist's header is not a torn creation: never removed.
+            Err(ref e)
+                if i + 1 == ids.len()
+                    && f.len <= HEADER_LEN
+                    && !matches!(e, Error::NewerFormat { .. }) =>
+            {
                 drop(f.file);
                 torn_creation(io, dir, &path, f.len, mode, report)?;
                 continue;

@@ -22,18 +22,18 @@
 //! Written via temp file, fsync, rename, directory fsync (STORAGE rule 5).
 //!
 //! ```text
-//! "PRSTMAN1", count u32, count x (id, nonce, len, items: u64), crc32c (u32)
+//! "PRSTMAN1" (version 1, see `version`), count u32, count x (id, nonce, len, items: u64), crc32c (u32)
 //! ```
 
 use std::path::Path;
 
 use super::codec::{Reader, put_u32, put_u64};
 use super::fault::Io;
+use super::version::{self, Kind};
 use crate::{Error, Result};
 
 pub(crate) const FILE: &str = "manifest";
 const TMP: &str = "manifest.tmp";
-const MAGIC: &[u8; 8] = b"PRSTMAN1";
 
 /// One segment as the manifest lists it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,7 @@ impl Manifest {
 
 pub(crate) fn encode(m: &Manifest) -> Vec<u8> {
     let mut b = Vec::with_capacity(16 + m.segs.len() * 32);
-    b.extend_from_slice(MAGIC);
+    b.extend_from_slice(&Kind::Manifest.magic());
     put_u32(&mut b, m.segs.len() as u32);
     for e in &m.segs {
         for v in [e.id, e.nonce, e.len, e.items] {
@@ -94,8 +94,9 @@ pub(crate) fn decode(b: &[u8]) -> Result<Manifest, String> {
         return Err("manifest checksum mismatch".into());
     }
     let mut r = Reader::new(body);
-    if r.bytes(8)? != MAGIC {
-        return Err("not a manifest (bad magic)".into());
+    let magic = r.bytes(8)?;
+    if magic != Kind::Manifest.magic() {
+        return Err(version::mismatch(Kind::Manifest, magic));
     }
     let mut segs: Vec<Entry> = Vec::new();
     for _ in 0..r.u32()? {
@@ -121,15 +122,14 @@ pub(crate) fn decode(b: &[u8]) -> Result<Manifest, String> {
 
 /// The manifest in `dir`: `None` when there is none (a new store, or one
 /// written before manifests existed); damage is an error naming the file,
-/// since recovery cannot judge the segments without it.
+/// since recovery cannot judge the segments without it (`NewerFormat` when
+/// a newer persist wrote it).
 pub(crate) fn load(dir: &Path) -> Result<Option<Manifest>> {
     let path = dir.join(FILE);
     match std::fs::read(&path) {
-        Ok(b) => decode(&b).map(Some).map_err(|msg| Error::Corrupt {
-            path,
-            offset: 0,
-            msg,
-        }),
+        Ok(b) => decode(&b)
+            .map(Some)
+            .map_err(|msg| version::corrupt_or_newer(Kind::Manifest, &path, &b, msg)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(&path, "read manifest", e)),
     }

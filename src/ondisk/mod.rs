@@ -1,4 +1,4 @@
-//! The on-disk backend (SPEC 5, `STORAGE.md`): an append-only log of
+//! The on-disk backend (SPEC 5, `docs/design.md`): an append-only log of
 //! checksummed batches in segment files, a manifest of the segments and
 //! their durable lengths, an in-memory index of where each live record is,
 //! a hint file to reopen fast, and segment compaction.
@@ -13,52 +13,12 @@
 //! checkpoint), `compact` (rewrite live records), `layout` (which files
 //! make up the store), `recover` (replay and repair on open), `verify`
 //! (read-only check), `salvage` (what survives of a damaged store, for
-//! `persist recover`), `fault` (I/O with a test hook).
+//! `persist recover`), `fault` (I/O with a test hook), `version` (format
+//! versions, the newer-format check).
 //!
-//! Directory: `000000000001.log` ... (segments), `manifest`, `hint`,
-//! `LOCK`, and during compaction `<id>.compact` temps.
-//!
-//! # What recovery trusts, and why
-//! Recovery must tell three things apart that can look alike on disk: data
-//! that was acknowledged (must come back, or the open must refuse), a torn
-//! write that never was (cut and reported), and free space (ignored). It
-//! trusts only what was fsync'd before it was relied on:
-//! 1. **Checksums** (rule 1): a frame whose CRC, length or kind fails is
-//!    not data. Zeros never pass as a frame.
-//! 2. **The manifest** (`manifest`, written temp + fsync + rename + dir
-//!    fsync): which segments exist, each sealed one's exact length, and a
-//!    lower bound of the active one's durable length. It is rewritten when
-//!    a segment is sealed (roll), by a compaction's commit, on `close`
-//!    (the clean-close record: the active segment's whole length), and by
-//!    an open that recovered more than it lists. Recovery refuses, naming
-//!    the file and offset: a listed segment that is missing, is another
-//!    file (nonce), or is shorter than listed; a sealed one that is longer;
-//!    an unlisted segment with data after the last listed one; an invalid
-//!    frame before the listed durable end (so a zeroed, cut or damaged tail
-//!    of a closed store is refused, not cut); a damaged manifest. Why not
-//!    the hint for this: it is a cache that is dropped (compaction) or
-//!    stale at will, and its contents are another module's to change.
-//! 3. **The `synced` field of later frames**: an invalid frame followed by
-//!    a valid one that says the data up to past it was fsync'd is damage.
-//!
-//! Past all that evidence, at the end of the last segment only: zeros from
-//! a frame boundary to the end of the file are free space (preallocation,
-//! below); anything else invalid is a torn write, cut and reported. A
-//! batch written after the last manifest write, whose fsync returned, but
-//! that the disk then lost whole (zeros, or a cut at its frame boundary),
-//! is the one loss no durable evidence can show: recording every append's
-//! end durably would cost the fsync that preallocation saves.
-//!
-//! The manifest is also the compaction's commit point (see `compact`). A
-//! store without one (new, or written before it existed) is judged by its
-//! segment files and, for its last segment's durable length, by a hint
-//! that names that segment as it is (a hint only covers fsync'd data); it
-//! gets a manifest on open.
-//!
-//! Read-only opens (`open_read_only`, `verify`) run the same recovery in
-//! `recover::Mode::ReadOnly`: they change nothing, report what a writing
-//! open would repair, and take the lock shared, so they refuse a store a
-//! writer holds rather than read it mid-write.
+//! The files' byte layouts, the rules (the "rule N" the code cites: 1-8
+//! the storage rules, 9-14 recovery's), what recovery trusts and why, the
+//! format's versions and the newer-format policy are in `docs/design.md`.
 //!
 //! Choices the spec leaves open:
 //! - Every call that changes anything is one batch, fsync'd before it
@@ -87,15 +47,7 @@
 //!   `set_len`) up to `PREALLOC` bytes ahead of its writes, and that length
 //!   fsync'd once, so a batch's fdatasync does not also have to commit a
 //!   new file size (measured on ext4: durable single appends 1.3-1.6x
-//!   faster, batched appends unchanged).
-//!   The file then ends in zeros past the last frame: recovery and `verify`
-//!   treat zeros from a frame boundary (at or past the manifest's durable
-//!   length) to the end of the last segment as free space, and lengths
-//!   everywhere in memory, in the manifest, the hint and stats are frame
-//!   ends, not file lengths. A segment is trimmed to its frame end (and
-//!   fsync'd) when it is sealed by a roll, before the next segment is
-//!   created, and the active one on `close`, so only the last segment of a
-//!   store that was not closed holds free space.
+//!   faster, batched appends unchanged). Free space is recovery's rule 12.
 
 mod batch;
 mod codec;
@@ -118,6 +70,7 @@ mod recover;
 mod salvage;
 mod segment;
 mod verify;
+mod version;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -196,17 +149,24 @@ impl std::fmt::Debug for Options {
 /// One stream as `persist inspect` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamStats {
+    /// The stream's name.
     pub name: String,
     /// First retained seq; `last_seq + 1` when nothing is kept.
     pub first_seq: u64,
+    /// Its high-water mark.
     pub last_seq: u64,
+    /// Records kept (not truncated).
     pub kept: u64,
 }
 
+/// What a store holds and how much of its log is dead, for `persist inspect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stats {
+    /// Every stream, by name.
     pub streams: Vec<StreamStats>,
+    /// Live kv keys.
     pub kv_keys: usize,
+    /// Segment files.
     pub segments: usize,
     /// Bytes of the log in segment files: up to each segment's frame end
     /// (preallocated free space past it is not counted).
@@ -247,9 +207,13 @@ impl Stats {
 /// What `compact_segments` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompactReport {
+    /// Segments before the compaction.
     pub segments_before: usize,
+    /// Segments after it.
     pub segments_after: usize,
+    /// Bytes of the log before it.
     pub bytes_before: u64,
+    /// Bytes of the log after it.
     pub bytes_after: u64,
 }
 
@@ -334,6 +298,7 @@ impl Inner {
 }
 
 impl DiskLog {
+    /// The store's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -343,6 +308,7 @@ impl DiskLog {
         &self.report
     }
 
+    /// What the store holds now.
     pub fn stats(&self) -> Stats {
         let g = self.guard();
         Stats::of(&g.index, g.segs.iter().map(|(&id, s)| (id, s.r.len)))

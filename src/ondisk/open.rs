@@ -40,6 +40,7 @@ impl DiskLog {
         Self::open_with(dir, Options::default())
     }
 
+    /// Opens (creating if missing) the store in `dir` with `opts`.
     pub fn open_with(dir: impl AsRef<Path>, opts: Options) -> Result<(DiskLog, OpenReport)> {
         let dir = dir.as_ref().to_path_buf();
         if dir.as_os_str().is_empty() {

@@ -37,15 +37,19 @@ use super::manifest::{self, Manifest};
 use super::open::lock_shared;
 use super::read::split_entry;
 use super::segment::{self, HEADER_LEN};
+use super::version::{self, Kind};
 use crate::{Error, IdEntry, Record, Result, Value};
 
 /// A byte range of a file that could not be used, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
+    /// The file.
     pub path: PathBuf,
     /// `start..end` in the file (`0..0` for a file that is missing).
     pub start: u64,
+    /// See `start`.
     pub end: u64,
+    /// Why the range could not be used.
     pub reason: String,
 }
 
@@ -66,7 +70,9 @@ impl std::fmt::Display for Damage {
 /// One stream of the new store.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SalvagedStream {
+    /// Its name in the new store.
     pub name: String,
+    /// Its high-water mark (lost seqs included, so they are never reused).
     pub last_seq: u64,
     /// The kept records: contiguous seqs ending at `last_seq` (or none).
     pub records: Vec<Record>,
@@ -80,11 +86,15 @@ pub struct SalvagedStream {
 /// What survives of a store, ready to restore.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Salvage {
+    /// Every stream that survives, `lost_and_found/` ones included.
     pub streams: Vec<SalvagedStream>,
+    /// The kv entries as the surviving batches leave them.
     pub kv: BTreeMap<String, Value>,
     /// Used ids of records not restored (truncated, lost).
     pub ids: Vec<IdEntry>,
+    /// The highest pos given, lost records' included.
     pub last_pos: u64,
+    /// Every byte range skipped, and why.
     pub damage: Vec<Damage>,
     /// Things worth knowing that lost nothing.
     pub notes: Vec<String>,
@@ -132,7 +142,10 @@ pub fn salvage(dir: &Path) -> Result<Salvage> {
     let _lock = lock_shared(dir)?;
     let mut r = Replay::default();
     let files = r.segments(dir)?;
-    if files.is_empty() {
+    // A manifest that lists segments none of which can be read is a store
+    // that lost everything, to report as damage, not a directory that
+    // never held a store.
+    if files.is_empty() && r.damage.is_empty() {
         return Err(super::recover::not_a_store(dir));
     }
     for (id, path, durable) in files {
@@ -160,6 +173,8 @@ impl Replay {
         let present = segment::list(dir)?;
         let listed: Option<Manifest> = match manifest::load(dir) {
             Ok(m) => m,
+            // Not damage: this build cannot judge what a newer one wrote.
+            Err(e @ Error::NewerFormat { .. }) => return Err(e),
             Err(e) => {
                 let path = dir.join(manifest::FILE);
                 self.damage(&path, 0, 0, format!("{e}; every segment file is read"));
@@ -176,9 +191,13 @@ impl Replay {
         for e in &m.segs {
             let own = dir.join(segment::file_name(e.id));
             let tmp = dir.join(super::compact::tmp_name(e.id));
-            let path = [own, tmp]
-                .into_iter()
-                .find(|p| nonce_of(p, e.id) == Some(e.nonce));
+            let mut path = None;
+            for p in [own, tmp] {
+                if nonce_of(&p, e.id)? == Some(e.nonce) {
+                    path = Some(p);
+                    break;
+                }
+            }
             match path {
                 Some(p) => out.push((e.id, p, e.len)),
                 None => {
@@ -220,6 +239,9 @@ impl Replay {
         let hl = HEADER_LEN as usize;
         match buf.get(..hl).ok_or("segment header incomplete".to_string()) {
             Ok(h) => {
+                if let Some(newer) = version::newer(Kind::Segment, path, h) {
+                    return Err(newer);
+                }
                 if let Err(msg) = segment::parse_header(h, id) {
                     self.damage(
                         path,
@@ -439,12 +461,19 @@ impl Replay {
     }
 }
 
-/// The nonce in the header of segment file `path`, if it reads and checks.
-fn nonce_of(path: &Path, id: u64) -> Option<u64> {
+/// The nonce in the header of segment file `path`, if it reads and checks;
+/// `NewerFormat` when a newer persist wrote it.
+fn nonce_of(path: &Path, id: u64) -> Result<Option<u64>> {
     use std::io::Read;
     let mut h = [0u8; HEADER_LEN as usize];
-    std::fs::File::open(path).ok()?.read_exact(&mut h).ok()?;
-    segment::parse_header(&h, id).ok()
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut h));
+    if read.is_err() {
+        return Ok(None);
+    }
+    match version::newer(Kind::Segment, path, &h) {
+        Some(e) => Err(e),
+        None => Ok(segment::parse_header(&h, id).ok()),
+    }
 }
 
 /// The value of the entry at `at` of a frame, checked.

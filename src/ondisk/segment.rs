@@ -1,7 +1,7 @@
 //! Segment files: naming, the header, creation and frame scanning.
 //!
 //! ```text
-//! 0..8    magic "PRSTSEG1"
+//! 0..8    magic "PRSTSEG1" (version 1, see `version`)
 //! 8..16   segment id (must match the file name)
 //! 16..24  nonce: random per file, so a hint can tell a rewritten segment
 //!         from the one it indexed
@@ -16,10 +16,10 @@ use std::path::Path;
 use super::codec::Reader;
 use super::fault::Io;
 use super::frame;
+use super::version::{self, Kind};
 use crate::{Error, Result};
 
 pub(crate) const HEADER_LEN: u64 = 32;
-const MAGIC: &[u8; 8] = b"PRSTSEG1";
 
 pub(crate) fn file_name(id: u64) -> String {
     format!("{id:012}.log")
@@ -36,7 +36,7 @@ pub(crate) fn parse_name(name: &str) -> Option<u64> {
 
 pub(crate) fn encode_header(id: u64, nonce: u64) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
-    h[0..8].copy_from_slice(MAGIC);
+    h[0..8].copy_from_slice(&Kind::Segment.magic());
     h[8..16].copy_from_slice(&id.to_le_bytes());
     h[16..24].copy_from_slice(&nonce.to_le_bytes());
     let crc = crc32c::crc32c(&h[..24]);
@@ -51,11 +51,14 @@ pub(crate) fn parse_header(h: &[u8], id: u64) -> Result<u64, String> {
     let stored_id = r.u64()?;
     let nonce = r.u64()?;
     let crc = r.u32()?;
-    if magic != MAGIC {
-        return Err("not a persist segment (bad magic)".into());
+    if magic[..7] != Kind::Segment.magic()[..7] {
+        return Err(version::mismatch(Kind::Segment, magic));
     }
     if crc != crc32c::crc32c(&h[..24]) || r.u32()? != 0 {
         return Err("segment header checksum mismatch".into());
+    }
+    if magic != Kind::Segment.magic() {
+        return Err(version::mismatch(Kind::Segment, magic));
     }
     if stored_id != id {
         return Err(format!("header names segment {stored_id}, file name {id}"));
@@ -63,7 +66,8 @@ pub(crate) fn parse_header(h: &[u8], id: u64) -> Result<u64, String> {
     Ok(nonce)
 }
 
-/// Reads and checks the header of an open segment file.
+/// Reads and checks the header of an open segment file; one a newer
+/// persist wrote is `Error::NewerFormat`.
 pub(crate) fn read_header(file: &File, path: &Path, id: u64) -> Result<u64> {
     let corrupt = |msg| Error::Corrupt {
         path: path.to_path_buf(),
@@ -77,7 +81,7 @@ pub(crate) fn read_header(file: &File, path: &Path, id: u64) -> Result<u64> {
         }
         r => r.map_err(|e| Error::io(path, "read segment header", e))?,
     }
-    parse_header(&h, id).map_err(corrupt)
+    parse_header(&h, id).map_err(|msg| version::corrupt_or_newer(Kind::Segment, path, &h, msg))
 }
 
 /// A nonce that differs between files with overwhelming probability.
@@ -143,14 +147,24 @@ pub(crate) fn scan(
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_start = start;
     let mut off = start;
-    // Makes buf hold file bytes `off .. off + n` (n <= end - off).
+    // Makes buf hold file bytes `off .. off + n` (n <= end - off). The part
+    // of a frame already read is moved to the front, not read again: with
+    // large batches a re-read would copy a tenth of the log twice.
     let fill = |buf: &mut Vec<u8>, buf_start: &mut u64, off: u64, n: usize| -> Result<()> {
-        if off >= *buf_start && off + n as u64 <= *buf_start + buf.len() as u64 {
+        let held_end = *buf_start + buf.len() as u64;
+        if off >= *buf_start && off + n as u64 <= held_end {
             return Ok(());
         }
         let want = n.max(CHUNK).min((end - off) as usize);
+        let kept = if off >= *buf_start && off < held_end {
+            let from = (off - *buf_start) as usize;
+            buf.copy_within(from.., 0);
+            buf.len() - from
+        } else {
+            0
+        };
         buf.resize(want, 0);
-        file.read_exact_at(buf, off)
+        file.read_exact_at(&mut buf[kept..], off + kept as u64)
             .map_err(|e| Error::io(path, "read segment", e))?;
         *buf_start = off;
         Ok(())

@@ -26,8 +26,11 @@ use crate::{Error, Result};
 /// One problem found: the file, the byte offset in it, what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
+    /// The file.
     pub path: PathBuf,
+    /// Where in it.
     pub offset: u64,
+    /// What is wrong.
     pub msg: String,
 }
 
@@ -56,8 +59,10 @@ pub enum HintCheck {
     Unchecked,
 }
 
+/// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Segment files of the store.
     pub segments: usize,
     /// Valid batch frames read.
     pub batches: u64,
@@ -68,6 +73,7 @@ pub struct VerifyReport {
     pub faults: Vec<Fault>,
     /// An incomplete last batch (a crash mid-write); the next open cuts it.
     pub torn: Option<Fault>,
+    /// How the hint relates to the log.
     pub hint: HintCheck,
     /// What the log holds, as far as it could be read: `persist inspect`
     /// without opening (and so without repairing) the store.
@@ -159,6 +165,7 @@ pub fn verify_with(
         .collect();
     rep.hint = match hint {
         None => HintCheck::Missing,
+        Some(Err(msg)) if hint::is_newer(dir) => HintCheck::Stale(msg),
         Some(Err(msg)) => {
             rep.faults.push(fault(&dir.join(hint::FILE), 0, msg));
             HintCheck::Unchecked

@@ -20,7 +20,7 @@
 //! sees a prefix of the sequencer's runs, and every later run numbers
 //! above it. Appends to different streams share no lock, so they commit
 //! (and group-commit) in parallel; a head-row lock held to commit would
-//! serialize them (README, "PostgreSQL", has the measurements). Unlike a
+//! serialize them (docs/backends.md, "PostgreSQL", has the measurements). Unlike a
 //! sequencer bounded by `pg_snapshot_xmin`, this one is not held up by a
 //! long transaction elsewhere on the server: a writer holding a
 //! transaction open only delays its own records, which take the next

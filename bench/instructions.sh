@@ -28,6 +28,7 @@ for c in "${cases[@]}"; do
     tail -20 "$out/$c.log" >&2
     exit 1
   fi
-  total=$(awk '/^summary:/ {print $2}' "$out/$c")
-  printf '%-12s %10d %16d %14.0f\n' "$c" "$u" "$total" "$(echo "$total / $u" | bc -l)"
+  # Nothing counted means callgrind never saw `count::measured` run.
+  awk -v c="$c" -v u="$u" '/^summary:/ { if ($2 == 0) exit 1; printf "%-12s %10d %16d %14.0f\n", c, u, $2, $2 / u }' "$out/$c" ||
+    { echo "instructions.sh: case $c: callgrind counted nothing inside count::measured" >&2; exit 1; }
 done

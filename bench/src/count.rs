@@ -52,9 +52,12 @@ pub fn run(case: &str, n: usize, base: &Path) -> Result<(), String> {
         let names: Vec<_> = CASES.iter().map(|(c, _)| *c).collect();
         return Err(format!("unknown case {case:?} (expected one of {names:?})"));
     }
-    if n == 0 || (case.starts_with("fold") || case == "append_all") && n % 1000 != 0 {
+    if n == 0 {
+        return Err(format!("N for case {case:?} must be at least 1"));
+    }
+    if (case.starts_with("fold") || case == "append_all") && !n.is_multiple_of(1000) {
         return Err(format!(
-            "N {n} for case {case:?} must be a positive multiple of 1,000"
+            "N {n} for case {case:?} must be a multiple of 1,000"
         ));
     }
     let tmp = tempfile::Builder::new()

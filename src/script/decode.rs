@@ -374,6 +374,9 @@ mod tests {
         assert_eq!(m["a\"b"].to_string(), "x\né😀/y");
         assert_eq!(m["n"].as_int(), Ok(-12));
         assert_eq!(m["f"].as_float(), Ok(-0.0005));
+        let dup = br#"{"a":1,"a":[2]," a":{}}"#;
+        let (direct, reference) = (decode(dup).unwrap(), json_to_dynamic_serde(dup).unwrap());
+        assert!(same(&direct, &reference), "{direct:?} vs {reference:?}");
         for gives_up in [
             &b"-0"[..],
             b"\"\\ud800\"",

@@ -300,31 +300,3 @@ fn batched_writers(dir: &Path, threads: usize, batches: usize, batch: &[Value]) 
     log.close().expect("close");
     (threads * per * batch.len()) as f64 / secs
 }
-
-/// Persist's side of the appends group alone, for instruction counts
-/// (`valgrind --tool=callgrind`): `singles` single appends and `batches`
-/// 1,000-event batches, no baselines. Prints nothing of its own.
-pub fn append_cost(dir: &Path, singles: usize, batches: usize) -> Vec<Figure> {
-    let store = open(&dir.join("cost"));
-    let (single_s, ()) = time(|| {
-        for i in 0..singles {
-            store.append("bench", json!(payload(i))).expect("append");
-        }
-    });
-    let batch: Vec<_> = (0..BATCH).map(|i| json!(payload(i))).collect();
-    let all: Vec<Vec<_>> = (0..batches).map(|_| batch.clone()).collect();
-    let (batch_s, ()) = time(|| {
-        for events in all {
-            store.append_all("bench", events).expect("append_all");
-        }
-    });
-    store.close().expect("close");
-    vec![Figure::rate(
-        "append_all, 1,000-event batches (cost run)",
-        (batches * BATCH) as f64 / batch_s,
-        "events/s",
-        "single appends (cost run)",
-        singles as f64 / single_s,
-        "report",
-    )]
-}

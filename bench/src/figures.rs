@@ -3,18 +3,14 @@
 
 use std::path::Path;
 
+use persist::Store;
 use persist::ondisk::DiskLog;
 use persist::script::{self, Config, store::StoreHandle};
-use persist::{Error, Store};
 use rhai::{Dynamic, Engine, EvalAltResult, FnPtr, NativeCallContext, Scope};
 use serde_json::json;
 
-use crate::baseline::{self, payload};
+use crate::baseline;
 use crate::{Figure, time};
-
-fn open(dir: &Path) -> Store {
-    Store::new(DiskLog::open(dir).expect("open store").0)
-}
 
 /// The persist engine plus `call_n(f, n)`: a script closure called from
 /// Rust n times, the interpreter's own limit for a fold step.
@@ -41,86 +37,6 @@ pub(crate) fn eval(engine: &Engine, scope: &mut Scope, script: &str) -> Dynamic 
 
 pub(crate) fn exec(engine: &Engine, scope: &mut Scope, script: &str) {
     let _ = eval(engine, scope, script);
-}
-
-/// Builds a store of `n` events with 200-byte payloads in `dir`.
-pub fn build_big(dir: &Path, n: usize) {
-    let store = open(dir);
-    for b in 0..n / 1000 {
-        let batch: Vec<_> = (0..1000)
-            .map(|i| json!({"amount": (b * 1000 + i) % 100, "pad": payload(i)}))
-            .collect();
-        store.append_all("orders", batch).expect("append_all");
-    }
-    store.close().expect("close");
-}
-
-/// The Rhai-step fold over the on-disk store, against the same fold as a
-/// Rust closure and against the interpreter's closure-call rate.
-pub fn fold(dir: &Path, n: usize) -> Vec<Figure> {
-    let expected: i64 = (0..n as i64).map(|i| i % 100).sum();
-    let store = open(dir);
-    let (rust_s, rust) = time(|| {
-        store
-            .project("orders", 0i64, |acc, r| {
-                Ok::<_, Error>(acc + r.data["amount"].as_i64().unwrap_or(0))
-            })
-            .expect("rust fold")
-    });
-    assert_eq!(rust.value, expected, "rust fold gave a wrong total");
-    let engine = engine();
-    let mut scope = Scope::new();
-    scope.push("s", StoreHandle::from(store));
-    scope.push("n", n as i64);
-    let (rhai_s, total) = time(|| {
-        eval(
-            &engine,
-            &mut scope,
-            r#"s.project("orders", 0, |acc, r| acc + r.data.amount).value"#,
-        )
-    });
-    assert_eq!(
-        total.as_int().ok(),
-        Some(expected),
-        "rhai fold gave a wrong total"
-    );
-    let (empty_s, _) = time(|| eval(&engine, &mut scope, "call_n(|acc, r| acc, n)"));
-    // The same fold with an empty step: what the kernel adds per record.
-    let (bare_s, _) = time(|| {
-        eval(
-            &engine,
-            &mut scope,
-            r#"s.project("orders", 0, |acc, r| acc)"#,
-        )
-    });
-    exec(&engine, &mut scope, "s.close()");
-    let rate = |secs: f64| n as f64 / secs;
-    vec![
-        Figure::rate(
-            "Rhai-step fold on disk",
-            rate(rhai_s),
-            "events/s",
-            "the same fold as a Rust closure",
-            rate(rust_s),
-            ">= 0.33",
-        ),
-        Figure::rate(
-            "Rhai-step fold on disk",
-            rate(rhai_s),
-            "events/s",
-            "an empty Rhai closure called n times",
-            rate(empty_s),
-            ">= 0.5",
-        ),
-        Figure::rate(
-            "Rhai fold on disk, empty step |acc, r| acc",
-            rate(bare_s),
-            "events/s",
-            "an empty Rhai closure called n times",
-            rate(empty_s),
-            "report",
-        ),
-    ]
 }
 
 /// Reopen time and RSS, measured in a fresh child process.
@@ -260,41 +176,4 @@ pub fn views(big: usize) -> Vec<Figure> {
             aim: ">= 0.67 (time <= 1.5x)",
         },
     ]
-}
-
-/// The Rhai-step fold on the memory backend (the kernel issue's figure).
-pub fn fold_mem(n: usize) -> Vec<Figure> {
-    let store = Store::mem();
-    let batch: Vec<_> = (0..1000).map(|i| json!({"amount": i % 100})).collect();
-    for _ in 0..n / 1000 {
-        store
-            .append_all("orders", batch.clone())
-            .expect("append_all");
-    }
-    let (rust_s, _) = time(|| {
-        store
-            .project("orders", 0i64, |acc, r| {
-                Ok::<_, Error>(acc + r.data["amount"].as_i64().unwrap_or(0))
-            })
-            .expect("rust fold")
-    });
-    let engine = engine();
-    let mut scope = Scope::new();
-    scope.push("s", StoreHandle::from(store));
-    let (rhai_s, _) = time(|| {
-        eval(
-            &engine,
-            &mut scope,
-            r#"s.project("orders", 0, |acc, r| acc + r.data.amount)"#,
-        )
-    });
-    let rate = |secs: f64| n as f64 / secs;
-    vec![Figure::rate(
-        "Rhai-step fold, mem backend",
-        rate(rhai_s),
-        "events/s",
-        "the same fold as a Rust closure",
-        rate(rust_s),
-        "report",
-    )]
 }

@@ -3,14 +3,17 @@
 //!
 //! `cargo run --release -p persist-bench -- [--quick] [--json] [--only GROUP]`
 //! (the `pg` and `pg-fold` groups run only with `--only`: they need a
-//! PostgreSQL server, `PERSIST_PG_URL`; `append-cost`, persist's appends
-//! alone for callgrind, also runs only with `--only`). The human-readable
-//! output ends with `below aim: N of M rows`, counting rows with a numeric
-//! aim.
+//! PostgreSQL server, `PERSIST_PG_URL`). The human-readable output ends
+//! with `below aim: N of M rows`, counting rows with a numeric aim.
+//!
+//! `persist-bench --count CASE N` runs one case for `bench/instructions.sh`
+//! (instructions per event under callgrind; see `count`).
 
 mod appends;
 mod baseline;
+mod count;
 mod figures;
+mod fold;
 mod global;
 mod pg;
 mod versions;
@@ -98,10 +101,36 @@ fn print(f: &Figure, json: bool) {
     }
 }
 
+/// `--count CASE N`; a bad argument exits 2 naming it and the cases.
+fn count_mode(args: &[String]) {
+    let n = args
+        .get(1)
+        .map(|n| n.replace(['_', ','], "").parse::<usize>());
+    let result = match (args.first(), n, args.len()) {
+        (Some(case), Some(Ok(n)), 2) => {
+            let base = std::env::current_dir().expect("cwd").join("target");
+            std::fs::create_dir_all(&base).expect("create target/");
+            count::run(case, n, &base)
+        }
+        _ => Err(format!("expected --count CASE N, got {args:?}")),
+    };
+    if let Err(msg) = result {
+        eprintln!("persist-bench: {msg}");
+        for (case, what) in count::CASES {
+            eprintln!("  {case:<12} {what}");
+        }
+        std::process::exit(2);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--reopen-child") {
         figures::reopen_child(std::path::Path::new(&args[1]));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--count") {
+        count_mode(&args[1..]);
         return;
     }
     let quick = args.iter().any(|a| a == "--quick");
@@ -135,7 +164,7 @@ fn main() {
     let built = std::cell::Cell::new(false);
     let build = || {
         if !built.replace(true) {
-            figures::build_big(&big, n);
+            fold::build_big(&big, n);
         }
     };
     type Group<'a> = (&'static str, Box<dyn Fn() -> Vec<Figure> + 'a>);
@@ -145,14 +174,10 @@ fn main() {
             Box::new(|| appends::appends(tmp.path(), singles, batches)),
         ),
         (
-            "append-cost",
-            Box::new(|| appends::append_cost(tmp.path(), singles, batches)),
-        ),
-        (
             "fold",
             Box::new(|| {
                 build();
-                figures::fold(&big, n)
+                fold::fold(&big, n)
             }),
         ),
         (
@@ -163,7 +188,6 @@ fn main() {
             }),
         ),
         ("views", Box::new(|| figures::views(n))),
-        ("fold-mem", Box::new(|| figures::fold_mem(n))),
         ("global", Box::new(|| global::reads(tmp.path(), n))),
         (
             "append-once",
@@ -189,7 +213,7 @@ fn main() {
         if only.as_ref().is_some_and(|o| o != name) {
             continue;
         }
-        if only.is_none() && (name.starts_with("pg") || *name == "append-cost") {
+        if only.is_none() && name.starts_with("pg") {
             continue;
         }
         for f in group() {

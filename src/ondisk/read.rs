@@ -40,6 +40,14 @@ fn corrupt(path: &Path, offset: u64, msg: impl Into<String>) -> Error {
 }
 
 fn read_exact(s: &SegRef, off: u64, len: u64) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    read_into(s, off, len, &mut buf)?;
+    Ok(buf)
+}
+
+/// Reads `len` bytes at `off` into `buf`, which keeps its allocation (and
+/// its bytes, so they are not zeroed again) from one read to the next.
+fn read_into(s: &SegRef, off: u64, len: u64, buf: &mut Vec<u8>) -> Result<()> {
     if off.checked_add(len).is_none_or(|end| end > s.len) {
         return Err(corrupt(
             &s.path,
@@ -47,11 +55,24 @@ fn read_exact(s: &SegRef, off: u64, len: u64) -> Result<Vec<u8>> {
             format!("record of {len} bytes runs past the segment end"),
         ));
     }
-    let mut buf = vec![0u8; len as usize];
+    let len = len as usize;
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
     s.file
-        .read_exact_at(&mut buf, off)
-        .map_err(|e| Error::io(&**s.path, "read", e))?;
-    Ok(buf)
+        .read_exact_at(&mut buf[..len], off)
+        .map_err(|e| Error::io(&**s.path, "read", e))
+}
+
+/// Largest run buffer kept for the next read (a page of small events).
+const KEEP_BUF: usize = 1 << 20;
+
+thread_local! {
+    /// The run buffer `for_each_event` reuses: a fold reads page after page
+    /// of about the same size, and a fresh zeroed buffer per page cost as
+    /// much as the checksums. Taken out while in use, so a nested read (a
+    /// step that reads the store) gets a buffer of its own.
+    static RUN_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -119,18 +140,27 @@ pub(crate) fn for_each_event(
             .ok_or_else(|| Error::invalid("read", format!("segment {seg} is not open")))?;
         let last = off_of(positions[j - 1]);
         let end = last.saturating_add(SLACK).min(s.len).max(last);
-        let buf = read_exact(s, start, end - start)?;
-        for &p in &positions[i..j] {
-            let off = off_of(p);
-            let b = &buf[(off - start) as usize..];
-            if split_entry(b, EVENT_HEAD).is_some() {
-                f(event_at(b), checked(s, off, b, EVENT_HEAD)?)?;
-            } else {
-                // The run's read ended inside this entry.
-                let whole = read_entry(s, off, EVENT_HEAD)?;
-                f(event_at(&whole), checked(s, off, &whole, EVENT_HEAD)?)?;
-            }
+        let mut buf = RUN_BUF.take();
+        let done = read_into(s, start, end - start, &mut buf).and_then(|()| {
+            let run = &buf[..(end - start) as usize];
+            positions[i..j].iter().try_for_each(|&p| {
+                let off = off_of(p);
+                let b = &run[(off - start) as usize..];
+                match split_entry(b, EVENT_HEAD) {
+                    Some(Ok(json)) => f(event_at(b), json),
+                    Some(Err(msg)) => Err(corrupt(&s.path, off, msg)),
+                    None => {
+                        // The run's read ended inside this entry.
+                        let whole = read_entry(s, off, EVENT_HEAD)?;
+                        f(event_at(&whole), checked(s, off, &whole, EVENT_HEAD)?)
+                    }
+                }
+            })
+        });
+        if buf.capacity() <= KEEP_BUF {
+            RUN_BUF.set(buf);
         }
+        done?;
         i = j;
     }
     Ok(())

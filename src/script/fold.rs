@@ -2,12 +2,12 @@
 //! (SPEC 3.4-3.7) as bindings over the kernel's `Store` methods.
 
 use rhai::plugin::*;
-use rhai::{Dynamic, EvalAltResult, FnPtr, ImmutableString, Map, NativeCallContext};
+use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 
 use crate::backend::Appended;
 use crate::script::args::{self, RhaiResult, fail, kernel};
 use crate::script::context;
-use crate::script::convert::{record_ref_to_dynamic, state_to_dynamic};
+use crate::script::convert::{RecordMaps, state_to_dynamic};
 use crate::script::fingerprint;
 use crate::script::store::StoreHandle;
 use crate::value::RecordRef;
@@ -39,12 +39,12 @@ impl From<FoldError> for Box<EvalAltResult> {
 /// The kernel-side step: calls the script closure with `(value, record)`,
 /// the record converted straight from the backend's form.
 pub fn step_fn(step: FnPtr) -> impl FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError> {
-    let mut stream = ImmutableString::new();
+    let mut maps = RecordMaps::default();
     move |acc, rec| {
         let seq = rec.seq;
-        let rec = record_ref_to_dynamic(rec, &mut stream)?;
+        let rec = maps.of_ref(rec)?;
         let next = context::call(&step, [acc, rec]).map_err(FoldError::Script)?;
-        new_value(next, &stream, seq)
+        new_value(next, maps.stream(), seq)
     }
 }
 

@@ -2,6 +2,7 @@
 //! `folds` and `upcast`. Steps and upcasters are versioned by their code
 //! (`fingerprint`).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use rhai::plugin::*;
@@ -9,7 +10,7 @@ use rhai::{Array, Dynamic, FnPtr, ImmutableString, Map, NativeCallContext};
 
 use crate::script::args::{self, RhaiResult};
 use crate::script::context;
-use crate::script::convert::{record_ref_to_dynamic, to_value};
+use crate::script::convert::{RecordMaps, record_ref_to_dynamic, to_value};
 use crate::script::fingerprint;
 use crate::script::local::Local;
 use crate::script::store::StoreHandle;
@@ -20,14 +21,18 @@ use crate::value::RecordRef;
 /// bound to the script's thread (`Local`); a read of the store from another
 /// thread gets an error instead of touching it.
 fn script_upcaster(f: FnPtr) -> UpcastFn {
-    let f = Local::new(f);
+    let local = Local::new((f, RefCell::new(RecordMaps::default())));
     Arc::new(move |rec: RecordRef<'_>| {
-        let f = f
+        let (f, maps) = local
             .get()
             .ok_or("a script upcaster runs only on the thread of its script")?;
-        let mut stream = ImmutableString::new();
-        let rec = record_ref_to_dynamic(rec, &mut stream).map_err(|e| e.to_string())?;
-        let data = context::call(&f, [rec]).map_err(|e| crate::script::error_message(&e))?;
+        // The upcaster's own maps, unless it is reading the store itself.
+        let rec = match maps.try_borrow_mut() {
+            Ok(mut maps) => maps.of_ref(rec),
+            Err(_) => record_ref_to_dynamic(rec, &mut ImmutableString::new()),
+        };
+        let rec = rec.map_err(|e| e.to_string())?;
+        let data = context::call(f, [rec]).map_err(|e| crate::script::error_message(&e))?;
         to_value(&data, &|| "the upcaster's result".to_string())
     })
 }

@@ -12,6 +12,7 @@ pub mod assert;
 pub mod blob;
 pub(crate) mod context;
 pub(crate) mod convert;
+pub(crate) mod decode;
 pub mod durable;
 pub mod fingerprint;
 pub mod fold;

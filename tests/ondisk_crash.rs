@@ -1,4 +1,4 @@
-//! Crash test (STORAGE "How it is tested"): a child process with two writer
+//! Crash test (STORAGE "How it is tested"): a child process with four writer
 //! threads appends, writes kv values and truncates in a loop (compacting
 //! automatically), printing each operation once it was acknowledged; the
 //! parent SIGKILLs it at varying moments, reopens the store and checks that
@@ -32,16 +32,17 @@ fn payload(i: u64) -> Value {
     json!({"i": i, "pad": "p".repeat((i % 61) as usize)})
 }
 
-/// Runs until killed: two writer threads sharing group commits, each with
-/// its own streams and keys.
+/// Runs until killed: four writer threads sharing group commits (so a
+/// leader waits for followers and a kill can land mid-group), each with its
+/// own streams and keys.
 fn child(dir: &str, round: u64) {
     let log = Arc::new(DiskLog::open_with(dir, opts()).expect("child open").0);
-    let writers: Vec<_> = ["", "t1-"]
+    let writers: Vec<_> = ["", "t1-", "t2-", "t3-"]
         .into_iter()
         .enumerate()
         .map(|(t, prefix)| {
             let log = log.clone();
-            let first = round * 1_000_000 + t as u64 * 500_000;
+            let first = round * 1_000_000 + t as u64 * 250_000;
             std::thread::spawn(move || writer(&log, prefix, first))
         })
         .collect();

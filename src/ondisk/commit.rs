@@ -158,10 +158,21 @@ impl Syncer {
     }
 
     /// Everything up to `m` is durable (e.g. a segment synced when rolled).
+    /// Not after poisoning: see `advance`.
     pub fn mark_synced(&self, m: Mark) {
         let mut s = self.lock();
-        s.synced = s.synced.max(m);
+        Self::advance(&mut s, m);
         self.cv.notify_all();
+    }
+
+    /// Moves the durable mark to `m`, unless the store is poisoned: `fail`
+    /// cuts the active segment back to the mark it reads once the poison is
+    /// set, so a leader's fsync that was in flight then must not
+    /// acknowledge batches the cut may have removed.
+    fn advance(s: &mut State, m: Mark) {
+        if s.poison.is_none() {
+            s.synced = s.synced.max(m);
+        }
     }
 
     /// Returns once `target` is durable. `lead` fsyncs the active segment and
@@ -197,7 +208,7 @@ impl Syncer {
             s.last_sync = started.elapsed();
             s.syncing = false;
             if let Ok(m) = &r {
-                s.synced = s.synced.max(*m);
+                Self::advance(&mut s, *m);
             }
             self.cv.notify_all();
             r?;
@@ -270,5 +281,43 @@ impl DiskLog {
         self.sync.wait(end, || self.lead_sync())?;
         self.maybe_compact();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A store that fails while a leader's fsync is in flight cuts its
+    /// active segment back to the durable mark it reads then; the fsync
+    /// finishing afterwards must not acknowledge what the cut removed.
+    #[test]
+    fn an_fsync_finishing_after_the_poison_acknowledges_nothing() {
+        let sync = Syncer::new(PathBuf::from("/store"), (1, 32));
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let sync = &sync;
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || {
+                sync.wait((1, 100), || {
+                    started_tx.send(()).unwrap();
+                    released.recv().unwrap();
+                    Ok((1, 100))
+                })
+            });
+            started.recv().unwrap();
+            sync.poison("a write failed".into());
+            assert_eq!(sync.synced(), (1, 32), "the mark the cut goes back to");
+            release.send(()).unwrap();
+            let acked = writer.join().unwrap();
+            assert!(
+                matches!(acked, Err(Error::Poisoned { .. })),
+                "acknowledged past the cut: {acked:?}"
+            );
+        });
+        assert_eq!(sync.synced(), (1, 32));
+        sync.mark_synced((2, 32));
+        assert_eq!(sync.synced(), (1, 32), "no mark moves after the poison");
     }
 }

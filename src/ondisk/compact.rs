@@ -369,7 +369,7 @@ impl DiskLog {
     /// The caller holds `compacting`, so only one runs at a time and `close`
     /// waits for it.
     fn compact(&self) -> Result<CompactReport> {
-        let (prefix, refs, snapshot, before) = {
+        let (prefix, keep_from, refs, snapshot, before) = {
             let mut g = self.lock()?;
             self.writable("compact")?;
             let before = (g.segs.len(), g.bytes());
@@ -387,7 +387,11 @@ impl DiskLog {
                     bytes_after: before.1,
                 });
             }
-            (prefix, g.refs(), g.index.clone(), before)
+            // The first segment the outputs do not replace. Writers may roll
+            // past it while the outputs are written; what they write stays
+            // where it is.
+            let keep_from = g.active;
+            (prefix, keep_from, g.refs(), g.index.clone(), before)
         };
         let written = write_outputs(
             &self.io,
@@ -421,8 +425,7 @@ impl DiskLog {
         if let Err(e) = installed {
             return self.fail(g, e);
         }
-        let first_new = g.active;
-        if let Err(msg) = g.index.rebase(&out_index, first_new) {
+        if let Err(msg) = g.index.rebase(&out_index, keep_from) {
             let e = Error::Corrupt {
                 path: self.dir.clone(),
                 offset: 0,

@@ -200,7 +200,7 @@ fn damage_under_the_hint_is_refused_at_the_earliest_segment() {
             dir.path().join("hint").exists(),
             "a closed store has a hint"
         );
-        let mut flip = |id: u64| {
+        let flip = |id: u64| {
             let path = seg(dir.path(), id);
             let mut b = std::fs::read(&path).expect("read");
             b[FIRST_FRAME as usize + 24 + 2] ^= 0x01;

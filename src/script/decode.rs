@@ -158,7 +158,8 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    /// `\uXXXX` (a surrogate pair takes two) with `at` on the `u`; leaves
+    /// A `\u` escape and its four hex digits (a surrogate pair takes two
+    /// escapes), with `at` on the `u`; leaves
     /// `at` on the last hex digit.
     fn unicode(&mut self) -> Option<char> {
         let hi = self.hex4()?;

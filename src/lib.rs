@@ -62,6 +62,9 @@ pub mod upcast;
 pub mod value;
 pub mod view;
 
+#[cfg(test)]
+mod test_json;
+
 // The `persist` binary's parts, behind the default `cli` feature: an
 // embedder builds without them (and without clap, ctrlc, walkdir and
 // rustyline).

@@ -61,23 +61,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            any::<String>().prop_map(Value::from),
-            "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é€😀 ]{0,12}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-                prop::collection::btree_map("[a-z\"\\\\\n]{0,4}", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
+        crate::test_json::json(crate::test_json::Shape {
+            depth: 3,
+            size: 24,
+            width: 4,
+            strings: "[a-z\"\\\\\u{0}-\u{1f}\u{7f}é€😀 ]{0,12}",
+            keys: "[a-z\"\\\\\n]{0,4}",
         })
     }
 

@@ -295,21 +295,12 @@ mod tests {
     }
 
     fn json() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>().prop_map(Value::from),
-            any::<String>().prop_map(Value::String),
-            "[a-z\"\\\\/\u{0}-\u{1f}\u{80}-\u{10ffff}]{0,12}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(6, 64, 8, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
-                prop::collection::btree_map("[a-z\"\\\\é]{0,6}", inner, 0..8)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
+        crate::test_json::json(crate::test_json::Shape {
+            depth: 6,
+            size: 64,
+            width: 8,
+            strings: "[a-z\"\\\\/\u{0}-\u{1f}\u{80}-\u{10ffff}]{0,12}",
+            keys: "[a-z\"\\\\é]{0,6}",
         })
     }
 

@@ -10,6 +10,7 @@
 pub(crate) mod args;
 pub mod assert;
 pub mod blob;
+pub(crate) mod closure;
 pub(crate) mod context;
 pub(crate) mod convert;
 pub(crate) mod decode;
@@ -21,6 +22,7 @@ pub mod global;
 pub mod hub;
 pub(crate) mod local;
 pub mod package;
+pub(crate) mod reads;
 pub mod reference;
 pub(crate) mod show;
 pub mod store;

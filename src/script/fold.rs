@@ -7,9 +7,10 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 use crate::backend::Appended;
 use crate::script::args::{self, RhaiResult, fail, kernel};
 use crate::script::context;
-use crate::script::convert::{RecordMaps, state_to_dynamic};
+use crate::script::convert::state_to_dynamic;
 use crate::script::fingerprint;
 use crate::script::reads::{self, Reads};
+use crate::script::record_maps::RecordMaps;
 use crate::script::store::StoreHandle;
 use crate::value::RecordRef;
 use crate::{Error, Source, State, Store};
@@ -57,7 +58,7 @@ impl Step {
     pub fn kernel(
         &self,
     ) -> impl FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError> + use<> {
-        let mut maps = RecordMaps::new(self.reads);
+        let mut maps = RecordMaps::new(self.reads.clone());
         let f = self.f.clone();
         move |acc, rec| {
             let r = maps.of_ref(rec)?;

@@ -23,6 +23,7 @@ pub mod hub;
 pub(crate) mod local;
 pub mod package;
 pub(crate) mod reads;
+pub(crate) mod record_maps;
 pub mod reference;
 pub(crate) mod show;
 pub mod store;

@@ -27,22 +27,35 @@ use rhai::{AST, ASTNode, Expr, FnPtr, Module, NativeCallContext, ScriptFuncDef, 
 use crate::script::closure::{self, DefCache};
 
 /// What a step reads of each record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reads {
     /// The record is never named: the step is given `()`.
     Nothing,
     /// The record is used only through these fields, or (`Fields::ALL`)
-    /// in a way that needs all of it: the step is given a map of them.
-    Fields(Fields),
+    /// in a way that needs all of it: the step is given a map of them,
+    /// with `data` cut to the keys the step reads when it is an object.
+    Fields(Fields, DataKeys),
 }
 
 impl Reads {
     /// The whole record, as an upcaster or an unknown step gets it.
-    pub const ALL: Reads = Reads::Fields(Fields::ALL);
+    pub const ALL: Reads = Reads::Fields(Fields::ALL, DataKeys::All);
+}
+
+/// How much of the record's `data` a step reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataKeys {
+    /// All of it (or the step does not read `data` at all).
+    All,
+    /// Only these keys, each as `r.data.<key>...`: when `data` is an
+    /// object, the others are left out (a missing key reads as `()` either
+    /// way; anything that could see the whole object, such as `r.data`
+    /// alone, `r.data[k]` or `r.data.keys()`, needs `All`).
+    Only(Vec<String>),
 }
 
 /// A set of record fields.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fields(u8);
 
 impl Fields {
@@ -76,7 +89,8 @@ impl Fields {
         self.0 & other.0 == other.0
     }
 
-    fn union(self, other: Fields) -> Fields {
+    /// Both sets' fields.
+    pub fn union(self, other: Fields) -> Fields {
         Fields(self.0 | other.0)
     }
 }
@@ -104,47 +118,124 @@ pub fn of_def(def: &Shared<ScriptFuncDef>) -> Reads {
     let mut lib = Module::new();
     lib.set_script_fn(def.clone());
     let ast = AST::new([], lib);
-    let mut reads = Reads::Nothing;
-    ast.walk(&mut |path: &[ASTNode]| {
-        reads = match (reads, use_at(path, record)) {
-            (r, None) => r,
-            (Reads::Nothing, Some(f)) => Reads::Fields(f),
-            (Reads::Fields(a), Some(b)) => Reads::Fields(a.union(b)),
-        };
-        reads != Reads::ALL
+    let mut uses = Uses::default();
+    ast.walk(&mut |path: &[ASTNode]| match use_at(path, record) {
+        Some(need) => uses.add(need),
+        None => true,
     });
-    reads
+    uses.reads()
 }
 
-/// The record fields the last node of `path` needs, if it touches the
-/// record (`record` names it) or the caller's variables at all.
-fn use_at(path: &[ASTNode], record: &str) -> Option<Fields> {
+/// What one use of the record needs.
+enum Need<'a> {
+    /// All of it.
+    All,
+    /// The field called this (`r.<name>`), whole.
+    Field(&'a str),
+    /// This key of `data` (`r.data.<key>`).
+    DataKey(&'a str),
+}
+
+/// The uses of the record seen so far.
+#[derive(Default)]
+struct Uses {
+    named: bool,
+    fields: Fields,
+    /// `None` until `data` is read; then the keys read, or `None` inside
+    /// for all of it.
+    data: Option<Option<Vec<String>>>,
+}
+
+impl Uses {
+    /// Adds a use; whether there is anything left to learn.
+    fn add(&mut self, need: Need) -> bool {
+        self.named = true;
+        match need {
+            Need::All => {
+                self.fields = Fields::ALL;
+                self.data = Some(None);
+            }
+            Need::Field(name) => {
+                self.fields = self.fields.union(Fields::named(name));
+                if name == "data" {
+                    self.data = Some(None);
+                }
+            }
+            Need::DataKey(key) => {
+                self.fields = self.fields.union(Fields::DATA);
+                match &mut self.data {
+                    None => self.data = Some(Some(vec![key.to_string()])),
+                    Some(Some(keys)) if !keys.iter().any(|k| k == key) => keys.push(key.into()),
+                    Some(_) => {}
+                }
+            }
+        }
+        !(self.fields == Fields::ALL && self.data == Some(None))
+    }
+
+    fn reads(self) -> Reads {
+        match self.named {
+            false => Reads::Nothing,
+            true => Reads::Fields(
+                self.fields,
+                match self.data {
+                    Some(Some(mut keys)) => {
+                        keys.sort();
+                        DataKeys::Only(keys)
+                    }
+                    _ => DataKeys::All,
+                },
+            ),
+        }
+    }
+}
+
+/// What the last node of `path` needs of the record (`record` names it),
+/// if it touches the record or the caller's variables at all.
+fn use_at<'a>(path: &[ASTNode<'a>], record: &str) -> Option<Need<'a>> {
     let (node, parents) = path.split_last()?;
     match node {
         ASTNode::Expr(e @ Expr::Variable(v, ..)) if v.1 == record => {
-            Some(property_read(e, parents.last()).map_or(Fields::ALL, Fields::named))
+            Some(chain_need(e, parents.last()).unwrap_or(Need::All))
         }
         ASTNode::Expr(Expr::FnCall(c, ..) | Expr::MethodCall(c, ..))
         | ASTNode::Stmt(Stmt::FnCall(c, ..))
             if c.name == "eval" || c.capture_parent_scope =>
         {
-            Some(Fields::ALL)
+            Some(Need::All)
         }
         ASTNode::Stmt(Stmt::Share(vars)) if vars.iter().any(|(v, _)| v.name == record) => {
-            Some(Fields::ALL)
+            Some(Need::All)
         }
         // Nodes whose inner expressions the walk does not visit.
         ASTNode::Stmt(Stmt::BreakLoop(Some(_), ..) | Stmt::Export(..))
-        | ASTNode::Expr(Expr::Custom(..)) => Some(Fields::ALL),
+        | ASTNode::Expr(Expr::Custom(..)) => Some(Need::All),
         _ => None,
     }
 }
 
-/// The property read from `var` when it starts a property chain
-/// (`var.name...`), else `None`.
-fn property_read<'a>(var: &Expr, parent: Option<&'a ASTNode>) -> Option<&'a str> {
-    match parent? {
-        ASTNode::Expr(Expr::Dot(x, ..)) if std::ptr::eq(&x.lhs, var) => first_property(&x.rhs),
+/// What `var` needs when it starts a property chain (`var.name...`, its
+/// parent a `Dot` with `var` on the left), else `None`.
+fn chain_need<'a>(var: &Expr, parent: Option<&ASTNode<'a>>) -> Option<Need<'a>> {
+    let ASTNode::Expr(Expr::Dot(x, ..)) = parent? else {
+        return None;
+    };
+    if !std::ptr::eq(&x.lhs, var) {
+        return None;
+    }
+    match &x.rhs {
+        Expr::Property(p, ..) => Some(Need::Field(p.2.as_str())),
+        // `var.data.<key>...`
+        Expr::Dot(y, ..) => match (&y.lhs, first_property(&y.rhs)) {
+            (Expr::Property(p, ..), Some(key)) if p.2 == "data" => Some(Need::DataKey(key)),
+            (Expr::Property(p, ..), _) => Some(Need::Field(p.2.as_str())),
+            _ => None,
+        },
+        // `var.<name>[...]`
+        Expr::Index(y, ..) => match &y.lhs {
+            Expr::Property(p, ..) => Some(Need::Field(p.2.as_str())),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -181,11 +272,19 @@ mod tests {
     }
 
     fn fields(names: &[&str]) -> Reads {
-        Reads::Fields(
-            names
-                .iter()
-                .fold(Fields::NONE, |f, n| f.union(Fields::named(n))),
-        )
+        let f = names
+            .iter()
+            .fold(Fields::NONE, |f, n| f.union(Fields::named(n)));
+        Reads::Fields(f, DataKeys::All)
+    }
+
+    /// `data` (only `keys` of it) and the fields `names`.
+    fn data_keys(keys: &[&str], names: &[&str]) -> Reads {
+        let Reads::Fields(f, _) = fields(names) else {
+            unreachable!()
+        };
+        let keys = keys.iter().map(|k| k.to_string()).collect();
+        Reads::Fields(f.union(Fields::DATA), DataKeys::Only(keys))
     }
 
     #[test]
@@ -201,10 +300,11 @@ mod tests {
 
     #[test]
     fn property_chains_read_only_the_fields_they_name() {
-        assert_eq!(reads("|acc, r| acc + r.data.amount"), fields(&["data"]));
-        assert_eq!(reads("|acc, r| acc + r?.data?.x"), fields(&["data"]));
+        assert_eq!(reads("|acc, r| acc + r.data"), fields(&["data"]));
+        assert_eq!(reads("|acc, r| acc + r.data[0]"), fields(&["data"]));
+        assert_eq!(reads("|acc, r| acc + r.data.len()"), fields(&["data"]));
         assert_eq!(
-            reads("|acc, r| acc + r.data[0] + r.data.len()"),
+            reads("|acc, r| acc + r.data.amount + r.data"),
             fields(&["data"])
         );
         assert_eq!(
@@ -214,6 +314,23 @@ mod tests {
         assert_eq!(
             reads("|acc, r| { r.seq = 5; acc + r.data[r.seq] }"),
             fields(&["data", "seq"])
+        );
+    }
+
+    #[test]
+    fn data_read_only_by_key_keeps_only_those_keys() {
+        assert_eq!(
+            reads("|acc, r| acc + r.data.amount"),
+            data_keys(&["amount"], &[])
+        );
+        assert_eq!(reads("|acc, r| acc + r?.data?.x"), data_keys(&["x"], &[]));
+        assert_eq!(
+            reads("|acc, r| acc + r.data.b.c[0] + r.data.a.len() + r.data.b + r.seq"),
+            data_keys(&["a", "b"], &["seq"])
+        );
+        assert_eq!(
+            reads("|acc, r| { r.data.x += 1; acc + r.data.x }"),
+            data_keys(&["x"], &[])
         );
         // Names that are not record fields add nothing.
         assert_eq!(reads("|acc, r| acc + r.nope"), fields(&[]));
@@ -225,6 +342,9 @@ mod tests {
         assert_eq!(params.last().map(String::as_str), Some("rec"));
         assert_eq!(params.len(), 4, "{params:?}");
         assert_eq!(r, fields(&["seq"]));
+        let (r, params) = reads_of("let k = 2; |acc, r| acc + r.data.x * k");
+        assert_eq!(params, ["k", "acc", "r"]);
+        assert_eq!(r, data_keys(&["x"], &[]));
     }
 
     #[test]

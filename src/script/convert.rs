@@ -6,7 +6,6 @@
 use rhai::{Array, Blob, Dynamic, FLOAT, INT, ImmutableString, Map};
 
 use crate::snapshot::Snapshotable;
-use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, State, Value};
 
 /// Converts a script value to a stored value; `what` names it in errors.
@@ -114,11 +113,24 @@ pub fn to_dynamic_ref(v: &Value) -> Dynamic {
 
 /// Stored JSON text straight to a script value, with no `Value` between
 /// (a fold over the on-disk backend): the direct decoder, or serde_json for
-/// what it leaves (whose error, if any, is the one reported).
-pub fn json_to_dynamic(bytes: &[u8]) -> Result<Dynamic, String> {
-    match super::decode::decode(bytes) {
+/// what it leaves (whose error, if any, is the one reported). With `keys`,
+/// an object keeps only those keys (what a fold's step reads of `data`).
+pub fn json_to_dynamic(bytes: &[u8], keys: Option<&[String]>) -> Result<Dynamic, String> {
+    match super::decode::decode(bytes, keys) {
         Some(d) => Ok(d),
-        None => json_to_dynamic_serde(bytes),
+        None => json_to_dynamic_serde(bytes).map(|d| keep_keys(d, keys)),
+    }
+}
+
+/// `d` with only `keys` kept, when it is a map and `keys` is given.
+fn keep_keys(d: Dynamic, keys: Option<&[String]>) -> Dynamic {
+    match keys {
+        Some(keys) if d.is_map() => {
+            let mut m = d.cast::<Map>();
+            m.retain(|k, _| keys.iter().any(|x| x == k.as_str()));
+            Dynamic::from_map(m)
+        }
+        _ => d,
     }
 }
 
@@ -192,97 +204,6 @@ impl<'de> serde::de::Visitor<'de> for DynamicSeed {
     }
 }
 
-/// Builds the `#{stream, seq, pos, at, data}` (and `id`) maps of a fold's
-/// records. Each map is a clone of a template that already holds the keys
-/// and the stream name, so a record costs one node copy instead of a
-/// search and insert per key, and a fold over one stream shares one name
-/// string (a fold over a category or all streams swaps it when the stream
-/// changes).
-pub struct RecordMaps {
-    stream: ImmutableString,
-    plain: Map,
-    with_id: Map,
-}
-
-impl Default for RecordMaps {
-    fn default() -> Self {
-        let plain = record_map(&ImmutableString::new(), 0, 0, 0, None, Dynamic::UNIT);
-        let with_id = record_map(&ImmutableString::new(), 0, 0, 0, Some(""), Dynamic::UNIT);
-        RecordMaps {
-            stream: ImmutableString::new(),
-            plain: plain.cast(),
-            with_id: with_id.cast(),
-        }
-    }
-}
-
-impl RecordMaps {
-    /// The stream name of the last record built.
-    pub fn stream(&self) -> &str {
-        &self.stream
-    }
-
-    /// A borrowed record as a script map.
-    pub fn of_ref(&mut self, r: RecordRef<'_>) -> Result<Dynamic, Error> {
-        if self.stream != r.stream {
-            self.stream = r.stream.into();
-            let name: Dynamic = self.stream.clone().into();
-            for t in [&mut self.plain, &mut self.with_id] {
-                t.insert("stream".into(), name.clone());
-            }
-        }
-        let data = data_of(&r)?;
-        let mut m = match r.id {
-            None => self.plain.clone(),
-            Some(_) => self.with_id.clone(),
-        };
-        // The keys in their (sorted) order: at, data, [id,] pos, seq, stream.
-        let mut values = m.values_mut();
-        let mut set = |v: Dynamic| {
-            if let Some(slot) = values.next() {
-                *slot = v;
-            }
-        };
-        set((r.at as INT).into());
-        set(data);
-        if let Some(id) = r.id {
-            set(id.into());
-        }
-        set((r.pos as INT).into());
-        set((r.seq as INT).into());
-        Ok(Dynamic::from_map(m))
-    }
-}
-
-/// A borrowed record as `#{stream, seq, pos, at, data}` (and `id`), built
-/// on its own; `stream` caches the name as `RecordMaps` does.
-pub fn record_ref_to_dynamic(
-    r: RecordRef<'_>,
-    stream: &mut ImmutableString,
-) -> Result<Dynamic, Error> {
-    if stream.as_str() != r.stream {
-        *stream = r.stream.into();
-    }
-    let data = data_of(&r)?;
-    Ok(record_map(stream, r.seq, r.pos, r.at, r.id, data))
-}
-
-/// A record's `data` as a script value, from the backend's form.
-fn data_of(r: &RecordRef<'_>) -> Result<Dynamic, Error> {
-    match r.data {
-        DataRef::Value(v) => Ok(to_dynamic_ref(v)),
-        DataRef::Json(bytes) => json_to_dynamic(bytes).map_err(|e| {
-            Error::invalid(
-                "read",
-                format!(
-                    "stream {:?} seq {}: stored event is not JSON: {e}",
-                    r.stream, r.seq
-                ),
-            )
-        }),
-    }
-}
-
 pub fn to_dynamic(v: Value) -> Dynamic {
     to_dynamic_ref(&v)
 }
@@ -294,7 +215,7 @@ pub fn record_to_dynamic(r: &Record, stream: &ImmutableString) -> Dynamic {
     record_map(stream, r.seq, r.pos, r.at, r.id.as_deref(), data)
 }
 
-fn record_map(
+pub(crate) fn record_map(
     stream: &ImmutableString,
     seq: u64,
     pos: u64,
@@ -367,7 +288,7 @@ mod tests {
         let v =
             json!({"i": 1, "f": 1.0, "s": "x", "n": null, "a": [true, {"k": -3}], "big": 1e300});
         let text = serde_json::to_vec(&v).unwrap();
-        let from_json = json_to_dynamic(&text).unwrap();
+        let from_json = json_to_dynamic(&text, None).unwrap();
         let from_ref = to_dynamic_ref(&v);
         let from_owned = to_dynamic(v.clone());
         for d in [&from_json, &from_ref] {
@@ -379,40 +300,7 @@ mod tests {
 
     #[test]
     fn bad_json_is_an_error_not_a_panic() {
-        assert!(json_to_dynamic(b"{\"a\":").is_err());
-        assert!(json_to_dynamic(b"1 2").is_err());
-    }
-
-    #[test]
-    fn record_maps_build_what_the_one_off_conversion_builds() {
-        let data = json!({"amount": 3, "pad": "x"});
-        let text = serde_json::to_vec(&data).unwrap();
-        let mut maps = RecordMaps::default();
-        let mut stream = ImmutableString::new();
-        for (name, id, json) in [
-            ("a", None, true),
-            ("a", Some("k1"), false),
-            ("b", None, false),
-            ("b", Some("k2"), true),
-        ] {
-            let r = RecordRef {
-                stream: name,
-                seq: 7,
-                pos: 9,
-                at: 11,
-                id,
-                data: match json {
-                    true => DataRef::Json(&text),
-                    false => DataRef::Value(&data),
-                },
-            };
-            let built = maps.of_ref(r).unwrap();
-            let one_off = record_ref_to_dynamic(r, &mut stream).unwrap();
-            assert!(
-                crate::script::assert::deep_eq(&built, &one_off),
-                "{built:?} vs {one_off:?}"
-            );
-            assert_eq!(maps.stream(), name);
-        }
+        assert!(json_to_dynamic(b"{\"a\":", None).is_err());
+        assert!(json_to_dynamic(b"1 2", None).is_err());
     }
 }

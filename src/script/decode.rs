@@ -16,10 +16,16 @@ use rhai::{Array, Dynamic, FLOAT, INT, ImmutableString, Map};
 const MAX_DEPTH: usize = 127;
 
 /// The value of `bytes`, or `None` when it is anything this decoder does
-/// not handle exactly as serde_json would.
-pub fn decode(bytes: &[u8]) -> Option<Dynamic> {
+/// not handle exactly as serde_json would. When the value is an object
+/// and `keys` is given, only those of its keys are built: the rest are
+/// read past, checked as if built (a plain string is not copied).
+pub fn decode(bytes: &[u8], keys: Option<&[String]>) -> Option<Dynamic> {
     let mut d = Decoder { b: bytes, at: 0 };
-    let v = d.value(0)?;
+    d.skip_ws();
+    let v = match (d.peek()?, keys) {
+        (b'{', Some(keys)) => d.object(1, Some(keys))?,
+        _ => d.value(0)?,
+    };
     d.skip_ws();
     (d.at == bytes.len()).then_some(v)
 }
@@ -59,7 +65,7 @@ impl<'a> Decoder<'a> {
     fn value(&mut self, depth: usize) -> Option<Dynamic> {
         self.skip_ws();
         match self.peek()? {
-            b'{' if depth < MAX_DEPTH => self.object(depth + 1),
+            b'{' if depth < MAX_DEPTH => self.object(depth + 1, None),
             b'[' if depth < MAX_DEPTH => self.array(depth + 1),
             b'"' => self
                 .string()
@@ -72,7 +78,8 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Option<Dynamic> {
+    /// An object; with `keep`, only the entries whose key it names.
+    fn object(&mut self, depth: usize, keep: Option<&[String]>) -> Option<Dynamic> {
         self.at += 1;
         let mut m = Map::new();
         if self.eat(b'}') {
@@ -87,12 +94,26 @@ impl<'a> Decoder<'a> {
             if !self.eat(b':') {
                 return None;
             }
-            let v = self.value(depth)?;
-            // Keys are short: held inline in the map, no allocation.
-            m.insert(key.as_ref().into(), v);
+            match keep {
+                Some(keep) if !keep.iter().any(|k| *k == key) => self.skip(depth)?,
+                // Keys are short: held inline in the map, no allocation.
+                _ => {
+                    let v = self.value(depth)?;
+                    m.insert(key.as_ref().into(), v);
+                }
+            }
             if !self.eat(b',') {
                 return self.eat(b'}').then(|| Dynamic::from_map(m));
             }
+        }
+    }
+
+    /// Reads past a value, checking it as `value` would.
+    fn skip(&mut self, depth: usize) -> Option<()> {
+        self.skip_ws();
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            _ => self.value(depth).map(drop),
         }
     }
 
@@ -261,6 +282,10 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::Value;
 
+    fn decode(bytes: &[u8]) -> Option<Dynamic> {
+        super::decode(bytes, None)
+    }
+
     /// Same type and value; floats to the bit, so 1 and 1.0 differ.
     fn same(a: &Dynamic, b: &Dynamic) -> bool {
         if a.type_name() != b.type_name() {
@@ -316,6 +341,36 @@ mod tests {
             agrees(&text)?;
             let pretty = serde_json::to_vec_pretty(&v).unwrap();
             agrees(&pretty)?;
+        }
+
+        /// With keys, an object decodes to serde_json's reading of it with
+        /// only those keys; anything else decodes as without them.
+        #[test]
+        fn only_the_named_keys_of_an_object_are_built(v in json(), pick in prop::collection::vec(any::<bool>(), 8)) {
+            let mut keys: Vec<String> = match &v {
+                Value::Object(m) => m.keys().zip(&pick).filter(|(_, p)| **p).map(|(k, _)| k.clone()).collect(),
+                _ => Vec::new(),
+            };
+            keys.push("not a key".into());
+            for text in [serde_json::to_vec(&v).unwrap(), serde_json::to_vec_pretty(&v).unwrap()] {
+                let got = super::decode(&text, Some(&keys));
+                prop_assert!(got.is_some(), "gave up on {}", String::from_utf8_lossy(&text));
+                let mut want = json_to_dynamic_serde(&text).unwrap();
+                if let Some(mut m) = want.write_lock::<Map>() {
+                    m.retain(|k, _| keys.iter().any(|x| x == k.as_str()));
+                }
+                prop_assert!(same(got.as_ref().unwrap(), &want), "{got:?} vs {want:?}");
+            }
+        }
+
+        /// Damaged text under keys gives up exactly where it would without.
+        #[test]
+        fn named_keys_give_up_where_the_whole_decode_does(
+            t in "\\{(\"[a-z]{0,2}\":[\\[\\]{}\",:0-9a-z\\\\. -]{0,12},?){0,3}\\}?",
+        ) {
+            let keys = ["a".to_string()];
+            let whole = decode(t.as_bytes()).is_some();
+            prop_assert_eq!(super::decode(t.as_bytes(), Some(&keys)).is_some(), whole, "{}", t);
         }
 
         /// Numbers as text, including ones no serializer writes (big

@@ -19,14 +19,12 @@
 //! values of captured variables are not part of the version (captured
 //! variables are shared and may change between calls).
 
-use std::any::Any;
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt::{Debug, Write};
-use std::rc::Rc;
 
 use rhai::{FnPtr, NativeCallContext};
 use sha2::{Digest, Sha256};
+
+use crate::script::closure::{self, DefCache};
 
 /// How deep nested closures are followed.
 const MAX_DEPTH: usize = 16;
@@ -35,16 +33,15 @@ const MAX_PARAMS: usize = 32;
 
 /// The version of `f`'s code, as 16 hex digits.
 pub fn of(ctx: &NativeCallContext, f: &FnPtr) -> String {
-    let name = f.fn_name();
-    for m in ctx.iter_namespaces() {
-        for n in [f.curry().len() + 2, f.curry().len() + 1] {
-            if let Some(def) = m.get_script_fn(name, n) {
-                return cached(def, || hex(&code(ctx, &def.params, &def.body, 0)));
-            }
-        }
+    match closure::def(ctx, f, &[2, 1]) {
+        Some(def) => VERSIONS.with(|c| {
+            // Saves re-rendering the body on every call (a `replay` of a
+            // short tail would otherwise pay for it each time).
+            c.get_or(def, || hex(&code(ctx, &def.params, &def.body, 0)))
+        }),
+        // A native function pointer: its name is all there is.
+        None => hex(&format!("native {}", f.fn_name())),
     }
-    // A native function pointer: its name is all there is.
-    hex(&format!("native {name}"))
 }
 
 fn hex(text: &str) -> String {
@@ -53,23 +50,7 @@ fn hex(text: &str) -> String {
 }
 
 thread_local! {
-    /// Versions by function definition. A definition never changes, and
-    /// the entry keeps it alive, so its address is never reused for
-    /// another while cached. Saves re-rendering the body on every call
-    /// (a `replay` of a short tail would otherwise pay for it each time).
-    static VERSIONS: RefCell<HashMap<usize, (Rc<dyn Any>, String)>> =
-        RefCell::new(HashMap::new());
-}
-
-fn cached<T: 'static>(def: &Rc<T>, compute: impl FnOnce() -> String) -> String {
-    let key = Rc::as_ptr(def) as *const () as usize;
-    if let Some(v) = VERSIONS.with(|c| c.borrow().get(&key).map(|(_, v)| v.clone())) {
-        return v;
-    }
-    let v = compute();
-    let keep: Rc<dyn Any> = def.clone();
-    VERSIONS.with(|c| c.borrow_mut().insert(key, (keep, v.clone())));
-    v
+    static VERSIONS: DefCache<String> = DefCache::default();
 }
 
 /// The normalised code of a function's parameters and body; nested

@@ -7,8 +7,10 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 use crate::backend::Appended;
 use crate::script::args::{self, RhaiResult, fail, kernel};
 use crate::script::context;
-use crate::script::convert::{RecordMaps, state_to_dynamic};
+use crate::script::convert::state_to_dynamic;
 use crate::script::fingerprint;
+use crate::script::reads::{self, Reads};
+use crate::script::record_maps::RecordMaps;
 use crate::script::store::StoreHandle;
 use crate::value::RecordRef;
 use crate::{Error, Source, State, Store};
@@ -36,15 +38,33 @@ impl From<FoldError> for Box<EvalAltResult> {
     }
 }
 
-/// The kernel-side step: calls the script closure with `(value, record)`,
-/// the record converted straight from the backend's form.
-pub fn step_fn(step: FnPtr) -> impl FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError> {
-    let mut maps = RecordMaps::default();
-    move |acc, rec| {
-        let seq = rec.seq;
-        let rec = maps.of_ref(rec)?;
-        let next = context::call(&step, [acc, rec]).map_err(FoldError::Script)?;
-        new_value(next, maps.stream(), seq)
+/// A script step and what it reads of each record (`reads::of`).
+#[derive(Clone)]
+pub struct Step {
+    f: FnPtr,
+    reads: Reads,
+}
+
+impl Step {
+    /// The step `f`, looked at once (cached per closure) for what it reads.
+    pub fn new(ctx: &NativeCallContext, f: FnPtr) -> Self {
+        let reads = reads::of(ctx, &f);
+        Step { f, reads }
+    }
+
+    /// The kernel-side step: calls the script closure with `(value,
+    /// record)`, the record converted straight from the backend's form,
+    /// only as far as the step reads it.
+    pub fn kernel(
+        &self,
+    ) -> impl FnMut(Dynamic, RecordRef<'_>) -> Result<Dynamic, FoldError> + use<> {
+        let mut maps = RecordMaps::new(self.reads.clone());
+        let f = self.f.clone();
+        move |acc, rec| {
+            let r = maps.of_ref(rec)?;
+            let next = context::call(&f, [acc, r]).map_err(FoldError::Script)?;
+            new_value(next, rec.stream, rec.seq)
+        }
     }
 }
 
@@ -110,7 +130,7 @@ fn named_fold<T>(
     let source = args::source(op, source)?;
     let step = args::func(op, "step", step)?;
     let version = fingerprint::of(ctx, &step);
-    let step = Box::new(step_fn(step));
+    let step = Box::new(Step::new(ctx, step).kernel());
     let store = s.0.clone();
     run_fold(ctx, || f(&store, &name, &source, &version, step))
 }
@@ -140,7 +160,7 @@ pub mod api {
         let step = args::func("project", "step", &step)?;
         let st = s.0.clone();
         run_fold(&ctx, || {
-            st.fold_refs(source, State::empty(init), step_fn(step))
+            st.fold_refs(source, State::empty(init), Step::new(&ctx, step).kernel())
         })
         .map(state_to_dynamic)
     }
@@ -159,7 +179,8 @@ pub mod api {
         let state = state_arg("project_resume", &state)?;
         let step = args::func("project_resume", "step", &step)?;
         let st = s.0.clone();
-        run_fold(&ctx, || st.fold_refs(source, state, step_fn(step))).map(state_to_dynamic)
+        let step = Step::new(&ctx, step).kernel();
+        run_fold(&ctx, || st.fold_refs(source, state, step)).map(state_to_dynamic)
     }
 
     /// Appends only when `last_seq(stream) == expected`, atomically: returns the

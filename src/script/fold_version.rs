@@ -10,9 +10,10 @@ use rhai::{Array, Dynamic, FnPtr, ImmutableString, Map, NativeCallContext};
 
 use crate::script::args::{self, RhaiResult};
 use crate::script::context;
-use crate::script::convert::{RecordMaps, record_ref_to_dynamic, to_value};
+use crate::script::convert::to_value;
 use crate::script::fingerprint;
 use crate::script::local::Local;
+use crate::script::record_maps::{RecordMaps, record_ref_to_dynamic};
 use crate::script::store::StoreHandle;
 use crate::upcast::UpcastFn;
 use crate::value::RecordRef;

@@ -12,7 +12,7 @@ use crate::hub::{Handler, Hub, Refresh};
 use crate::script::args::{self, RhaiResult, kernel};
 use crate::script::context;
 use crate::script::convert::{record_to_dynamic, state_to_dynamic};
-use crate::script::fold::{run_fold, step_fn};
+use crate::script::fold::{Step, run_fold};
 use crate::script::store::StoreHandle;
 use crate::view::View;
 
@@ -37,7 +37,7 @@ impl CustomType for HubHandle {
 pub struct ViewInner {
     view: View<Dynamic>,
     store: Arc<Store>,
-    step: FnPtr,
+    step: Step,
 }
 
 #[derive(Clone)]
@@ -79,7 +79,7 @@ impl ViewInner {
         Dynamic,
         crate::value::RecordRef<'_>,
     ) -> Result<Dynamic, crate::script::fold::FoldError> {
-        step_fn(self.step.clone())
+        self.step.kernel()
     }
 }
 
@@ -193,7 +193,7 @@ pub mod api {
         Ok(ViewHandle(Rc::new(ViewInner {
             view,
             store: s.0.clone(),
-            step,
+            step: Step::new(&ctx, step),
         })))
     }
 

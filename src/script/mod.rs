@@ -10,6 +10,7 @@
 pub(crate) mod args;
 pub mod assert;
 pub mod blob;
+pub(crate) mod closure;
 pub(crate) mod context;
 pub(crate) mod convert;
 pub(crate) mod decode;
@@ -21,6 +22,8 @@ pub mod global;
 pub mod hub;
 pub(crate) mod local;
 pub mod package;
+pub(crate) mod reads;
+pub(crate) mod record_maps;
 pub mod reference;
 pub(crate) mod show;
 pub mod store;

@@ -271,6 +271,39 @@ fn batched(dir: &Path, batches: usize) -> Vec<Figure> {
     ]
 }
 
+/// `--pair N`: `append_all` of `BATCH`-event batches and the raw loop's
+/// same-size write + fdatasync, alternated batch by batch so the disk's
+/// drift hits both alike. Prints the MB/s ratio (the appends group's row)
+/// of the medians per batch, which a shared disk's stalls do not move, and
+/// of the totals.
+pub fn paired(dir: &Path, batches: usize) {
+    let batch: Vec<_> = (0..BATCH).map(|i| json!(payload(i))).collect();
+    let event_bytes = serde_json::to_string(&batch[0]).map_or(0, |s| s.len());
+    let store = open(&dir.join("paired"));
+    let mut raw = baseline::RawBatches::new(dir, BATCH * event_bytes);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..batches {
+        let events = batch.clone();
+        ours.push(time(|| store.append_all("bench", events).expect("append_all")).0);
+        theirs.push(raw.run(1));
+    }
+    store.close().expect("close");
+    let total = |v: &[f64]| v.iter().sum::<f64>();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let ratio_total = total(&theirs) / total(&ours);
+    let (m_ours, m_theirs) = (median(&mut ours), median(&mut theirs));
+    println!(
+        "median ratio {:.3} (persist {:.0} us/batch, raw {:.0}); total ratio {:.3}",
+        m_theirs / m_ours,
+        m_ours * 1e6,
+        m_theirs * 1e6,
+        ratio_total
+    );
+}
+
 /// `batches` `append_all`s spread over `threads` writers of one store:
 /// concurrent batches share fsyncs. Events/s.
 fn batched_writers(dir: &Path, threads: usize, batches: usize, batch: &[Value]) -> f64 {

@@ -8,6 +8,10 @@
 //!
 //! `persist-bench --count CASE N` runs one case for `bench/instructions.sh`
 //! (instructions per event under callgrind; see `count`).
+//!
+//! `persist-bench --pair N` alternates N `append_all` batches with the raw
+//! loop's batches one by one and prints the ratio of their medians (see
+//! `appends::paired`): steadier than the group's row on a shared disk.
 
 mod appends;
 mod baseline;
@@ -127,6 +131,16 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--reopen-child") {
         figures::reopen_child(std::path::Path::new(&args[1]));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--pair") {
+        let n = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(200);
+        let base = std::env::current_dir().expect("cwd").join("target");
+        let tmp = tempfile::Builder::new()
+            .prefix("persist-pair-")
+            .tempdir_in(&base)
+            .expect("temp dir");
+        appends::paired(tmp.path(), n);
         return;
     }
     if args.first().map(String::as_str) == Some("--count") {

@@ -46,7 +46,7 @@ pub(crate) const VALUE_HEAD: usize = 8;
 
 /// The checksum of an entry: `head` is what precedes the crc field.
 pub(crate) fn entry_crc(head: &[u8], json: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(head), json)
+    super::crc::crc32c_pair(head, json)
 }
 
 fn put_entry(buf: &mut Vec<u8>, at: Option<i64>, json: &[u8]) {

@@ -55,6 +55,7 @@ mod batch;
 mod codec;
 mod commit;
 mod compact;
+mod crc;
 mod fault;
 mod frame;
 #[doc(hidden)]

@@ -131,8 +131,11 @@ pub(crate) struct Invalid {
     pub msg: String,
 }
 
-/// Bytes read from a segment per pread while scanning.
-const CHUNK: usize = 1 << 20;
+/// Bytes read from a segment per pread while scanning: small enough that
+/// the buffer the kernel copies into is still in the core's L2 cache (2 MiB
+/// here) when the checksum reads it back; 256 KiB cost ~4% less CPU on a
+/// reopen than 1 MiB. A larger frame is read whole.
+const CHUNK: usize = 256 << 10;
 
 /// Calls `f(offset, frame)` for each valid frame in `start..end`, in order.
 /// Stops at the first invalid frame and returns where it is; `f`'s errors

@@ -8,10 +8,12 @@
 //! pieces are known before the hint is read: they are queued at once and
 //! the helper starts on them while the hint file is still being read. The
 //! active segment's pieces end where the hint says, so they are queued
-//! once the hint's head is read (`add`). The opening thread joins the
-//! checking when the index is decoded (`finish`); pieces this small leave
-//! neither thread idle for long at the end. A hint that is set aside stops
-//! the checking (`stop`): the replay then reads the log alone.
+//! once the hint's head is read (`add`; the helper waits for them, so a
+//! store of one segment is checked on both threads too). The opening
+//! thread joins the checking when the index is decoded (`finish`); pieces
+//! this small leave neither thread idle for long at the end. A hint that
+//! is set aside stops the checking (`stop`): the replay then reads the log
+//! alone.
 //!
 //! A piece is a stretch `lo..hi` of nominal offsets. Its checker finds the
 //! first whole valid frame at or after `lo` (`segment::next_frame`; the
@@ -58,6 +60,8 @@ struct State {
     spans: BTreeMap<(u64, u64), (u64, u64)>,
     /// Pieces being checked now.
     busy: usize,
+    /// More pieces may still be queued: the helper waits for them.
+    more: bool,
     /// The earliest bad frame found so far: (id, offset, description).
     bad: Option<(u64, u64, String)>,
     /// The first segment that could not be read.
@@ -89,15 +93,18 @@ pub(crate) struct Checker<'a> {
     segs: &'a BTreeMap<u64, Seg>,
     piece: u64,
     state: Mutex<State>,
-    /// Told when `busy` drops to zero.
-    idle: Condvar,
+    /// Told when pieces are queued, `more` ends or `busy` drops to zero.
+    changed: Condvar,
 }
 
 impl<'a> Checker<'a> {
     /// Queues every segment of `segs` but the last (the active one) whole,
     /// in pieces of about `piece` bytes.
     pub fn new(segs: &'a BTreeMap<u64, Seg>, piece: u64) -> Self {
-        let mut state = State::default();
+        let mut state = State {
+            more: true,
+            ..State::default()
+        };
         let sealed = segs.len().saturating_sub(1);
         for (&id, s) in segs.iter().take(sealed) {
             state.push(id, s.r.len, piece.max(1));
@@ -106,7 +113,7 @@ impl<'a> Checker<'a> {
             segs,
             piece: piece.max(1),
             state: Mutex::new(state),
-            idle: Condvar::new(),
+            changed: Condvar::new(),
         }
     }
 
@@ -122,23 +129,37 @@ impl<'a> Checker<'a> {
         if s.bad.is_none() && s.err.is_none() {
             s.push(id, end, self.piece);
         }
+        self.changed.notify_all();
     }
 
-    /// Drops what is still queued; pieces being checked run to their end.
+    /// Drops what is still queued and lets the helper go; pieces being
+    /// checked run to their end.
     pub fn stop(&self) {
-        self.lock().queue.clear();
+        let mut s = self.lock();
+        s.queue.clear();
+        s.more = false;
+        self.changed.notify_all();
     }
 
-    /// Checks queued pieces until none is left.
+    fn wait<'g>(&self, s: MutexGuard<'g, State>) -> MutexGuard<'g, State> {
+        self.changed.wait(s).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks queued pieces until none is left and none will be.
     fn work(&self) {
         loop {
             let piece = {
                 let mut s = self.lock();
-                let Some(p) = s.queue.pop_front() else {
-                    return;
-                };
-                s.busy += 1;
-                p
+                loop {
+                    if let Some(p) = s.queue.pop_front() {
+                        s.busy += 1;
+                        break p;
+                    }
+                    if !s.more {
+                        return;
+                    }
+                    s = self.wait(s);
+                }
             };
             let mut taken = Taken {
                 c: self,
@@ -184,7 +205,7 @@ impl<'a> Checker<'a> {
             }
         }
         if s.busy == 0 {
-            self.idle.notify_all();
+            self.changed.notify_all();
         }
     }
 
@@ -194,10 +215,12 @@ impl<'a> Checker<'a> {
     /// aside, and the replay decides from the log alone whether it is a
     /// torn tail or corruption, so the answer never depends on the hint.
     pub fn finish(&self) -> Result<Option<String>> {
+        self.lock().more = false;
+        self.changed.notify_all();
         self.work();
         let mut s = self.lock();
         while s.busy > 0 {
-            s = self.idle.wait(s).unwrap_or_else(PoisonError::into_inner);
+            s = self.wait(s);
         }
         if let Some(e) = s.err.take() {
             return Err(e);
@@ -262,18 +285,28 @@ impl Drop for Taken<'_, '_> {
 
 /// Runs `f`; with a `checker` and `early`, a helper thread checks its
 /// queue meanwhile (else `finish` does all the checking on this thread).
-/// What is still queued when `f` returns is dropped, and the helper is
-/// joined before this returns.
+/// What is still queued when `f` returns (or panics) is dropped, and the
+/// helper is joined before this returns.
 pub(crate) fn alongside<R>(checker: Option<&Checker<'_>>, early: bool, f: impl FnOnce() -> R) -> R {
     let Some(c) = checker.filter(|_| early) else {
         return f();
     };
     std::thread::scope(|scope| {
         scope.spawn(|| c.work());
-        let r = f();
-        c.stop();
-        r
+        // Also when `f` panics: the scope joins the helper before the
+        // panic goes on, and the helper waits until told to stop.
+        let _stop = Stop(c);
+        f()
     })
+}
+
+/// Stops a checker when dropped.
+struct Stop<'c, 'a>(&'c Checker<'a>);
+
+impl Drop for Stop<'_, '_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
 }
 
 #[cfg(test)]
@@ -474,5 +507,44 @@ mod tests {
             alongside(Some(&c), true, || c.finish()).expect("read"),
             None
         );
+    }
+    /// A store of one segment: its pieces are queued only after the hint's
+    /// head, while the helper already waits for them.
+    #[test]
+    fn the_active_segment_alone_is_checked_in_pieces() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (s, starts) = segment_of(dir.path(), 1, &frames(30, 9));
+        let segs = BTreeMap::from([(1, s)]);
+        let c = Checker::new(&segs, 64);
+        assert!(c.lock().queue.is_empty());
+        let found = alongside(Some(&c), true, || {
+            c.add(1, starts[29]);
+            c.finish()
+        });
+        assert_eq!(found.expect("read"), None);
+        assert!(c.lock().planned.len() > 10);
+        let file = &segs[&1].r.file;
+        file.write_all_at(b"!", starts[12] + frame::HEADER as u64)
+            .expect("flip");
+        let c = Checker::new(&segs, 64);
+        let found = alongside(Some(&c), true, || {
+            c.add(1, starts[29]);
+            c.finish()
+        });
+        let msg = found.expect("read").expect("found");
+        assert!(msg.contains(&format!("offset {}:", starts[12])), "{msg}");
+    }
+
+    /// A panic on the opening thread stops the helper, which would
+    /// otherwise wait for more pieces: the panic comes through.
+    #[test]
+    fn a_panic_while_checking_does_not_hang() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (segs, _) = store(dir.path());
+        let c = Checker::new(&segs, 64);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            alongside(Some(&c), true, || panic!("decode failed"))
+        }));
+        assert!(r.is_err());
     }
 }

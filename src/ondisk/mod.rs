@@ -52,6 +52,7 @@
 
 mod append;
 mod batch;
+mod check;
 mod codec;
 mod commit;
 mod compact;

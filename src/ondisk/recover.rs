@@ -16,9 +16,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::batch;
+use super::check::{self, Checker};
 use super::compact;
 use super::fault::Io;
 use super::hint::{self, SegMeta};
@@ -178,46 +178,16 @@ fn seg_lens(segs: &BTreeMap<u64, Seg>) -> BTreeMap<u64, (u64, u64)> {
         .collect()
 }
 
-/// Checks the checksum of every frame in the segments the hint covers,
-/// without decoding them, taking segments from `next` until none is left (two
-/// threads share the work). Returns the first bad frame this caller found,
-/// with the segment's place in `metas`: the hint is then not used, and the
-/// full scan decides, from the log alone, whether it is a torn tail or
-/// corruption, so the answer never depends on the hint.
-fn check_frames(
-    metas: &[SegMeta],
-    segs: &BTreeMap<u64, Seg>,
-    next: &AtomicUsize,
-) -> Result<Option<(usize, String)>> {
-    loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(m) = metas.get(i) else {
-            return Ok(None);
-        };
-        let Some(seg) = segs.get(&m.id) else {
-            continue;
-        };
-        let path = &seg.r.path;
-        if let Some(bad) = segment::scan(&seg.r.file, path, HEADER_LEN, m.len, |_, _| Ok(()))? {
-            let at = format!("{}: offset {}", path.display(), bad.off);
-            // The other thread may still find one in an earlier segment.
-            next.store(metas.len(), Ordering::Relaxed);
-            return Ok(Some((i, format!("{at}: {} under the hint", bad.msg))));
-        }
-    }
-}
-
-/// The hint in `b`, if it describes `segs` as they are; with `check`, only
-/// if every frame it covers also passes its checksum. A second thread checks
-/// frames while this one decodes the index, then this one joins the checking:
-/// a reopen costs about half of one read and checksum of the log per core.
-/// An inner error says why the hint is set aside (then the log alone
-/// decides, exactly as without a hint); an outer one that a segment could
-/// not be read.
+/// The hint in `b`, if it describes `segs` as they are; with a `checker`,
+/// only if every frame it covers also passes its checksum: the checker is
+/// told the active segment's piece, then joined once the index is decoded
+/// (see `check`). An inner error says why the hint is set aside (then the
+/// log alone decides, exactly as without a hint); an outer one that a
+/// segment could not be read.
 fn use_hint(
     b: &[u8],
     segs: &BTreeMap<u64, Seg>,
-    check: bool,
+    checker: Option<&Checker<'_>>,
 ) -> Result<Result<hint::Hint, String>> {
     let head = match hint::head(b) {
         Ok(head) => head,
@@ -226,24 +196,20 @@ fn use_hint(
     if let Err(msg) = hint_matches(&head.segs, &seg_lens(segs)) {
         return Ok(Err(msg));
     }
-    let metas = head.segs.clone();
-    let next = AtomicUsize::new(if check { 0 } else { metas.len() });
-    let (decoded, mine, theirs) = std::thread::scope(|scope| {
-        let checking = check.then(|| scope.spawn(|| check_frames(&metas, segs, &next)));
-        let decoded = head.decode();
-        let mine = check_frames(&metas, segs, &next);
-        let theirs = checking.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
-        (decoded, mine, theirs)
-    });
-    // The earliest bad segment wins, whichever thread checked it.
-    let bad = [mine?, theirs.transpose()?.flatten()]
-        .into_iter()
-        .flatten()
-        .min_by_key(|(i, _)| *i)
-        .map(|(_, msg)| msg);
-    Ok(match (decoded, bad) {
-        (Err(msg), _) | (Ok(_), Some(msg)) => Err(msg),
-        (Ok(h), None) => Ok(h),
+    // The sealed segments are queued already, whole: a matching hint
+    // covers exactly that. The active one only up to the hint's end.
+    if let (Some(c), Some(last)) = (checker, head.segs.last())
+        && segs.keys().next_back() == Some(&last.id)
+    {
+        c.add(last.id, last.len);
+    }
+    let decoded = match head.decode() {
+        Ok(h) => h,
+        Err(msg) => return Ok(Err(msg)),
+    };
+    Ok(match checker.map(Checker::finish).transpose()?.flatten() {
+        Some(msg) => Err(msg),
+        None => Ok(decoded),
     })
 }
 
@@ -273,7 +239,22 @@ pub(crate) fn recover(
     if segs.is_empty() && mode == Mode::ReadOnly {
         return Err(not_a_store(dir));
     }
-    let hint = hint::read(dir);
+    // The checking starts before the hint is read (see `check`), when
+    // there is one to use.
+    let checker = (plan.use_hint && plan.check_hinted).then(|| Checker::new(&segs, check::PIECE));
+    let early = dir.join(hint::FILE).exists();
+    let (hint, used) = check::alongside(checker.as_ref(), early, || {
+        let hint = hint::read(dir);
+        let used = match &hint {
+            _ if !plan.use_hint => None,
+            None => None,
+            Some(Err(msg)) => Some(Ok(Err(msg.clone()))),
+            Some(Ok(b)) => Some(use_hint(b, &segs, checker.as_ref())),
+        };
+        (hint, used)
+    });
+    drop(checker);
+    let used = used.transpose()?;
     // Without a manifest (a store written before it), a hint that names the
     // last segment as it is (same nonce) is the evidence of its durable
     // length: a hint only ever covers fsync'd data (rule 5).
@@ -292,22 +273,15 @@ pub(crate) fn recover(
     };
     let mut index = Index::default();
     let mut from = (0, 0);
-    if plan.use_hint {
-        let used = match hint {
-            None => None,
-            Some(Err(msg)) => Some(Err(msg)),
-            Some(Ok(b)) => Some(use_hint(&b, &segs, plan.check_hinted)?),
-        };
-        match used {
-            None => {}
-            Some(Err(msg)) => report.hint_rejected = Some(msg),
-            Some(Ok(h)) => {
-                if let Some(last) = h.segs.last() {
-                    from = (last.id, last.len);
-                }
-                index = h.index;
-                report.hint_used = true;
+    match used {
+        None => {}
+        Some(Err(msg)) => report.hint_rejected = Some(msg),
+        Some(Ok(h)) => {
+            if let Some(last) = h.segs.last() {
+                from = (last.id, last.len);
             }
+            index = h.index;
+            report.hint_used = true;
         }
     }
     let mut replay = Replay {

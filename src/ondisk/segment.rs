@@ -131,8 +131,11 @@ pub(crate) struct Invalid {
     pub msg: String,
 }
 
-/// Bytes read from a segment per pread while scanning.
-const CHUNK: usize = 1 << 20;
+/// Bytes read from a segment per pread while scanning: small enough that
+/// the buffer the kernel copies into is still in the core's L2 cache (2 MiB
+/// here) when the checksum reads it back; 256 KiB cost ~4% less CPU on a
+/// reopen than 1 MiB. A larger frame is read whole.
+const CHUNK: usize = 256 << 10;
 
 /// Calls `f(offset, frame)` for each valid frame in `start..end`, in order.
 /// Stops at the first invalid frame and returns where it is; `f`'s errors
@@ -142,8 +145,21 @@ pub(crate) fn scan(
     path: &Path,
     start: u64,
     end: u64,
-    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+    f: impl FnMut(u64, &[u8]) -> Result<()>,
 ) -> Result<Option<Invalid>> {
+    Ok(scan_until(file, path, start, end, end, f)?.err())
+}
+
+/// `scan` of the frames that start before `stop` (frames still end by
+/// `end`): `Ok` with where the frame after them starts (`>= stop`).
+pub(crate) fn scan_until(
+    file: &File,
+    path: &Path,
+    start: u64,
+    stop: u64,
+    end: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<Result<u64, Invalid>> {
     let mut buf: Vec<u8> = Vec::new();
     let mut buf_start = start;
     let mut off = start;
@@ -169,8 +185,8 @@ pub(crate) fn scan(
         *buf_start = off;
         Ok(())
     };
-    while off < end {
-        let invalid = |msg: String| Ok(Some(Invalid { off, msg }));
+    while off < stop {
+        let invalid = |msg: String| Ok(Err(Invalid { off, msg }));
         if end - off < frame::HEADER as u64 {
             return invalid(format!("{} bytes left, too short for a frame", end - off));
         }
@@ -195,7 +211,59 @@ pub(crate) fn scan(
         f(off, fr)?;
         off += need as u64;
     }
+    Ok(Ok(off))
+}
+
+/// The first offset in `from..end` where a whole frame passes its checks,
+/// header and checksum: most likely where a frame starts, found without
+/// reading the frames before it. Only a guess (a payload may hold such
+/// bytes): a caller confirms it by reaching it on the frame chain.
+pub(crate) fn next_frame(file: &File, path: &Path, from: u64, end: u64) -> Result<Option<u64>> {
+    const WINDOW: usize = 64 << 10;
+    let mut buf = vec![0u8; WINDOW + frame::HEADER];
+    let mut at = from;
+    // A frame header needs `frame::HEADER` bytes: windows overlap by one
+    // less, so each start is looked at once, with its whole header.
+    while end.saturating_sub(at) >= frame::HEADER as u64 {
+        let n = (end - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(|e| Error::io(path, "read segment", e))?;
+        let starts = n - frame::HEADER + 1;
+        // The kind byte is rare in payloads: only where it is, is the rest
+        // of a header worth parsing.
+        let kinds = memchr::memchr_iter(frame::KIND_BATCH, &buf[KIND_AT..KIND_AT + starts]);
+        for p in kinds {
+            let Ok(h) = frame::parse_header(&buf[p..p + frame::HEADER]) else {
+                continue;
+            };
+            let off = at + p as u64;
+            let need = frame::HEADER as u64 + u64::from(h.len);
+            if off + need <= end && frame_crc(file, path, off, need)? == h.crc {
+                return Ok(Some(off));
+            }
+        }
+        at += starts as u64;
+    }
     Ok(None)
+}
+
+/// Where the kind byte sits in a frame header.
+const KIND_AT: usize = 8;
+
+/// The checksum of the frame of `len` bytes at `off`, read a chunk at a
+/// time (its length is not yet known to be the frame's).
+fn frame_crc(file: &File, path: &Path, off: u64, len: u64) -> Result<u32> {
+    let mut buf = vec![0u8; (len as usize).min(CHUNK)];
+    let mut crc = 0;
+    let mut at = off + 4;
+    while at < off + len {
+        let n = (off + len - at).min(CHUNK as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(|e| Error::io(path, "read segment", e))?;
+        crc = crc32c::crc32c_append(crc, &buf[..n]);
+        at += n as u64;
+    }
+    Ok(crc)
 }
 
 /// Whether a valid frame after the invalid one at `bad` says `bad` had been

@@ -6,35 +6,15 @@
 //! and its index update, so concurrent writers queue behind less work and
 //! a batch costs no allocation and no second copy of its bytes.
 
-use std::cell::RefCell;
 use std::sync::MutexGuard;
 
 use super::batch::{self, EventsDraft, Op};
 use super::commit::{Mark, Writing};
 use super::input::encode_into;
+use super::scratch::FRAMES;
 use super::{DiskLog, Inner, frame};
 use crate::value::now_millis;
 use crate::{Result, Value};
-
-/// A thread keeps its frame buffer only up to this capacity, so one huge
-/// batch does not pin its memory for the thread's life.
-const KEEP: usize = 4 << 20;
-
-thread_local! {
-    /// The frame buffer this thread reuses from one append to the next.
-    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-fn take_buf() -> Vec<u8> {
-    BUF.try_with(|b| b.take()).unwrap_or_default()
-}
-
-fn give_back(mut buf: Vec<u8>) {
-    if buf.capacity() <= KEEP {
-        buf.clear();
-        let _ = BUF.try_with(|b| b.replace(buf));
-    }
-}
 
 /// A batch of events framed outside the lock, in its thread's buffer
 /// (given back when dropped).
@@ -52,14 +32,15 @@ impl Draft {
         events: &[Value],
         id: Option<&str>,
     ) -> Result<Draft> {
-        let mut fr = take_buf();
+        let mut fr = FRAMES.take();
+        fr.clear();
         fr.resize(frame::HEADER, 0);
         let subject = || format!("stream {stream:?}");
         let encode = |i: usize, buf: &mut Vec<u8>| encode_into(op, &subject, &events[i], buf);
         match batch::draft_events(&mut fr, stream, events.len(), id, now_millis(), encode) {
             Ok(d) => Ok(Draft { fr, d }),
             Err(e) => {
-                give_back(fr);
+                FRAMES.give_back(fr);
                 Err(e)
             }
         }
@@ -72,7 +53,7 @@ impl Draft {
 
 impl Drop for Draft {
     fn drop(&mut self) {
-        give_back(std::mem::take(&mut self.fr));
+        FRAMES.give_back(std::mem::take(&mut self.fr));
     }
 }
 

@@ -72,6 +72,7 @@ mod ops;
 mod read;
 mod recover;
 mod salvage;
+mod scratch;
 mod segment;
 mod verify;
 mod version;

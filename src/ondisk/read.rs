@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::batch::{EVENT_HEAD, VALUE_HEAD, entry_crc};
 use super::index::{Pos, off_of, seg_of};
+use super::scratch::RUNS;
 use crate::{Error, Result};
 
 /// An open segment as readers see it: shared, so a read that raced with
@@ -62,17 +63,6 @@ fn read_into(s: &SegRef, off: u64, len: u64, buf: &mut Vec<u8>) -> Result<()> {
     s.file
         .read_exact_at(&mut buf[..len], off)
         .map_err(|e| Error::io(&**s.path, "read", e))
-}
-
-/// Largest run buffer kept for the next read (a page of small events).
-const KEEP_BUF: usize = 1 << 20;
-
-thread_local! {
-    /// The run buffer `for_each_event` reuses: a fold reads page after page
-    /// of about the same size, and a fresh zeroed buffer per page cost as
-    /// much as the checksums. Taken out while in use, so a nested read (a
-    /// step that reads the store) gets a buffer of its own.
-    static RUN_BUF: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
@@ -140,7 +130,7 @@ pub(crate) fn for_each_event(
             .ok_or_else(|| Error::invalid("read", format!("segment {seg} is not open")))?;
         let last = off_of(positions[j - 1]);
         let end = last.saturating_add(SLACK).min(s.len).max(last);
-        let mut buf = RUN_BUF.take();
+        let mut buf = RUNS.take();
         let done = read_into(s, start, end - start, &mut buf).and_then(|()| {
             let run = &buf[..(end - start) as usize];
             positions[i..j].iter().try_for_each(|&p| {
@@ -157,9 +147,7 @@ pub(crate) fn for_each_event(
                 }
             })
         });
-        if buf.capacity() <= KEEP_BUF {
-            RUN_BUF.set(buf);
-        }
+        RUNS.give_back(buf);
         done?;
         i = j;
     }

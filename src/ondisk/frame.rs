@@ -15,6 +15,10 @@
 use super::codec::Reader;
 
 pub(crate) const HEADER: usize = 24;
+/// Where the checksummed bytes start (everything after the crc field).
+pub(crate) const CRC_FROM: usize = 4;
+/// Where the kind byte sits in the header.
+pub(crate) const KIND_AT: usize = 8;
 /// Largest payload a frame may hold; a longer length field is invalid.
 pub(crate) const MAX_PAYLOAD: u32 = 128 << 20;
 /// The only frame kind: a batch of operations, applied whole or not at all.
@@ -30,10 +34,10 @@ pub(crate) fn begin() -> Vec<u8> {
 pub(crate) fn seal(frame: &mut [u8], synced: u64) {
     let len = (frame.len() - HEADER) as u32;
     frame[4..8].copy_from_slice(&len.to_le_bytes());
-    frame[8] = KIND_BATCH;
+    frame[KIND_AT] = KIND_BATCH;
     frame[9..16].fill(0);
     frame[16..24].copy_from_slice(&synced.to_le_bytes());
-    let crc = crc32c::crc32c(&frame[4..]);
+    let crc = crc32c::crc32c(&frame[CRC_FROM..]);
     frame[0..4].copy_from_slice(&crc.to_le_bytes());
 }
 
@@ -67,7 +71,7 @@ pub(crate) fn parse_header(h: &[u8]) -> Result<Header, String> {
 
 /// Checks the checksum of a whole frame (header and payload).
 pub(crate) fn check_crc(h: &Header, frame: &[u8]) -> Result<(), String> {
-    let actual = crc32c::crc32c(&frame[4..]);
+    let actual = crc32c::crc32c(&frame[CRC_FROM..]);
     if actual != h.crc {
         return Err(format!(
             "checksum mismatch (stored {:08x}, computed {actual:08x})",

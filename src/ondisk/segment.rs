@@ -231,7 +231,10 @@ pub(crate) fn next_frame(file: &File, path: &Path, from: u64, end: u64) -> Resul
         let starts = n - frame::HEADER + 1;
         // The kind byte is rare in payloads: only where it is, is the rest
         // of a header worth parsing.
-        let kinds = memchr::memchr_iter(frame::KIND_BATCH, &buf[KIND_AT..KIND_AT + starts]);
+        let kinds = memchr::memchr_iter(
+            frame::KIND_BATCH,
+            &buf[frame::KIND_AT..frame::KIND_AT + starts],
+        );
         for p in kinds {
             let Ok(h) = frame::parse_header(&buf[p..p + frame::HEADER]) else {
                 continue;
@@ -247,15 +250,12 @@ pub(crate) fn next_frame(file: &File, path: &Path, from: u64, end: u64) -> Resul
     Ok(None)
 }
 
-/// Where the kind byte sits in a frame header.
-const KIND_AT: usize = 8;
-
 /// The checksum of the frame of `len` bytes at `off`, read a chunk at a
 /// time (its length is not yet known to be the frame's).
 fn frame_crc(file: &File, path: &Path, off: u64, len: u64) -> Result<u32> {
     let mut buf = vec![0u8; (len as usize).min(CHUNK)];
     let mut crc = 0;
-    let mut at = off + 4;
+    let mut at = off + frame::CRC_FROM as u64;
     while at < off + len {
         let n = (off + len - at).min(CHUNK as u64) as usize;
         file.read_exact_at(&mut buf[..n], at)

@@ -223,6 +223,8 @@ fn main() {
         std::process::exit(2);
     }
     let (mut aimed, mut missed) = (0, 0);
+    // Seconds per group, printed last: the full run is kept under 60 s.
+    let mut took = Vec::new();
     for (name, group) in &groups {
         if only.as_ref().is_some_and(|o| o != name) {
             continue;
@@ -230,7 +232,9 @@ fn main() {
         if only.is_none() && name.starts_with("pg") {
             continue;
         }
-        for f in group() {
+        let (secs, figures) = time(group);
+        took.push(format!("{name} {secs:.1}"));
+        for f in figures {
             print(&f, json);
             if let Some(below) = f.below_aim() {
                 aimed += 1;
@@ -240,5 +244,6 @@ fn main() {
     }
     if !json {
         println!("below aim: {missed} of {aimed} rows");
+        println!("seconds per group: {}", took.join(", "));
     }
 }

@@ -21,7 +21,7 @@
 
 use std::fmt::{Debug, Write};
 
-use rhai::{FnPtr, NativeCallContext};
+use rhai::{FnPtr, NativeCallContext, ScriptFuncDef, Shared};
 use sha2::{Digest, Sha256};
 
 use crate::script::closure::{self, DefCache};
@@ -33,7 +33,14 @@ const MAX_PARAMS: usize = 32;
 
 /// The version of `f`'s code, as 16 hex digits.
 pub fn of(ctx: &NativeCallContext, f: &FnPtr) -> String {
-    match closure::def(ctx, f, &[2, 1]) {
+    of_def(ctx, f, closure::def(ctx, f, &[2, 1]))
+}
+
+/// `of`, given the definition `f` names as `closure::def` found it (with a
+/// step's arities, 2 or 1), so a caller that also needs the definition
+/// for something else looks it up once.
+pub fn of_def(ctx: &NativeCallContext, f: &FnPtr, def: Option<&Shared<ScriptFuncDef>>) -> String {
+    match def {
         Some(def) => VERSIONS.with(|c| {
             // Saves re-rendering the body on every call (a `replay` of a
             // short tail would otherwise pay for it each time).

@@ -6,6 +6,7 @@ use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 
 use crate::backend::Appended;
 use crate::script::args::{self, RhaiResult, fail, kernel};
+use crate::script::closure;
 use crate::script::context;
 use crate::script::convert::state_to_dynamic;
 use crate::script::fingerprint;
@@ -50,6 +51,15 @@ impl Step {
     pub fn new(ctx: &NativeCallContext, f: FnPtr) -> Self {
         let reads = reads::of(ctx, &f);
         Step { f, reads }
+    }
+
+    /// `new`, and the version of the step's code (`fingerprint::of`), from
+    /// one lookup of its definition.
+    pub fn versioned(ctx: &NativeCallContext, f: FnPtr) -> (String, Self) {
+        let def = closure::def(ctx, &f, &[2, 1]);
+        let version = fingerprint::of_def(ctx, &f, def);
+        let reads = reads::of_found(&f, def);
+        (version, Step { f, reads })
     }
 
     /// The kernel-side step: calls the script closure with `(value,
@@ -129,13 +139,12 @@ fn named_fold<T>(
     let name = args::string(op, "name", name)?;
     let source = args::source(op, source)?;
     let step = args::func(op, "step", step)?;
-    let version = fingerprint::of(ctx, &step);
-    let step = Box::new(Step::new(ctx, step).kernel());
+    let (version, step) = Step::versioned(ctx, step);
+    let step = Box::new(step.kernel());
     let store = s.0.clone();
     run_fold(ctx, || f(&store, &name, &source, &version, step))
 }
 
-/// Projections, `append_expect`, snapshots and compaction, as Store methods.
 /// Projections, `append_expect`, snapshots and compaction, as Store methods.
 #[export_module]
 pub mod api {

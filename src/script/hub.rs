@@ -188,12 +188,12 @@ pub mod api {
         let name = args::string("view", "name", &name)?;
         let source = args::source("view", &stream)?;
         let step = args::func("view", "step", &step)?;
-        let version = crate::script::fingerprint::of(&ctx, &step);
+        let (version, step) = Step::versioned(&ctx, step);
         let view = View::new(&name, source, init, &version).map_err(kernel)?;
         Ok(ViewHandle(Rc::new(ViewInner {
             view,
             store: s.0.clone(),
-            step: Step::new(&ctx, step),
+            step,
         })))
     }
 

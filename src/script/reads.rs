@@ -102,9 +102,18 @@ thread_local! {
 /// What the step `f` (called as `f(acc, record)`) reads of each record.
 /// A native function pointer gets the whole record.
 pub fn of(ctx: &NativeCallContext, f: &FnPtr) -> Reads {
-    match closure::def(ctx, f, &[2]) {
-        Some(def) => READS.with(|c| c.get_or(def, || of_def(def))),
-        None => Reads::ALL,
+    of_found(f, closure::def(ctx, f, &[2]))
+}
+
+/// `of`, given the definition `f` names as `closure::def` found it. One
+/// that does not take `(acc, record)` after its captures (a one-argument
+/// step, which the call will refuse) gets the whole record.
+pub fn of_found(f: &FnPtr, def: Option<&Shared<ScriptFuncDef>>) -> Reads {
+    match def {
+        Some(def) if def.params.len() == f.curry().len() + 2 => {
+            READS.with(|c| c.get_or(def, || of_def(def)))
+        }
+        _ => Reads::ALL,
     }
 }
 

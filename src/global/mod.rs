@@ -230,9 +230,20 @@ impl GlobalLog {
         self.categories[c as usize].remove(pos);
     }
 
-    /// Room for `n` more records above every pos so far.
-    pub fn reserve(&mut self, n: usize) {
-        self.all.reserve(n);
+    /// Room for more records above every pos so far: `counts` gives how
+    /// many of each stream (by number) are coming. Reserved once, so a
+    /// bulk load (a reopen from the hint) does not copy while it grows.
+    pub fn reserve_streams(&mut self, counts: impl IntoIterator<Item = (u32, usize)>) {
+        let mut per_category = vec![0; self.categories.len()];
+        let mut total = 0;
+        for (n, count) in counts {
+            per_category[self.category_of[n as usize] as usize] += count;
+            total += count;
+        }
+        self.all.reserve(total);
+        for (c, count) in self.categories.iter_mut().zip(per_category) {
+            c.reserve(count);
+        }
     }
 
     /// Packs the index after bulk loading (a replay, a restore): range

@@ -265,15 +265,16 @@ pub(crate) fn recover(
     // there is one to use.
     let checker = (plan.use_hint && plan.check_hinted).then(|| Checker::new(&segs, check::PIECE));
     let early = dir.join(hint::FILE).exists();
-    let used = check::alongside(checker.as_ref(), early, || match hint::open(dir) {
-        _ if !plan.use_hint => None,
-        None => None,
-        Some(Err(msg)) => Some(Ok(Err(msg))),
-        Some(Ok(src)) => Some(use_hint(src, &segs, checker.as_ref())),
+    let used = check::alongside(checker.as_ref(), early, || {
+        let opened = plan.use_hint.then(|| hint::open(dir)).flatten()?;
+        Some(match opened {
+            Err(msg) => Ok(Err(msg)),
+            Ok(src) => use_hint(src, &segs, checker.as_ref()),
+        })
     });
     drop(checker);
     let used = used.transpose()?;
-    let floor = match listed {
+    let floor = match &listed {
         None => legacy_floor(dir, &segs),
         Some(_) => None,
     };

@@ -24,7 +24,7 @@ use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
 
-use super::codec::{put_i64, put_name, put_u32, put_u64};
+use super::codec::{Fields, put_i64, put_name, put_u32, put_u64};
 use super::fault::Io;
 use super::hint_source::Source;
 use super::index::{Counts, Index, KvLoc, StreamIndex};
@@ -123,7 +123,7 @@ pub(crate) fn head<R: Read>(mut src: Source<R>) -> Result<Head<R>, String> {
 }
 
 fn read_head<R: Read>(r: &mut Source<R>) -> Result<(Vec<SegMeta>, Index, u64), String> {
-    let magic = r.bytes(8)?;
+    let magic = r.take(8)?;
     if magic != Kind::Hint.magic() {
         return Err(version::mismatch(Kind::Hint, magic));
     }

@@ -18,6 +18,8 @@
 use std::collections::VecDeque;
 use std::io::Read;
 
+use super::codec::Fields;
+
 /// Bytes per read: a few hundred KiB stay in L2 between the kernel's copy,
 /// the checksum and the decode.
 const CHUNK: usize = 256 << 10;
@@ -93,45 +95,6 @@ impl<R: Read> Source<R> {
         )
     }
 
-    /// The next `n` body bytes.
-    pub fn bytes(&mut self, n: usize) -> Result<&[u8], String> {
-        if n as u64 > self.remaining() {
-            return Err(self.short(n as u64));
-        }
-        if self.end - self.at < n {
-            if n > self.buf.len() {
-                self.buf.resize(n, 0);
-            }
-            self.refill()?;
-        }
-        let s = &self.buf[self.at..self.at + n];
-        self.at += n;
-        Ok(s)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.bytes(N)?);
-        Ok(a)
-    }
-
-    pub fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    pub fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    pub fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_le_bytes(self.array()?))
-    }
-
-    pub fn name(&mut self) -> Result<&str, String> {
-        let n = u16::from_le_bytes(self.array()?) as usize;
-        std::str::from_utf8(self.bytes(n)?).map_err(|e| format!("name is not UTF-8: {e}"))
-    }
-
     /// `n` little-endian u64s, read a buffer at a time; bounded by the
     /// bytes present, so a bad count cannot exhaust memory.
     pub fn u64s(&mut self, n: u64) -> Result<VecDeque<u64>, String> {
@@ -189,6 +152,24 @@ impl<R: Read> Source<R> {
     }
 }
 
+impl<R: Read> Fields for Source<R> {
+    /// The next `n` body bytes.
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        if n as u64 > self.remaining() {
+            return Err(self.short(n as u64));
+        }
+        if self.end - self.at < n {
+            if n > self.buf.len() {
+                self.buf.resize(n, 0);
+            }
+            self.refill()?;
+        }
+        let s = &self.buf[self.at..self.at + n];
+        self.at += n;
+        Ok(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,7 +201,7 @@ mod tests {
         let out = s.u64s(count).expect("words");
         assert!(out.iter().enumerate().all(|(i, &w)| w == i as u64 * 3));
         assert_eq!(s.name(), Ok("orders"));
-        assert_eq!(s.bytes(1), Ok(&[7u8][..]));
+        assert_eq!(s.take(1), Ok(&[7u8][..]));
         assert_eq!(s.u32(), Ok(11));
         assert!(s.u64().is_err());
         s.finish().expect("checksum");
@@ -228,7 +209,7 @@ mod tests {
             let mut d = b.clone();
             d[at] ^= 4;
             let mut s = Source::of_slice(&d).expect("source");
-            let _ = s.bytes(body.len());
+            let _ = s.take(body.len());
             assert_eq!(
                 s.finish(),
                 Err("hint checksum mismatch".into()),

@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::codec::Reader;
+use super::codec::{Fields, Reader};
 use super::fault::Io;
 use super::frame;
 use super::version::{self, Kind};

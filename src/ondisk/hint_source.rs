@@ -52,8 +52,8 @@ impl<R: Read> Source<R> {
         let Some(left) = len.checked_sub(4) else {
             return Err(format!("hint of {len} bytes has no room for its checksum"));
         };
-        // Whatever fits in the body fits in the buffer: every single take
-        // (a name: at most 2 + 65,535 bytes) is smaller than `CHUNK`.
+        // No larger than the body; a take longer than the buffer (none is:
+        // a name is at most 2 + 65,535 bytes) grows it.
         let cap = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
         Ok(Source {
             src,
@@ -102,8 +102,8 @@ impl<R: Read> Source<R> {
         if bytes > self.remaining() {
             return Err(self.short(bytes));
         }
-        let mut out = Vec::with_capacity(n as usize);
-        let mut todo = n as usize;
+        let mut todo = usize::try_from(n).map_err(|_| "position count overflows")?;
+        let mut out = Vec::with_capacity(todo);
         while todo > 0 {
             if self.end - self.at < 8 {
                 self.refill()?;

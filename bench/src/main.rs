@@ -9,6 +9,11 @@
 //! `persist-bench --count CASE N` runs one case for `bench/instructions.sh`
 //! (instructions per event under callgrind; see `count`).
 //!
+//! `persist-bench --build-store DIR N` writes the store of N events the
+//! fold and reopen groups use into DIR, and `persist-bench --reopen-child
+//! DIR` reopens it and prints seconds and peak RSS: the reopen alone, to
+//! profile or to count (`bench/instructions.sh reopen`).
+//!
 //! `persist-bench --pair N` alternates N `append_all` batches with the raw
 //! loop's batches one by one and prints the ratio of their medians (see
 //! `appends::paired`): steadier than the group's row on a shared disk.
@@ -131,6 +136,15 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--reopen-child") {
         figures::reopen_child(std::path::Path::new(&args[1]));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--build-store") {
+        let n = args.get(2).and_then(|n| n.parse().ok());
+        let (Some(dir), Some(n)) = (args.get(1), n) else {
+            eprintln!("persist-bench: --build-store needs DIR and N (events, a multiple of 1,000)");
+            std::process::exit(2);
+        };
+        fold::build_big(std::path::Path::new(dir), n);
         return;
     }
     if args.first().map(String::as_str) == Some("--pair") {

@@ -159,32 +159,35 @@ impl GlobalLog {
     }
 
     /// `insert_in` for records `seq, seq + 1, ..` of stream `n` without
-    /// ids, at `positions`: those above every pos so far (all of them, on
-    /// a reopen) are appended without further lookups.
-    pub fn extend_in(
-        &mut self,
-        n: u32,
-        seq: u64,
-        positions: impl IntoIterator<Item = u64>,
-    ) -> Result<(), String> {
+    /// ids, at `positions`: when they increase and are all above every pos
+    /// so far (on a reopen they are), they are appended in one pass with no
+    /// further checks; else one at a time.
+    pub fn extend_in<I>(&mut self, n: u32, seq: u64, positions: I) -> Result<(), String>
+    where
+        I: Iterator<Item = u64> + Clone,
+    {
         let c = self.category_of[n as usize] as usize;
-        let mut top = 0;
-        for (i, pos) in positions.into_iter().enumerate() {
-            let seq = seq + i as u64;
-            let e = Entry {
-                pos,
-                seq,
-                stream: n,
-            };
-            if pos <= MAX_POS && self.all.push_above(e) {
-                // Above every pos of `all`, so of its category too.
-                self.categories[c].push_above(pos);
-                top = pos;
-            } else {
+        // Above the last entry of both runs (a tombstone may end either).
+        let mut prev = self.all.last_pos().max(self.categories[c].last_pos());
+        let above = positions.clone().all(|pos| {
+            let up = pos > prev && pos <= MAX_POS;
+            prev = pos;
+            up
+        });
+        if !above {
+            for (seq, pos) in (seq..).zip(positions) {
                 self.insert_in(n, seq, pos, None)?;
             }
+            return Ok(());
         }
-        self.raise_last_pos(top);
+        let entries = positions.clone().enumerate();
+        self.all.extend_above(entries.map(|(i, pos)| Entry {
+            pos,
+            seq: seq + i as u64,
+            stream: n,
+        }));
+        self.categories[c].extend_above(positions);
+        self.raise_last_pos(prev);
         Ok(())
     }
 
@@ -230,9 +233,20 @@ impl GlobalLog {
         self.categories[c as usize].remove(pos);
     }
 
-    /// Room for `n` more records above every pos so far.
-    pub fn reserve(&mut self, n: usize) {
-        self.all.reserve(n);
+    /// Room for more records above every pos so far: `counts` gives how
+    /// many of each stream (by number) are coming. Reserved once, so a
+    /// bulk load (a reopen from the hint) does not copy while it grows.
+    pub fn reserve_streams(&mut self, counts: impl IntoIterator<Item = (u32, usize)>) {
+        let mut per_category = vec![0; self.categories.len()];
+        let mut total = 0;
+        for (n, count) in counts {
+            per_category[self.category_of[n as usize] as usize] += count;
+            total += count;
+        }
+        self.all.reserve(total);
+        for (c, count) in self.categories.iter_mut().zip(per_category) {
+            c.reserve(count);
+        }
     }
 
     /// Packs the index after bulk loading (a replay, a restore): range
@@ -456,6 +470,41 @@ mod tests {
         assert_eq!(poss(&g.page_category("user", 0, 10)), [1, 4, 5]);
         assert_eq!(g.last_pos(), 5);
         assert!(g.insert("x", 1, 4, None).unwrap_err().contains("pos 4"));
+    }
+
+    /// Runs above every pos are appended in one pass; a run that is not
+    /// (it goes below, repeats or passes the largest pos) gives the same
+    /// log, or the same error, as inserting its records one at a time.
+    #[test]
+    fn extend_in_equals_inserting_one_at_a_time() {
+        let runs: [&[u64]; 5] = [
+            &[5, 6, 9],
+            &[10, 12],
+            &[3, 11],
+            &[13, 13],
+            &[14, MAX_POS + 1],
+        ];
+        let (mut bulk, mut single) = (GlobalLog::default(), GlobalLog::default());
+        for (k, run) in runs.iter().enumerate() {
+            let stream = ["a-1", "b-1"][k % 2];
+            let n = bulk.number(stream);
+            let seq = 1 + 10 * k as u64;
+            let got = bulk.extend_in(n, seq, run.iter().copied());
+            let mut want = Ok(());
+            for (i, &pos) in run.iter().enumerate() {
+                want = want.and_then(|()| single.insert(stream, seq + i as u64, pos, None));
+            }
+            assert_eq!(got, want, "run {run:?}");
+            assert_eq!(bulk, single, "after run {run:?}");
+            assert_eq!(
+                bulk.page_category("a", 0, 99),
+                single.page_category("a", 0, 99)
+            );
+        }
+        assert_eq!(
+            poss(&bulk.page_all(0, 99)),
+            [3, 5, 6, 9, 10, 11, 12, 13, 14]
+        );
     }
 
     #[test]

@@ -117,16 +117,20 @@ impl<T: Item> Positions<T> {
         self.overflow.get(&pos).copied()
     }
 
-    /// Appends `e` if it is above every entry (the common case, and a
-    /// push); `false` changes nothing.
-    #[inline]
-    pub fn push_above(&mut self, e: T) -> bool {
-        let above = self.run.last().is_none_or(|l| l.pos() < e.pos());
-        if above {
-            self.run.push(e);
-            self.live += 1;
-        }
-        above
+    /// The pos of the last entry of the run, live or not (0: none); every
+    /// entry, the overflow's too, is at or below it.
+    pub fn last_pos(&self) -> u64 {
+        self.run.last().map_or(0, T::pos)
+    }
+
+    /// Appends entries the caller knows are increasing and above every
+    /// entry (`extend_in` checked them): one pass, no lookups.
+    pub fn extend_above(&mut self, entries: impl Iterator<Item = T>) {
+        let before = self.run.len();
+        self.run.extend(entries);
+        self.live += self.run.len() - before;
+        let joined = &self.run[before.saturating_sub(1)..];
+        debug_assert!(joined.windows(2).all(|w| w[0].pos() < w[1].pos()));
     }
 
     /// Adds an entry; `Err` with the entry that already holds its pos.

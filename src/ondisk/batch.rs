@@ -29,7 +29,7 @@
 //! JSON), so a record read through a hint is checked even though the frame
 //! around it is not re-read.
 
-use super::codec::{Reader, put_i64, put_name, put_u32, put_u64};
+use super::codec::{Fields, Reader, put_i64, put_name, put_u32, put_u64};
 
 const OP_EVENTS: u8 = 1;
 const OP_KV_PUT: u8 = 2;

@@ -177,13 +177,20 @@ impl<'a> Checker<'a> {
             return Ok(Ok((p.lo, p.lo)));
         };
         let (file, path) = (&*seg.r.file, &*seg.r.path);
-        let start = match p.lo {
-            HEADER_LEN => HEADER_LEN,
-            lo => segment::next_frame(file, path, lo, p.end)?.unwrap_or(p.end),
+        // The frame chain starts at `start`; the scan at `from`, past the
+        // first frame when finding it checked it already and it is this
+        // piece's (it starts before `hi`).
+        let (start, from) = match p.lo {
+            HEADER_LEN => (HEADER_LEN, HEADER_LEN),
+            lo => match segment::next_frame(file, path, lo, p.end)? {
+                Some((off, len)) if off < p.hi => (off, off + len),
+                Some((off, _)) => (off, off),
+                None => (p.end, p.end),
+            },
         };
         let stop = p.hi.max(start);
         Ok(
-            match segment::scan_until(file, path, start, stop, p.end, |_, _| Ok(()))? {
+            match segment::scan_until(file, path, from, stop, p.end, |_, _| Ok(()))? {
                 Ok(reached) => Ok((start, reached)),
                 Err(bad) => Err((bad.off, bad.msg)),
             },
@@ -457,6 +464,12 @@ mod tests {
         for from in HEADER_LEN..=s.r.len {
             let want = starts.iter().copied().find(|&o| o >= from);
             let got = segment::next_frame(file, path, from, s.r.len).expect("read");
+            let got = got.map(|(off, len)| {
+                let i = starts.iter().position(|&o| o == off).expect("a start");
+                let next = starts.get(i + 1).copied().unwrap_or(s.r.len);
+                assert_eq!(off + len, next, "length of the frame at {off}");
+                off
+            });
             assert_eq!(got, want, "from {from}");
         }
     }
@@ -485,7 +498,7 @@ mod tests {
                 segs[&1].r.len
             )
             .expect("read"),
-            Some(hidden)
+            Some((hidden, inner.len() as u64))
         );
         let sound = segment::scan(
             &segs[&1].r.file,

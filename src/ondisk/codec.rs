@@ -26,6 +26,50 @@ pub(crate) fn put_name(buf: &mut Vec<u8>, name: &str) {
     buf.extend_from_slice(name.as_bytes());
 }
 
+/// Little-endian fields read in order: `Reader` over a slice,
+/// `hint_source::Source` over a file read a chunk at a time. Every read
+/// checks that the bytes are there.
+pub(crate) trait Fields {
+    /// The next `n` bytes.
+    fn take(&mut self, n: usize) -> Result<&[u8], String>;
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, String> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn i64(&mut self) -> Result<i64, String> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+
+    /// A `u16` length, then that many bytes of UTF-8.
+    fn name(&mut self) -> Result<&str, String> {
+        let n = self.u16()? as usize;
+        utf8(self.take(n)?)
+    }
+}
+
+fn utf8(b: &[u8]) -> Result<&str, String> {
+    std::str::from_utf8(b).map_err(|e| format!("name is not UTF-8: {e}"))
+}
+
 /// Cursor over a byte slice; every read checks bounds.
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
@@ -63,35 +107,16 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.bytes(N)?);
-        Ok(a)
-    }
-
-    pub fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    pub fn u16(&mut self) -> Result<u16, String> {
-        Ok(u16::from_le_bytes(self.array()?))
-    }
-
-    pub fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.array()?))
-    }
-
-    pub fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.array()?))
-    }
-
-    pub fn i64(&mut self) -> Result<i64, String> {
-        Ok(i64::from_le_bytes(self.array()?))
-    }
-
+    /// `Fields::name`, borrowed from the slice rather than the reader.
     pub fn name(&mut self) -> Result<&'a str, String> {
         let n = self.u16()? as usize;
-        std::str::from_utf8(self.bytes(n)?).map_err(|e| format!("name is not UTF-8: {e}"))
+        utf8(self.bytes(n)?)
+    }
+}
+
+impl Fields for Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        self.bytes(n)
     }
 }
 

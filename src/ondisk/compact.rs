@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::batch::{self, NewEvent};
-use super::codec::Reader;
+use super::codec::{Fields, Reader};
 use super::fault::Io;
 use super::frame;
 use super::index::{Index, pack};

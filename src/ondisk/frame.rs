@@ -12,7 +12,7 @@
 //! A zero-filled region fails on the length (0) before any payload is read,
 //! so it never passes as a frame.
 
-use super::codec::Reader;
+use super::codec::{Fields, Reader};
 
 pub(crate) const HEADER: usize = 24;
 /// Where the checksummed bytes start (everything after the crc field).

@@ -18,11 +18,15 @@
 //! magic check and is set aside like any unusable hint, the reason in the
 //! open report: the open rebuilds the index from the log.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::ops::Range;
 use std::path::Path;
 
-use super::codec::{Reader, put_i64, put_name, put_u32, put_u64};
+use super::codec::{Fields, put_i64, put_name, put_u32, put_u64};
 use super::fault::Io;
+use super::hint_source::Source;
 use super::index::{Counts, Index, KvLoc, StreamIndex};
 use super::version::{self, Kind};
 use crate::Result;
@@ -94,27 +98,32 @@ pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
     b
 }
 
-/// A hint whose checksum and magic check out, read up to the end of its
-/// segment table: enough for `recover` to tell whether it matches the
-/// segments, and to start checking their frames on another thread while
-/// `decode` builds the index.
-pub(crate) struct Head<'a> {
+/// A hint read up to the end of its segment table (its checksum is not
+/// yet checked: the rest of the file is still to come): enough for
+/// `recover` to tell whether it matches the segments, and to start checking
+/// their frames on another thread while `decode` reads on and builds the
+/// index.
+pub(crate) struct Head<R> {
     pub segs: Vec<SegMeta>,
     index: Index,
     last_pos: u64,
-    r: Reader<'a>,
+    src: Source<R>,
 }
 
-pub(crate) fn head(b: &[u8]) -> Result<Head<'_>, String> {
-    let (body, crc) = b
-        .split_at_checked(b.len().saturating_sub(4))
-        .ok_or("empty hint")?;
-    let crc = Reader::new(crc).u32()?;
-    if crc != crc32c::crc32c(body) {
-        return Err("hint checksum mismatch".into());
+pub(crate) fn head<R: Read>(mut src: Source<R>) -> Result<Head<R>, String> {
+    match read_head(&mut src) {
+        Ok((segs, index, last_pos)) => Ok(Head {
+            segs,
+            index,
+            last_pos,
+            src,
+        }),
+        Err(msg) => Err(src.verdict(msg)),
     }
-    let mut r = Reader::new(body);
-    let magic = r.bytes(8)?;
+}
+
+fn read_head<R: Read>(r: &mut Source<R>) -> Result<(Vec<SegMeta>, Index, u64), String> {
+    let magic = r.take(8)?;
     if magic != Kind::Hint.magic() {
         return Err(version::mismatch(Kind::Hint, magic));
     }
@@ -132,98 +141,131 @@ pub(crate) fn head(b: &[u8]) -> Result<Head<'_>, String> {
             index.counts.insert(id, Counts { items, live });
         }
     }
-    Ok(Head {
-        segs,
-        index,
-        last_pos,
-        r,
-    })
+    Ok((segs, index, last_pos))
 }
 
 pub(crate) fn decode(b: &[u8]) -> Result<Hint, String> {
-    head(b)?.decode()
+    head(Source::of_slice(b)?)?.decode()
 }
 
-impl Head<'_> {
-    /// The rest of the hint: the index it checkpoints.
+impl<R: Read> Head<R> {
+    /// The rest of the hint: the index it checkpoints, once the checksum
+    /// over the whole file passed.
     pub fn decode(self) -> Result<Hint, String> {
         let Head {
             segs,
             mut index,
             last_pos,
-            mut r,
+            mut src,
         } = self;
-        // Each stream's ids by seq, and its number in the global log.
-        let mut extra: Vec<(u32, BTreeMap<u64, &str>)> = Vec::new();
-        for _ in 0..r.u64()? {
-            let name = r.name()?.to_string();
-            // A second entry would replace the first in `streams` but not in
-            // the global log, which would keep the first one's positions.
-            if index.streams.contains_key(&name) {
-                return Err(format!("stream {name:?} listed twice"));
-            }
-            // `extra` follows `index.streams`' order: the written one.
-            if index
-                .streams
-                .last_key_value()
-                .is_some_and(|(k, _)| *k > name)
-            {
-                return Err(format!("stream {name:?} is out of order"));
-            }
-            let (first, last, n) = (r.u64()?, r.u64()?, r.u64()?);
-            if first == 0 || last.checked_add(1) != first.checked_add(n) {
-                return Err(format!(
-                    "stream {name:?}: {n} positions for {first}..={last}"
-                ));
-            }
-            let pos: VecDeque<u64> = u64s(&mut r, n)?;
-            let gpos: VecDeque<u64> = u64s(&mut r, n)?;
-            let mut ids = BTreeMap::new();
-            for _ in 0..r.u64()? {
-                ids.insert(r.u64()?, r.name()?);
-            }
-            extra.push((index.global.number(&name), ids));
-            let s = StreamIndex {
-                first,
-                last,
-                pos,
-                gpos,
-            };
-            index.streams.insert(name, s);
+        match read_body(&mut src, &mut index, last_pos) {
+            Ok(()) => src.finish().map(|()| Hint { segs, index }),
+            Err(msg) => Err(src.verdict(msg)),
         }
-        fill_global(&mut index, &extra)?;
-        for _ in 0..r.u64()? {
-            let key = r.name()?.to_string();
-            if index.kv.contains_key(&key) {
-                return Err(format!("key {key:?} listed twice"));
-            }
-            let loc = KvLoc {
-                pos: r.u64()?,
-                len: r.u32()?,
-            };
-            index.kv.insert(key, loc);
-        }
-        for _ in 0..r.u64()? {
-            let (id, stream, seq) = (r.name()?, r.name()?, r.u64()?);
-            index.global.add_id(id, stream, seq)?;
-        }
-        index.global.raise_last_pos(last_pos);
-        if !r.is_empty() {
-            return Err("trailing bytes after the hint".into());
-        }
-        Ok(Hint { segs, index })
     }
+
+    /// Why the hint is set aside when `msg` says it does not fit: a
+    /// checksum that fails comes first, as it did when it was checked
+    /// before anything was read.
+    pub fn reject(self, msg: String) -> String {
+        self.src.verdict(msg)
+    }
+
+    /// The segments, if the checksum over the whole file passes.
+    pub fn checked_segs(self) -> Option<Vec<SegMeta>> {
+        self.src.check_rest().ok().map(|()| self.segs)
+    }
+}
+
+/// The `append_once` ids of the streams being read: their text in one
+/// string, each stream's as seq -> range of it (no allocation per id).
+#[derive(Default)]
+struct Ids {
+    text: String,
+    of: Vec<BTreeMap<u64, Range<usize>>>,
+}
+
+/// Everything after the segment table, into `index`.
+fn read_body<R: Read>(r: &mut Source<R>, index: &mut Index, last_pos: u64) -> Result<(), String> {
+    // Each stream's number in the global log, and its ids.
+    let mut numbers = Vec::new();
+    let mut ids = Ids::default();
+    for _ in 0..r.u64()? {
+        let name = r.name()?.to_string();
+        // A second entry would replace the first in `streams` but not in
+        // the global log, which would keep the first one's positions.
+        if index.streams.contains_key(&name) {
+            return Err(format!("stream {name:?} listed twice"));
+        }
+        // `numbers` and `ids` follow `index.streams`' order: the written one.
+        if index
+            .streams
+            .last_key_value()
+            .is_some_and(|(k, _)| *k > name)
+        {
+            return Err(format!("stream {name:?} is out of order"));
+        }
+        let (first, last, n) = (r.u64()?, r.u64()?, r.u64()?);
+        if first == 0 || last.checked_add(1) != first.checked_add(n) {
+            return Err(format!(
+                "stream {name:?}: {n} positions for {first}..={last}"
+            ));
+        }
+        let s = StreamIndex {
+            first,
+            last,
+            pos: r.u64s(n)?,
+            gpos: r.u64s(n)?,
+        };
+        let mut by_seq = BTreeMap::new();
+        for _ in 0..r.u64()? {
+            let seq = r.u64()?;
+            let start = ids.text.len();
+            ids.text.push_str(r.name()?);
+            by_seq.insert(seq, start..ids.text.len());
+        }
+        ids.of.push(by_seq);
+        numbers.push(index.global.number(&name));
+        index.streams.insert(name, s);
+    }
+    fill_global(index, &numbers, &ids)?;
+    for _ in 0..r.u64()? {
+        let key = r.name()?.to_string();
+        if index.kv.contains_key(&key) {
+            return Err(format!("key {key:?} listed twice"));
+        }
+        let loc = KvLoc {
+            pos: r.u64()?,
+            len: r.u32()?,
+        };
+        index.kv.insert(key, loc);
+    }
+    let (mut id, mut stream) = (String::new(), String::new());
+    for _ in 0..r.u64()? {
+        id.clear();
+        id.push_str(r.name()?);
+        stream.clear();
+        stream.push_str(r.name()?);
+        index.global.add_id(&id, &stream, r.u64()?)?;
+    }
+    index.global.raise_last_pos(last_pos);
+    Ok(())
 }
 
 /// Adds every stream's records to the global log in pos order (the hint
 /// lists them by stream, and streams interleave): a merge of the streams'
 /// position lists, each already increasing, so every insert is an append.
-/// `extra` is each stream's (number, ids) in `index.streams` order.
-fn fill_global(index: &mut Index, extra: &[(u32, BTreeMap<u64, &str>)]) -> Result<(), String> {
+/// `numbers` and `ids` are per stream, in `index.streams` order.
+fn fill_global(index: &mut Index, numbers: &[u32], ids: &Ids) -> Result<(), String> {
     use std::cmp::Reverse;
     let streams: Vec<&StreamIndex> = index.streams.values().collect();
     let global = &mut index.global;
-    global.reserve(streams.iter().map(|s| s.gpos.len()).sum());
+    global.reserve_streams(
+        numbers
+            .iter()
+            .zip(&streams)
+            .map(|(&n, s)| (n, s.gpos.len())),
+    );
     // (next pos, stream, offset in it), smallest pos first.
     let mut heads: std::collections::BinaryHeap<Reverse<(u64, usize, usize)>> = streams
         .iter()
@@ -231,17 +273,18 @@ fn fill_global(index: &mut Index, extra: &[(u32, BTreeMap<u64, &str>)]) -> Resul
         .filter_map(|(k, s)| Some(Reverse((*s.gpos.front()?, k, 0))))
         .collect();
     while let Some(Reverse((_, k, i))) = heads.pop() {
-        let (s, (number, ids)) = (streams[k], &extra[k]);
+        let (s, number, by_seq) = (streams[k], numbers[k], &ids.of[k]);
         // This stream's run up to the next stream's head.
         let until = heads.peek().map_or(u64::MAX, |h| h.0.0);
         let run = s.gpos.range(i..).take_while(|&&g| g <= until).count();
         let seq = s.first + i as u64;
         let positions = s.gpos.range(i..i + run).copied();
-        if ids.is_empty() {
-            global.extend_in(*number, seq, positions)?;
+        if by_seq.is_empty() {
+            global.extend_in(number, seq, positions)?;
         } else {
             for (seq, g) in (seq..).zip(positions) {
-                global.insert_in(*number, seq, g, ids.get(&seq).copied())?;
+                let id = by_seq.get(&seq).map(|r| &ids.text[r.clone()]);
+                global.insert_in(number, seq, g, id)?;
             }
         }
         if let Some(&g) = s.gpos.get(i + run) {
@@ -251,68 +294,35 @@ fn fill_global(index: &mut Index, extra: &[(u32, BTreeMap<u64, &str>)]) -> Resul
     Ok(())
 }
 
-/// `n` little-endian u64s; bounded by the bytes present, so a bad count
-/// cannot exhaust memory.
-fn u64s(r: &mut Reader<'_>, n: u64) -> Result<VecDeque<u64>, String> {
-    let len = usize::try_from(n)
-        .ok()
-        .and_then(|n| n.checked_mul(8))
-        .ok_or("position count overflows")?;
-    Ok(r.bytes(len)?
-        .chunks_exact(8)
-        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-        .collect())
-}
-
 /// Writes the hint atomically (rule 5).
 pub(crate) fn write(io: &Io, dir: &Path, segs: &[SegMeta], index: &Index) -> Result<()> {
     io.write_file_atomic(dir, TMP, FILE, &encode(segs, index))
 }
 
-/// The hint in `dir`: `None` when there is none, `Some(Err)` when it is
-/// unreadable or damaged.
+/// The hint in `dir`, decoded: `None` when there is none, `Some(Err)`
+/// when it is unreadable or damaged.
 pub(crate) fn load(dir: &Path) -> Option<Result<Hint, String>> {
-    read(dir).map(|b| decode(&b?))
+    open(dir).map(|src| head(src?)?.decode())
 }
 
-/// The hint file's bytes: `None` when there is none.
-pub(crate) fn read(dir: &Path) -> Option<Result<Vec<u8>, String>> {
-    let read = std::fs::File::open(dir.join(FILE)).and_then(|f| read_halves(&f));
-    match read {
-        Ok(b) => Some(Ok(b)),
+/// The hint file in `dir`, to be read a chunk at a time: `None` when
+/// there is none.
+pub(crate) fn open(dir: &Path) -> Option<Result<Source<File>, String>> {
+    let opened = File::open(dir.join(FILE)).and_then(|f| Ok((f.metadata()?.len(), f)));
+    match opened {
+        Ok((len, f)) => Some(Source::new(f, len)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => Some(Err(format!("cannot read: {e}"))),
     }
 }
 
-/// A hint at least this long is read by two threads.
-const HALVES_FROM: usize = 4 << 20;
-
-/// The whole file; a large one read in two halves on two threads. A reopen
-/// waits for this read before it can decode, and most of its time is the
-/// first touch of each page of the fresh buffer (16 MB at 1 M events), which
-/// two threads do side by side. A file that shrank meanwhile is an error,
-/// one that grew fails the checksum: a hint is replaced by a rename, never
-/// changed in place.
-fn read_halves(f: &std::fs::File) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
-    let len = usize::try_from(f.metadata()?.len()).map_err(std::io::Error::other)?;
-    let mut b = vec![0u8; len];
-    if len < HALVES_FROM {
-        f.read_exact_at(&mut b, 0)?;
-        return Ok(b);
+/// The hint file's bytes: `None` when there is none.
+pub(crate) fn read(dir: &Path) -> Option<Result<Vec<u8>, String>> {
+    match std::fs::read(dir.join(FILE)) {
+        Ok(b) => Some(Ok(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(Err(format!("cannot read: {e}"))),
     }
-    let (lo, hi) = b.split_at_mut(len / 2);
-    let at = lo.len() as u64;
-    std::thread::scope(|s| {
-        let other = s.spawn(|| f.read_exact_at(hi, at));
-        let mine = f.read_exact_at(lo, 0);
-        let theirs = other
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        mine.and(theirs)
-    })?;
-    Ok(b)
 }
 
 /// Whether the hint in `dir` was written by a newer persist: set aside
@@ -417,19 +427,5 @@ mod tests {
         assert_eq!(h.index.global.page_all(10, 3), index.global.page_all(10, 3));
         assert_eq!(h.index.global.id_of("b-1", 5), Some("id12"));
         assert_eq!(h.index.global.page_category("b", 0, 100).len(), 20);
-    }
-    /// A hint large enough to be read in two halves comes back whole, byte
-    /// for byte (an odd length, so the halves differ).
-    #[test]
-    fn a_large_hint_is_read_whole_in_halves() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let len = HALVES_FROM + 4097;
-        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-        std::fs::write(dir.path().join(FILE), &bytes).expect("write");
-        assert_eq!(read(dir.path()), Some(Ok(bytes)));
-        std::fs::write(dir.path().join(FILE), b"short").expect("write");
-        assert_eq!(read(dir.path()), Some(Ok(b"short".to_vec())));
-        std::fs::remove_file(dir.path().join(FILE)).expect("remove");
-        assert_eq!(read(dir.path()), None);
     }
 }

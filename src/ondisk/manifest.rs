@@ -27,7 +27,7 @@
 
 use std::path::Path;
 
-use super::codec::{Reader, put_u32, put_u64};
+use super::codec::{Fields, Reader, put_u32, put_u64};
 use super::fault::Io;
 use super::version::{self, Kind};
 use crate::{Error, Result};

@@ -62,6 +62,7 @@ mod frame;
 #[doc(hidden)]
 pub mod fuzzing;
 mod hint;
+mod hint_source;
 mod index;
 mod input;
 mod json;

@@ -14,6 +14,7 @@
 //! the view is the one that open would give.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use super::check::{self, Checker};
 use super::compact;
 use super::fault::Io;
 use super::hint::{self, SegMeta};
+use super::hint_source::Source;
 use super::index::{Index, pack};
 use super::layout;
 use super::manifest::{self, Entry, Manifest};
@@ -178,26 +180,28 @@ fn seg_lens(segs: &BTreeMap<u64, Seg>) -> BTreeMap<u64, (u64, u64)> {
         .collect()
 }
 
-/// The hint in `b`, if it describes `segs` as they are; with a `checker`,
-/// only if every frame it covers also passes its checksum: the checker is
-/// told the active segment's piece, then joined once the index is decoded
-/// (see `check`). An inner error says why the hint is set aside (then the
-/// log alone decides, exactly as without a hint); an outer one that a
-/// segment could not be read.
-fn use_hint(
-    b: &[u8],
+/// The hint `src` reads, if it describes `segs` as they are; with a
+/// `checker`, only if every frame it covers also passes its checksum: the
+/// checker is told the active segment's piece, then joined once the index
+/// is decoded (see `check`). An inner error says why the hint is set aside
+/// (then the log alone decides, exactly as without a hint); an outer one
+/// that a segment could not be read.
+fn use_hint<R: Read>(
+    src: Source<R>,
     segs: &BTreeMap<u64, Seg>,
     checker: Option<&Checker<'_>>,
 ) -> Result<Result<hint::Hint, String>> {
-    let head = match hint::head(b) {
+    let head = match hint::head(src) {
         Ok(head) => head,
         Err(msg) => return Ok(Err(msg)),
     };
     if let Err(msg) = hint_matches(&head.segs, &seg_lens(segs)) {
-        return Ok(Err(msg));
+        return Ok(Err(head.reject(msg)));
     }
     // The sealed segments are queued already, whole: a matching hint
-    // covers exactly that. The active one only up to the hint's end.
+    // covers exactly that. The active one only up to the hint's end (read
+    // before the hint's checksum is known: a hint that then fails it is
+    // set aside, and what its pieces found with it).
     if let (Some(c), Some(last)) = (checker, head.segs.last())
         && segs.keys().next_back() == Some(&last.id)
     {
@@ -210,6 +214,24 @@ fn use_hint(
     Ok(match checker.map(Checker::finish).transpose()?.flatten() {
         Some(msg) => Err(msg),
         None => Ok(decoded),
+    })
+}
+
+/// Without a manifest (a store written before it), a hint that names the
+/// last segment as it is (same nonce) is the evidence of its durable
+/// length: a hint only ever covers fsync'd data (rule 5).
+fn legacy_floor(dir: &Path, segs: &BTreeMap<u64, Seg>) -> Option<Entry> {
+    let b = hint::read(dir)?.ok()?;
+    let metas = hint::head(Source::of_slice(&b).ok()?)
+        .ok()?
+        .checked_segs()?;
+    let m = metas.last()?;
+    let same = segs.get(&m.id).is_some_and(|s| s.nonce == m.nonce);
+    same.then_some(Entry {
+        id: m.id,
+        nonce: m.nonce,
+        len: m.len,
+        items: 0,
     })
 }
 
@@ -243,33 +265,18 @@ pub(crate) fn recover(
     // there is one to use.
     let checker = (plan.use_hint && plan.check_hinted).then(|| Checker::new(&segs, check::PIECE));
     let early = dir.join(hint::FILE).exists();
-    let (hint, used) = check::alongside(checker.as_ref(), early, || {
-        let hint = hint::read(dir);
-        let used = match &hint {
-            _ if !plan.use_hint => None,
-            None => None,
-            Some(Err(msg)) => Some(Ok(Err(msg.clone()))),
-            Some(Ok(b)) => Some(use_hint(b, &segs, checker.as_ref())),
-        };
-        (hint, used)
+    let used = check::alongside(checker.as_ref(), early, || {
+        let opened = plan.use_hint.then(|| hint::open(dir)).flatten()?;
+        Some(match opened {
+            Err(msg) => Ok(Err(msg)),
+            Ok(src) => use_hint(src, &segs, checker.as_ref()),
+        })
     });
     drop(checker);
     let used = used.transpose()?;
-    // Without a manifest (a store written before it), a hint that names the
-    // last segment as it is (same nonce) is the evidence of its durable
-    // length: a hint only ever covers fsync'd data (rule 5).
-    let floor = match (&listed, &hint) {
-        (None, Some(Ok(b))) => hint::head(b).ok().and_then(|h| {
-            let m = h.segs.last()?;
-            let same = segs.get(&m.id).is_some_and(|s| s.nonce == m.nonce);
-            same.then_some(Entry {
-                id: m.id,
-                nonce: m.nonce,
-                len: m.len,
-                items: 0,
-            })
-        }),
-        _ => None,
+    let floor = match &listed {
+        None => legacy_floor(dir, &segs),
+        Some(_) => None,
     };
     let mut index = Index::default();
     let mut from = (0, 0);

@@ -13,7 +13,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use super::codec::Reader;
+use super::codec::{Fields, Reader};
 use super::fault::Io;
 use super::frame;
 use super::version::{self, Kind};
@@ -173,8 +173,12 @@ pub(crate) fn scan_until(
         }
         let want = n.max(CHUNK).min((end - off) as usize);
         let kept = if off >= *buf_start && off < held_end {
+            // Already at the front (a frame longer than the chunk read for
+            // its header): only the rest is read, nothing is moved.
             let from = (off - *buf_start) as usize;
-            buf.copy_within(from.., 0);
+            if from > 0 {
+                buf.copy_within(from.., 0);
+            }
             buf.len() - from
         } else {
             0
@@ -215,10 +219,16 @@ pub(crate) fn scan_until(
 }
 
 /// The first offset in `from..end` where a whole frame passes its checks,
-/// header and checksum: most likely where a frame starts, found without
-/// reading the frames before it. Only a guess (a payload may hold such
-/// bytes): a caller confirms it by reaching it on the frame chain.
-pub(crate) fn next_frame(file: &File, path: &Path, from: u64, end: u64) -> Result<Option<u64>> {
+/// header and checksum, with the frame's length: most likely where a frame
+/// starts, found without reading the frames before it. Only a guess (a
+/// payload may hold such bytes): a caller confirms it by reaching it on the
+/// frame chain, and need not check that frame again.
+pub(crate) fn next_frame(
+    file: &File,
+    path: &Path,
+    from: u64,
+    end: u64,
+) -> Result<Option<(u64, u64)>> {
     const WINDOW: usize = 64 << 10;
     let mut buf = vec![0u8; WINDOW + frame::HEADER];
     let mut at = from;
@@ -242,7 +252,7 @@ pub(crate) fn next_frame(file: &File, path: &Path, from: u64, end: u64) -> Resul
             let off = at + p as u64;
             let need = frame::HEADER as u64 + u64::from(h.len);
             if off + need <= end && frame_crc(file, path, off, need)? == h.crc {
-                return Ok(Some(off));
+                return Ok(Some((off, need)));
             }
         }
         at += starts as u64;

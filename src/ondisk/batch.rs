@@ -153,6 +153,9 @@ pub(crate) fn draft_events<E>(
     put_u64(buf, 0);
     put_u64(buf, 0);
     put_u32(buf, count as u32);
+    // Entries (start, end) whose checksum is not yet in: sealed three at a
+    // time, while their bytes are still in the cache.
+    let mut open = [(0, 0); 3];
     for i in 0..count {
         put_u64(buf, 0);
         put_name(buf, id.unwrap_or(""));
@@ -162,6 +165,14 @@ pub(crate) fn draft_events<E>(
         put_u32(buf, 0);
         json(i, buf)?;
         let end = buf.len();
+        let len = (end - entry - EVENT_HEAD) as u32;
+        buf[entry + 8..entry + 12].copy_from_slice(&len.to_le_bytes());
+        open[i % 3] = (entry, end);
+        if i % 3 == 2 {
+            seal_three(buf, open);
+        }
+    }
+    for &(entry, end) in &open[..count % 3] {
         seal_entry(buf, entry, end);
     }
     Ok(EventsDraft { seqs, count, at })
@@ -173,6 +184,17 @@ fn seal_entry(buf: &mut [u8], entry: usize, end: usize) {
     buf[entry + 8..entry + 12].copy_from_slice(&len.to_le_bytes());
     let crc = entry_crc(&buf[entry..entry + 12], &buf[entry + EVENT_HEAD..end]);
     buf[entry + 12..entry + 16].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Fills in the checksums of three entries (start, end) whose length
+/// fields are already set, computed together (`crc::crc32c_pairs3`).
+fn seal_three(buf: &mut [u8], entries: [(usize, usize); 3]) {
+    let view: &[u8] = buf;
+    let pieces = entries.map(|(entry, end)| (&view[entry..entry + 12], &view[entry + EVENT_HEAD..end]));
+    let crcs = super::crc::crc32c_pairs3(pieces);
+    for ((entry, _), crc) in entries.into_iter().zip(crcs) {
+        buf[entry + 12..entry + 16].copy_from_slice(&crc.to_le_bytes());
+    }
 }
 
 /// Gives a drafted op its seqs `first ..= last` and positions from `pos`,
@@ -422,11 +444,15 @@ mod tests {
 
     /// A batch framed before the lock and patched under it is byte for
     /// byte what `put_events` writes, also when `at` had to move forward
-    /// (entry checksums redone).
+    /// (entry checksums redone), for batches of every size around the
+    /// three entries checksummed together, of entries long and short.
     #[test]
     fn a_patched_draft_is_the_op_put_events_writes() {
-        let jsons: [&[u8]; 3] = [b"1", b"\"ab\"", b"[3]"];
-        for at in [5, 9] {
+        let long = [b'7'; 41];
+        let all: [&[u8]; 8] = [b"1", b"\"ab\"", &long, b"[3]", &long[..17], b"{}", &long[..8], &long[..9]];
+        for (n, at) in (1..=all.len()).flat_map(|n| [(n, 5), (n, 9)]) {
+            let jsons = &all[..n];
+            let last = 3 + n as u64;
             let mut want = vec![0u8; 2];
             let events = jsons.iter().enumerate().map(|(i, json)| NewEvent {
                 pos: 10 + i as u64,
@@ -434,15 +460,15 @@ mod tests {
                 at,
                 json,
             });
-            put_events(&mut want, "s", 4, 6, events);
+            put_events(&mut want, "s", 4, last, events);
             let mut got = vec![0u8; 2];
             let json = |i: usize, buf: &mut Vec<u8>| {
                 buf.extend_from_slice(jsons[i]);
                 Ok::<(), ()>(())
             };
-            let d = draft_events(&mut got, "s", 3, Some("k"), 5, json).expect("draft");
-            let events = patch_events(&mut got, &d, (4, 6), 10, at, Some("k"));
-            assert_eq!(got, want, "at {at}");
+            let d = draft_events(&mut got, "s", n, Some("k"), 5, json).expect("draft");
+            let events = patch_events(&mut got, &d, (4, last), 10, at, Some("k"));
+            assert_eq!(got, want, "{n} events at {at}");
             let decoded = decode(&want, 2).expect("decodes");
             let Op::Events { events: want, .. } = &decoded[0] else {
                 panic!("not events: {:?}", decoded[0]);

@@ -169,7 +169,10 @@ impl GlobalLog {
     ) -> Result<(), String> {
         let c = self.category_of[n as usize] as usize;
         let mut top = 0;
-        for (i, pos) in positions.into_iter().enumerate() {
+        let positions = positions.into_iter();
+        self.all.reserve(positions.size_hint().0);
+        self.categories[c].reserve(positions.size_hint().0);
+        for (i, pos) in positions.enumerate() {
             let seq = seq + i as u64;
             let e = Entry {
                 pos,

@@ -124,7 +124,8 @@ impl Index {
                     // The common case (every append_all, and on a replay
                     // every record but restored ones with ids): one bulk
                     // update per op instead of one insert per record.
-                    self.global.extend_in(n, *first, events.iter().filter_map(|e| e.pos))?;
+                    self.global
+                        .extend_in(n, *first, events.iter().filter_map(|e| e.pos))?;
                     s.pos.extend(events.iter().map(|e| frame + e.off as u64));
                     s.gpos.reserve(events.len());
                     s.gpos.extend(events.iter().filter_map(|e| e.pos));
@@ -356,7 +357,9 @@ mod tests {
     fn a_run_of_records_indexes_as_one_record_at_a_time() {
         let (mut one_by_one, mut bulk) = (Index::default(), Index::default());
         for (frame, first) in [(pack(1, 0), 1), (pack(1, 900), 6)] {
-            one_by_one.apply(frame, &[events("s", first, 5)]).expect("v1");
+            one_by_one
+                .apply(frame, &[events("s", first, 5)])
+                .expect("v1");
             let op = with_pos(events("s", first, 5), |i| first + i);
             bulk.apply(frame, &[op]).expect("run");
         }

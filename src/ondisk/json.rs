@@ -59,8 +59,9 @@ fn needs_escape(s: &[u8]) -> bool {
         return unsafe { needs_escape_sse2(s) };
     }
     // No early exit, so the check vectorizes.
-    s.iter()
-        .fold(false, |acc, &b| acc | (b < 0x20) | (b == b'"') | (b == b'\\'))
+    s.iter().fold(false, |acc, &b| {
+        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// `needs_escape` of at least 16 bytes, 16 at a time (SSE2 is part of
@@ -83,7 +84,10 @@ fn needs_escape_sse2(s: &[u8]) -> bool {
         let v = unsafe { _mm_loadu_si128(b.as_ptr().cast::<__m128i>()) };
         // Unsigned `v <= 0x1f` is `min(v, 0x1f) == v`.
         let low = _mm_cmpeq_epi8(_mm_min_epu8(v, control), v);
-        _mm_or_si128(low, _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)))
+        _mm_or_si128(
+            low,
+            _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+        )
     };
     let (blocks, _) = s.as_chunks::<16>();
     let mut hits = _mm_setzero_si128();

@@ -8,8 +8,9 @@
 
 use std::sync::MutexGuard;
 
-use super::batch::{self, EventsDraft, Op};
+use super::batch::Op;
 use super::commit::{Mark, Writing};
+use super::draft::{self, EventsDraft};
 use super::input::encode_into;
 use super::scratch::FRAMES;
 use super::{DiskLog, Inner, frame};
@@ -37,7 +38,7 @@ impl Draft {
         fr.resize(frame::HEADER, 0);
         let subject = || format!("stream {stream:?}");
         let encode = |i: usize, buf: &mut Vec<u8>| encode_into(op, &subject, &events[i], buf);
-        match batch::draft_events(&mut fr, stream, events.len(), id, now_millis(), encode) {
+        match draft::draft_events(&mut fr, stream, events.len(), id, now_millis(), encode) {
             Ok(d) => Ok(Draft { fr, d }),
             Err(e) => {
                 FRAMES.give_back(fr);
@@ -78,7 +79,7 @@ impl DiskLog {
         let pos = g.index.global.next_pos();
         // `at` never goes below an earlier batch's.
         let at = draft.d.at.max(g.index.last_at);
-        let events = batch::patch_events(&mut draft.fr, &draft.d, (first, last), pos, at, id);
+        let events = draft::patch_events(&mut draft.fr, &draft.d, (first, last), pos, at, id);
         let ops = [Op::Events {
             stream,
             first,

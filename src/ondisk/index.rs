@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::batch::Op;
+use super::batch::{EventRef, Op};
 use crate::global::GlobalLog;
 
 /// A record's place on disk: segment id in the top 24 bits, byte offset in
@@ -70,6 +70,18 @@ pub(crate) struct Index {
     pub global: GlobalLog,
 }
 
+/// Whether an op's records all have a pos and no id, at positions
+/// increasing from above `after` (the stream's last pos) and never 0: `extend_in`
+/// takes them in one go, with what the per-record path would check.
+fn plain_run(after: Option<u64>, events: &[EventRef<'_>]) -> bool {
+    let mut prev = after;
+    events.iter().all(|e| {
+        let ok = e.id.is_none() && e.pos.is_some_and(|p| p > prev.unwrap_or(0));
+        prev = e.pos;
+        ok
+    })
+}
+
 impl Index {
     pub fn last_seq(&self, stream: &str) -> u64 {
         self.streams.get(stream).map_or(0, |s| s.last)
@@ -108,28 +120,41 @@ impl Index {
                 }
                 s.last = *last;
                 let n = self.global.number(stream);
-                for (i, e) in events.iter().enumerate() {
-                    // A version 1 record takes the next pos in log order
-                    // (none is left after a `LastPos` of u64::MAX).
-                    let gpos = match e.pos {
-                        Some(p) => p,
-                        None => self.global.last_pos().checked_add(1).ok_or_else(|| {
-                            format!(
-                                "stream {stream:?}: no pos is left for seq {}",
-                                *first + i as u64
-                            )
-                        })?,
-                    };
-                    if s.gpos.back().is_some_and(|&b| b >= gpos) {
-                        return Err(format!(
-                            "stream {stream:?}: pos {gpos} does not follow pos {:?}",
-                            s.gpos.back()
-                        ));
+                if plain_run(s.gpos.back().copied(), events) {
+                    // The common case (every append_all, and on a replay
+                    // every record but restored ones with ids): one bulk
+                    // update per op instead of one insert per record.
+                    self.global
+                        .extend_in(n, *first, events.iter().filter_map(|e| e.pos))?;
+                    s.pos.extend(events.iter().map(|e| frame + e.off as u64));
+                    s.gpos.reserve(events.len());
+                    s.gpos.extend(events.iter().filter_map(|e| e.pos));
+                    let at = events.iter().map(|e| e.at).max();
+                    self.last_at = self.last_at.max(at.unwrap_or(i64::MIN));
+                } else {
+                    for (i, e) in events.iter().enumerate() {
+                        // A version 1 record takes the next pos in log order
+                        // (none is left after a `LastPos` of u64::MAX).
+                        let gpos = match e.pos {
+                            Some(p) => p,
+                            None => self.global.last_pos().checked_add(1).ok_or_else(|| {
+                                format!(
+                                    "stream {stream:?}: no pos is left for seq {}",
+                                    *first + i as u64
+                                )
+                            })?,
+                        };
+                        if s.gpos.back().is_some_and(|&b| b >= gpos) {
+                            return Err(format!(
+                                "stream {stream:?}: pos {gpos} does not follow pos {:?}",
+                                s.gpos.back()
+                            ));
+                        }
+                        self.global.insert_in(n, *first + i as u64, gpos, e.id)?;
+                        s.pos.push_back(frame + e.off as u64);
+                        s.gpos.push_back(gpos);
+                        self.last_at = self.last_at.max(e.at);
                     }
-                    self.global.insert_in(n, *first + i as u64, gpos, e.id)?;
-                    s.pos.push_back(frame + e.off as u64);
-                    s.gpos.push_back(gpos);
-                    self.last_at = self.last_at.max(e.at);
                 }
                 if !events.is_empty() {
                     let c = self.counts.entry(seg).or_default();
@@ -302,6 +327,53 @@ mod tests {
         .expect("truncate");
         assert_eq!((ix.streams["s"].first, ix.last_seq("s")), (5, 4));
         assert!(ix.apply(pack(2, 0), &[events("s", 7, 1)]).is_err());
+    }
+
+    fn with_pos(op: Op<'_>, pos: impl Fn(u64) -> u64) -> Op<'_> {
+        let Op::Events {
+            stream,
+            first,
+            last,
+            mut events,
+        } = op
+        else {
+            unreachable!("built by `events`")
+        };
+        for (i, e) in events.iter_mut().enumerate() {
+            e.pos = Some(pos(i as u64));
+        }
+        Op::Events {
+            stream,
+            first,
+            last,
+            events,
+        }
+    }
+
+    /// Records with positions and no ids go in as a bulk run; the index is
+    /// the one record-by-record insertion builds (version 1 records take
+    /// positions 1, 2, .. the same way), and what it must refuse, it does.
+    #[test]
+    fn a_run_of_records_indexes_as_one_record_at_a_time() {
+        let (mut one_by_one, mut bulk) = (Index::default(), Index::default());
+        for (frame, first) in [(pack(1, 0), 1), (pack(1, 900), 6)] {
+            one_by_one
+                .apply(frame, &[events("s", first, 5)])
+                .expect("v1");
+            let op = with_pos(events("s", first, 5), |i| first + i);
+            bulk.apply(frame, &[op]).expect("run");
+        }
+        assert_eq!(bulk, one_by_one);
+        let refused = [
+            (with_pos(events("t", 1, 2), |i| i), "pos 0"),
+            (with_pos(events("t", 1, 2), |_| 20), "a pos twice"),
+            (with_pos(events("t", 1, 2), |i| 9 - i), "decreasing"),
+            (with_pos(events("t", 1, 2), |i| 3 + i), "taken by s"),
+            (with_pos(events("s", 11, 1), |_| 10), "below s's last"),
+        ];
+        for (op, why) in refused {
+            assert!(bulk.clone().apply(pack(2, 0), &[op]).is_err(), "{why}");
+        }
     }
 
     #[test]

@@ -57,6 +57,7 @@ mod codec;
 mod commit;
 mod compact;
 mod crc;
+mod draft;
 mod fault;
 mod frame;
 #[doc(hidden)]

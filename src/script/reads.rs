@@ -38,7 +38,7 @@ pub enum Reads {
 }
 
 impl Reads {
-    /// The whole record, as an upcaster or an unknown step gets it.
+    /// The whole record, as an unknown step or upcaster gets it.
     pub const ALL: Reads = Reads::Fields(Fields::ALL, DataKeys::All);
 }
 
@@ -102,7 +102,18 @@ thread_local! {
 /// What the step `f` (called as `f(acc, record)`) reads of each record.
 /// A native function pointer gets the whole record.
 pub fn of(ctx: &NativeCallContext, f: &FnPtr) -> Reads {
-    match closure::def(ctx, f, &[2]) {
+    of_arity(ctx, f, 2)
+}
+
+/// `of` for an upcaster (called as `f(record)`).
+pub fn of_upcaster(ctx: &NativeCallContext, f: &FnPtr) -> Reads {
+    of_arity(ctx, f, 1)
+}
+
+/// What `f`, called with `args` arguments the last of which is the
+/// record, reads of it.
+fn of_arity(ctx: &NativeCallContext, f: &FnPtr, args: usize) -> Reads {
+    match closure::def(ctx, f, &[args]) {
         Some(def) => READS.with(|c| c.get_or(def, || of_def(def))),
         None => Reads::ALL,
     }

@@ -15,7 +15,7 @@ use hashbrown::HashMap;
 use std::sync::Arc;
 
 use crate::backend::IdEntry;
-use crate::ids::IdIndex;
+use crate::ids::{IdHash, IdIndex};
 use crate::source::category_of;
 use positions::{Entry, Positions};
 
@@ -49,11 +49,35 @@ pub struct GlobalLog {
     /// The positions of each category's records, by category number.
     categories: Vec<Positions<u64>>,
     ids: IdIndex,
-    /// (stream number, seq) -> id slot, for the live records that have one.
+    /// (stream number, seq) -> id slot, for the live records that have
+    /// one; empty when `ids_in_records`.
     live_ids: HashMap<(u32, u64), u32>,
+    /// The backend keeps each record's id with the record (memory), so
+    /// `live_ids` is not kept: `Loc::id`, `id_of` and `ids_of` then answer
+    /// `None`, and `dead_ids` is not asked. It saves a table entry (~30
+    /// bytes) and an insert per `append_once`.
+    ids_in_records: bool,
+}
+
+/// What `check_once` found for an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Once {
+    /// It was used in this stream, for this seq.
+    Appended(u64),
+    /// It is new; its hash, for `insert_new` in the same log.
+    New(IdHash),
 }
 
 impl GlobalLog {
+    /// An index for a backend that keeps each record's id with the record
+    /// (`ids_in_records`).
+    pub fn with_ids_in_records() -> Self {
+        GlobalLog {
+            ids_in_records: true,
+            ..GlobalLog::default()
+        }
+    }
+
     /// The highest pos ever given (0: none).
     pub fn last_pos(&self) -> u64 {
         self.last_pos
@@ -189,16 +213,16 @@ impl GlobalLog {
     }
 
     /// `insert` for a fresh append: `pos` is `next_pos()` and `id`, if
-    /// any, was just found unused (`check_once`), so neither is looked up
-    /// again.
-    pub fn insert_new(&mut self, stream: &str, seq: u64, pos: u64, id: Option<&str>) {
+    /// any, was just found unused (`check_once` gave `Once::New` with its
+    /// hash), so neither is looked up again.
+    pub fn insert_new(&mut self, stream: &str, seq: u64, pos: u64, id: Option<(&str, IdHash)>) {
         debug_assert!(
             pos > self.last_pos && pos <= MAX_POS,
             "pos {pos} is not fresh"
         );
-        debug_assert!(id.is_none_or(|id| self.ids.find(id).is_none()));
+        debug_assert!(id.is_none_or(|(id, _)| self.ids.find(id).is_none()));
         let n = self.number(stream);
-        let slot = id.map(|id| self.ids.insert(id, n, seq));
+        let slot = id.map(|(id, hash)| self.ids.insert_hashed(hash, id, n, seq));
         let e = Entry {
             pos,
             seq,
@@ -215,7 +239,9 @@ impl GlobalLog {
         // Disjoint from the category's records: `all` took it.
         let _ = self.categories[c as usize].insert(e.pos);
         self.raise_last_pos(e.pos);
-        if let Some(slot) = slot {
+        if let Some(slot) = slot
+            && !self.ids_in_records
+        {
             self.live_ids.insert((e.stream, e.seq), slot);
         }
     }
@@ -300,13 +326,14 @@ impl GlobalLog {
         Some(self.id_record(self.ids.find(id)?))
     }
 
-    /// For `append_once`: the seq already appended for `id` in `stream`, or
-    /// `None` if the id is new; an error naming both streams if it was used
+    /// For `append_once`: the seq already appended for `id` in `stream`,
+    /// or that the id is new; an error naming both streams if it was used
     /// in another stream.
-    pub fn check_once(&self, stream: &str, id: &str) -> Result<Option<u64>, String> {
-        match self.id(id) {
-            None => Ok(None),
-            Some((s, seq)) if s == stream => Ok(Some(seq)),
+    pub fn check_once(&self, stream: &str, id: &str) -> Result<Once, String> {
+        let hash = self.ids.hash(id);
+        match self.ids.find_hashed(hash, id).map(|slot| self.id_record(slot)) {
+            None => Ok(Once::New(hash)),
+            Some((s, seq)) if s == stream => Ok(Once::Appended(seq)),
             Some((s, seq)) => Err(format!(
                 "id {id:?} was used in stream {s:?} (seq {seq}), not stream {stream:?}"
             )),
@@ -398,8 +425,10 @@ impl GlobalLog {
     }
 
     /// Every used id whose record is no longer live: what a rewrite of the
-    /// live records must keep besides them.
+    /// live records must keep besides them. Only for an index that keeps
+    /// `live_ids` (not `ids_in_records`).
     pub fn dead_ids(&self) -> Vec<IdEntry> {
+        debug_assert!(!self.ids_in_records, "dead_ids needs live_ids");
         let live: hashbrown::HashSet<u32> = self.live_ids.values().copied().collect();
         (0..self.ids.len() as u32)
             .filter(|slot| !live.contains(slot))
@@ -461,9 +490,9 @@ mod tests {
     #[test]
     fn ids_belong_to_one_stream() {
         let mut g = GlobalLog::default();
-        assert_eq!(g.check_once("a", "k"), Ok(None));
+        assert!(matches!(g.check_once("a", "k"), Ok(Once::New(_))));
         g.add_id("k", "a", 3).unwrap();
-        assert_eq!(g.check_once("a", "k"), Ok(Some(3)));
+        assert_eq!(g.check_once("a", "k"), Ok(Once::Appended(3)));
         let e = g.check_once("b", "k").unwrap_err();
         assert!(e.contains("\"a\"") && e.contains("\"b\""), "{e}");
         g.add_id("k", "a", 3).unwrap();
@@ -475,8 +504,27 @@ mod tests {
         assert_eq!(g.dead_ids().len(), 1);
         g.remove(1);
         assert_eq!(g.id_of("a", 4), None);
-        assert_eq!(g.check_once("a", "j"), Ok(Some(4)));
+        assert_eq!(g.check_once("a", "j"), Ok(Once::Appended(4)));
         assert_eq!(g.dead_ids().len(), 2);
+    }
+
+    /// With ids kept by the records, the index still finds every id (so
+    /// `append_once` answers alike) but keeps no per-record table.
+    #[test]
+    fn ids_kept_in_records_are_found_without_a_live_table() {
+        let mut g = GlobalLog::with_ids_in_records();
+        let Ok(Once::New(hash)) = g.check_once("a", "k") else {
+            panic!("k is new");
+        };
+        g.insert_new("a", 1, 1, Some(("k", hash)));
+        g.insert("a", 2, 2, Some("j")).unwrap();
+        assert_eq!(g.check_once("a", "k"), Ok(Once::Appended(1)));
+        assert_eq!(g.check_once("a", "j"), Ok(Once::Appended(2)));
+        assert!(g.check_once("b", "j").is_err());
+        assert!(g.live_ids.is_empty());
+        assert_eq!(g.page_all(0, 2)[1].id, None, "the backend's records hold it");
+        g.remove(1);
+        assert_eq!(g.check_once("a", "k"), Ok(Once::Appended(1)), "still used");
     }
 
     /// A restore adds streams one after another, so their positions

@@ -84,6 +84,9 @@ impl IdIndex {
     /// `insert` with `hash` from `hash(id)` on this index.
     pub fn insert_hashed(&mut self, hash: IdHash, id: &str, stream: u32, seq: u64) -> u32 {
         debug_assert!(self.find(id).is_none(), "id {id:?} inserted twice");
+        if self.table.len() == self.table.capacity() {
+            self.grow();
+        }
         let n = self.slots.len() as u32;
         self.slots.push(Slot {
             off: self.arena.len() as u64,
@@ -93,11 +96,28 @@ impl IdIndex {
         });
         self.arena.extend_from_slice(id.as_bytes());
         let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
+        // `grow` left room, so this never rehashes; the hasher is for form.
         self.table.insert_unique(hash.0, n, |&m| {
             let s = &slots[m as usize];
             hasher.hash_one(&arena[s.off as usize..s.off as usize + s.len as usize])
         });
         n
+    }
+
+    /// Replaces the full table with one of the size hashbrown would grow
+    /// it to (twice the buckets), filled in slot order: slots and arena
+    /// are read front to back, where hashbrown's rehash reads them in
+    /// bucket order, a cache miss or two per id once the index outgrows
+    /// the cache. Invariant: every slot is in the table.
+    fn grow(&mut self) {
+        let mut table = HashTable::with_capacity(self.table.capacity() + 1);
+        let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
+        let hash = |s: &Slot| hasher.hash_one(&arena[s.off as usize..s.off as usize + s.len as usize]);
+        for (n, s) in slots.iter().enumerate() {
+            // With room for all, `insert_unique` never rehashes.
+            table.insert_unique(hash(s), n as u32, |&m| hash(&slots[m as usize]));
+        }
+        self.table = table;
     }
 
     /// How many ids are held.

@@ -112,7 +112,8 @@ impl IdIndex {
     fn grow(&mut self) {
         let mut table = HashTable::with_capacity(self.table.capacity() + 1);
         let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
-        let hash = |s: &Slot| hasher.hash_one(&arena[s.off as usize..s.off as usize + s.len as usize]);
+        let hash =
+            |s: &Slot| hasher.hash_one(&arena[s.off as usize..s.off as usize + s.len as usize]);
         for (n, s) in slots.iter().enumerate() {
             // With room for all, `insert_unique` never rehashes.
             table.insert_unique(hash(s), n as u32, |&m| hash(&slots[m as usize]));

@@ -3,8 +3,8 @@
 
 use crate::source::Source;
 use crate::store::{PAGE, Store};
-use crate::value::State;
 use crate::value::RecordRef;
+use crate::value::State;
 use crate::{Error, Record, Result};
 
 impl Store {

@@ -235,7 +235,10 @@ mod tests {
             data: data.as_ref(),
             ..rec.as_ref()
         };
-        assert_eq!(upcast.to_record().unwrap().data, serde_json::json!({"x": 20}));
+        assert_eq!(
+            upcast.to_record().unwrap().data,
+            serde_json::json!({"x": 20})
+        );
         #[derive(serde::Deserialize, PartialEq, Debug)]
         struct X {
             x: i64,
@@ -249,7 +252,12 @@ mod tests {
 
         let bad: ScriptUpcastFn = Arc::new(|_| Ok(Dynamic::from('c')));
         ups.add(Source::All, "3", bad.into());
-        let err = ups.chain().unwrap().apply_owned(rec).unwrap_err().to_string();
+        let err = ups
+            .chain()
+            .unwrap()
+            .apply_owned(rec)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("stream \"n\" seq 2") && err.contains("a char is not a value"),
             "{err}"

@@ -95,6 +95,8 @@ pub mod api {
         let f = args::func("upcast", "upcaster", &f)?;
         let version = fingerprint::of(&ctx, &f);
         let reads = reads::of_upcaster(&ctx, &f);
-        s.run(&ctx, |s| s.upcast(source, &version, script_upcaster(f, reads)))
+        s.run(&ctx, |s| {
+            s.upcast(source, &version, script_upcaster(f, reads))
+        })
     }
 }

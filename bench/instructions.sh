@@ -15,9 +15,9 @@ cargo build --release -q -p persist-bench
 bin=target/release/persist-bench
 n=${N:-20000}
 # Durable single appends fsync each event; fewer keep the run short.
-units() { case $1 in append) echo $((n / 10)) ;; *) echo "$n" ;; esac; }
+units() { case $1 in append | once) echo $((n / 10)) ;; *) echo "$n" ;; esac; }
 cases=("$@")
-[ ${#cases[@]} -gt 0 ] || cases=(append append_all fold-disk fold-mem fold-empty fold-upcast closure reopen)
+[ ${#cases[@]} -gt 0 ] || cases=(append once append-mem once-mem append_all fold-disk fold-mem fold-empty fold-upcast closure reopen)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 printf '%-12s %10s %16s %14s\n' case N instructions per-unit

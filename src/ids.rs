@@ -21,6 +21,11 @@ struct Slot {
     seq: u64,
 }
 
+/// An id's hash in one `IdIndex` (`IdIndex::hash`): a caller that looks an
+/// id up and then inserts it hashes it once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdHash(u64);
+
 #[derive(Clone, Default)]
 /// The `append_once` ids, each with its record (stream, seq).
 pub struct IdIndex {
@@ -54,17 +59,34 @@ impl IdIndex {
         (s.stream, s.seq)
     }
 
+    /// `id`'s hash here. Hashed as bytes, so a rehash needs no UTF-8 check.
+    pub fn hash(&self, id: &str) -> IdHash {
+        IdHash(self.hasher.hash_one(id.as_bytes()))
+    }
+
     /// The slot of `id`.
     pub fn find(&self, id: &str) -> Option<u32> {
-        let hash = self.hasher.hash_one(id.as_bytes());
+        self.find_hashed(self.hash(id), id)
+    }
+
+    /// `find` with `hash` from `hash(id)`.
+    pub fn find_hashed(&self, hash: IdHash, id: &str) -> Option<u32> {
         self.table
-            .find(hash, |&n| self.bytes(n) == id.as_bytes())
+            .find(hash.0, |&n| self.bytes(n) == id.as_bytes())
             .copied()
     }
 
     /// Remembers `id` (the caller checked it is new); returns its slot.
     pub fn insert(&mut self, id: &str, stream: u32, seq: u64) -> u32 {
+        self.insert_hashed(self.hash(id), id, stream, seq)
+    }
+
+    /// `insert` with `hash` from `hash(id)` on this index.
+    pub fn insert_hashed(&mut self, hash: IdHash, id: &str, stream: u32, seq: u64) -> u32 {
         debug_assert!(self.find(id).is_none(), "id {id:?} inserted twice");
+        if self.table.len() == self.table.capacity() {
+            self.grow();
+        }
         let n = self.slots.len() as u32;
         self.slots.push(Slot {
             off: self.arena.len() as u64,
@@ -73,14 +95,30 @@ impl IdIndex {
             seq,
         });
         self.arena.extend_from_slice(id.as_bytes());
-        // Hashed as bytes, so a rehash needs no UTF-8 check.
-        let hash = self.hasher.hash_one(id.as_bytes());
         let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
-        self.table.insert_unique(hash, n, |&m| {
+        // `grow` left room, so this never rehashes; the hasher is for form.
+        self.table.insert_unique(hash.0, n, |&m| {
             let s = &slots[m as usize];
             hasher.hash_one(&arena[s.off as usize..s.off as usize + s.len as usize])
         });
         n
+    }
+
+    /// Replaces the full table with one of the size hashbrown would grow
+    /// it to (twice the buckets), filled in slot order: slots and arena
+    /// are read front to back, where hashbrown's rehash reads them in
+    /// bucket order, a cache miss or two per id once the index outgrows
+    /// the cache. Invariant: every slot is in the table.
+    fn grow(&mut self) {
+        let mut table = HashTable::with_capacity(self.table.capacity() + 1);
+        let (slots, arena, hasher) = (&self.slots, &self.arena, &self.hasher);
+        let hash =
+            |s: &Slot| hasher.hash_one(&arena[s.off as usize..s.off as usize + s.len as usize]);
+        for (n, s) in slots.iter().enumerate() {
+            // With room for all, `insert_unique` never rehashes.
+            table.insert_unique(hash(s), n as u32, |&m| hash(&slots[m as usize]));
+        }
+        self.table = table;
     }
 
     /// How many ids are held.

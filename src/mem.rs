@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::{Appended, Backend, IdEntry, check_restore};
-use crate::global::{GlobalLog, Loc};
+use crate::global::{GlobalLog, Loc, Once};
+use crate::ids::IdHash;
 use crate::value::{DataRef, RecordRef, now_millis};
 use crate::{Error, Record, Result, Value};
 
@@ -15,13 +16,25 @@ pub struct MemBackend {
     inner: Mutex<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     streams: BTreeMap<String, Stream>,
     kv: BTreeMap<String, Value>,
     global: GlobalLog,
     /// Last `at` handed out: keeps `at` non-decreasing if the clock steps back.
     last_at: i64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            streams: BTreeMap::new(),
+            kv: BTreeMap::new(),
+            // Each `Event` holds its own id.
+            global: GlobalLog::with_ids_in_records(),
+            last_at: 0,
+        }
+    }
 }
 
 /// A kept record. Fields sit behind `Arc` so a scan copies a page out
@@ -141,7 +154,7 @@ impl Inner {
         op: &'static str,
         stream: &str,
         events: Vec<Value>,
-        id: Option<&str>,
+        id: Option<(&str, IdHash)>,
     ) -> Result<u64> {
         crate::limits::next_seq(op, stream, self.last_seq(stream), events.len())?;
         crate::limits::next_pos(op, stream, self.global.last_pos(), events.len())?;
@@ -155,7 +168,7 @@ impl Inner {
             s.events.push_back(Event {
                 pos,
                 at,
-                id: id.map(Arc::from),
+                id: id.map(|(id, _)| Arc::from(id)),
                 data: Arc::new(e),
             });
         }
@@ -193,8 +206,8 @@ impl Backend for MemBackend {
     fn append_once(&self, stream: &str, id: &str, event: Value) -> Result<u64> {
         let mut g = self.lock();
         match g.global.check_once(stream, id) {
-            Ok(Some(seq)) => Ok(seq),
-            Ok(None) => g.push("append_once", stream, vec![event], Some(id)),
+            Ok(Once::Appended(seq)) => Ok(seq),
+            Ok(Once::New(hash)) => g.push("append_once", stream, vec![event], Some((id, hash))),
             Err(msg) => Err(Error::invalid("append_once", msg)),
         }
     }

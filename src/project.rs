@@ -3,8 +3,8 @@
 
 use crate::source::Source;
 use crate::store::{PAGE, Store};
+use crate::value::RecordRef;
 use crate::value::State;
-use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, Result};
 
 impl Store {
@@ -47,7 +47,7 @@ impl Store {
                     Some(data) => step(
                         acc,
                         RecordRef {
-                            data: DataRef::Value(&data),
+                            data: data.as_ref(),
                             ..rec
                         },
                     ),

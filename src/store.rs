@@ -11,7 +11,7 @@ use crate::backend::{Backend, IdEntry};
 use crate::limits::{check_batch, check_event, check_ids, check_kv, check_name, check_records};
 use crate::mem::MemBackend;
 use crate::source::Source;
-use crate::upcast::{UpcastFn, Upcasters};
+use crate::upcast::{UpcastWith, Upcasters};
 use crate::{Error, Record, Result, Value};
 
 /// How many records a fold or an unbounded read asks the backend for at a
@@ -72,11 +72,16 @@ impl Store {
     /// handle reads (`read`, folds, subscriptions, views), after the
     /// upcasters registered before it. `version` names `f`'s code: it joins
     /// the fingerprint of every fold over an overlapping source.
-    pub fn upcast(&self, source: impl Into<Source>, version: &str, f: UpcastFn) -> Result<()> {
+    pub fn upcast(
+        &self,
+        source: impl Into<Source>,
+        version: &str,
+        f: impl Into<UpcastWith>,
+    ) -> Result<()> {
         let source = source.into();
         source.check("upcast")?;
         self.backend()?;
-        self.upcasters.add(source, version, f);
+        self.upcasters.add(source, version, f.into());
         Ok(())
     }
 

@@ -16,6 +16,9 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use rhai::Dynamic;
+
+use crate::script::convert::to_value;
 use crate::source::Source;
 use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, Result, Value};
@@ -32,10 +35,62 @@ pub fn owned_upcast(
     Arc::new(move |r| f(&r.to_record().map_err(|e| e.to_string())?))
 }
 
+/// A script upcaster (`s.upcast` in a script): its result stays a script
+/// value, one that `convert::is_plain` passed, so a script fold's step
+/// reads it with no conversion to `Value` and back.
+pub type ScriptUpcastFn =
+    Arc<dyn Fn(RecordRef<'_>) -> std::result::Result<Dynamic, String> + Send + Sync>;
+
+/// An upcaster as registered: a Rust one or a script one.
+#[derive(Clone)]
+pub enum UpcastWith {
+    /// Returns a `Value`.
+    Rust(UpcastFn),
+    /// Returns a script value.
+    Script(ScriptUpcastFn),
+}
+
+impl From<UpcastFn> for UpcastWith {
+    fn from(f: UpcastFn) -> Self {
+        UpcastWith::Rust(f)
+    }
+}
+
+impl From<ScriptUpcastFn> for UpcastWith {
+    fn from(f: ScriptUpcastFn) -> Self {
+        UpcastWith::Script(f)
+    }
+}
+
+/// A record's new `data`, in the form its last upcaster made it.
+pub enum Data {
+    /// From a Rust upcaster.
+    Value(Value),
+    /// From a script upcaster (`ScriptUpcastFn`).
+    Script(Dynamic),
+}
+
+impl Data {
+    /// Borrowed, as a scan hands data out.
+    pub fn as_ref(&self) -> DataRef<'_> {
+        match self {
+            Data::Value(v) => DataRef::Value(v),
+            Data::Script(d) => DataRef::Script(d),
+        }
+    }
+
+    fn is_null(&self) -> bool {
+        match self {
+            Data::Value(v) => v.is_null(),
+            Data::Script(d) => d.is_unit(),
+        }
+    }
+}
+
 struct Upcaster {
     source: Source,
     version: String,
-    f: UpcastFn,
+    f: UpcastWith,
 }
 
 /// The upcasters of one store handle, in registration order.
@@ -58,7 +113,7 @@ impl Upcasters {
     }
 
     /// Registers `f` for `source`; it runs after those registered before.
-    pub fn add(&self, source: Source, version: &str, f: UpcastFn) {
+    pub fn add(&self, source: Source, version: &str, f: UpcastWith) {
         self.lock().push(Arc::new(Upcaster {
             source,
             version: version.to_string(),
@@ -88,22 +143,22 @@ impl Upcasters {
 impl Chain {
     /// The new `data` of `rec` with every matching upcaster applied, or
     /// `None` when none applies to its stream (the record reads as stored).
-    pub fn apply(&self, rec: RecordRef<'_>) -> Result<Option<Value>> {
-        let mut data: Option<Value> = None;
+    pub fn apply(&self, rec: RecordRef<'_>) -> Result<Option<Data>> {
+        let mut data: Option<Data> = None;
         for u in self.0.iter().filter(|u| u.source.contains(rec.stream)) {
             let input = match &data {
-                Some(v) => RecordRef {
-                    data: DataRef::Value(v),
+                Some(d) => RecordRef {
+                    data: d.as_ref(),
                     ..rec
                 },
                 None => rec,
             };
-            let fail = |msg: String| Error::Upcast {
-                stream: rec.stream.to_string(),
-                seq: rec.seq,
-                msg,
-            };
-            let next = (u.f)(input).map_err(fail)?;
+            let fail = |msg: String| upcast_error(&rec, msg);
+            let next = match &u.f {
+                UpcastWith::Rust(f) => f(input).map(Data::Value),
+                UpcastWith::Script(f) => f(input).map(Data::Script),
+            }
+            .map_err(fail)?;
             if next.is_null() {
                 return Err(fail(
                     "the upcaster returned (), which is not an event".into(),
@@ -116,10 +171,26 @@ impl Chain {
 
     /// `apply` for an owned record.
     pub fn apply_owned(&self, mut rec: Record) -> Result<Record> {
-        if let Some(data) = self.apply(rec.as_ref())? {
-            rec.data = data;
+        match self.apply(rec.as_ref())? {
+            None => {}
+            Some(Data::Value(v)) => rec.data = v,
+            Some(Data::Script(d)) => rec.data = script_value(&d, &rec.as_ref())?,
         }
         Ok(rec)
+    }
+}
+
+/// A script upcaster's result as a `Value`, for a reader that needs one;
+/// an error names the record (`is_plain` passed it, so none is expected).
+pub fn script_value(d: &Dynamic, rec: &RecordRef<'_>) -> Result<Value> {
+    to_value(d, &|| "the upcaster's result".to_string()).map_err(|msg| upcast_error(rec, msg))
+}
+
+fn upcast_error(rec: &RecordRef<'_>, msg: String) -> Error {
+    Error::Upcast {
+        stream: rec.stream.to_string(),
+        seq: rec.seq,
+        msg,
     }
 }
 
@@ -135,6 +206,63 @@ fn overlaps(a: &Source, b: &Source) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A script upcaster's result goes on as a script value: the next
+    /// upcaster, an owned read and a typed read see it converted, and a
+    /// value that is not JSON is an error naming the record.
+    #[test]
+    fn script_results_chain_with_rust_upcasters_and_convert_for_readers() {
+        let ups = Upcasters::default();
+        let script: ScriptUpcastFn = Arc::new(|r| {
+            let mut m = rhai::Map::new();
+            m.insert("x".into(), (r.seq as rhai::INT * 10).into());
+            Ok(Dynamic::from_map(m))
+        });
+        ups.add(Source::stream("n"), "1", script.into());
+        let chain = ups.chain().unwrap();
+        let rec = Record {
+            stream: "n".into(),
+            seq: 2,
+            pos: 5,
+            at: 0,
+            id: None,
+            data: serde_json::json!(1),
+        };
+        let Some(data) = chain.apply(rec.as_ref()).unwrap() else {
+            panic!("the upcaster applies to stream n");
+        };
+        let upcast = RecordRef {
+            data: data.as_ref(),
+            ..rec.as_ref()
+        };
+        assert_eq!(
+            upcast.to_record().unwrap().data,
+            serde_json::json!({"x": 20})
+        );
+        #[derive(serde::Deserialize, PartialEq, Debug)]
+        struct X {
+            x: i64,
+        }
+        assert_eq!(upcast.data_as::<X>().unwrap(), X { x: 20 });
+
+        let rust: UpcastFn = owned_upcast(|r| Ok(serde_json::json!([r.data.clone()])));
+        ups.add(Source::All, "2", rust.into());
+        let owned = ups.chain().unwrap().apply_owned(rec.clone()).unwrap();
+        assert_eq!(owned.data, serde_json::json!([{"x": 20}]));
+
+        let bad: ScriptUpcastFn = Arc::new(|_| Ok(Dynamic::from('c')));
+        ups.add(Source::All, "3", bad.into());
+        let err = ups
+            .chain()
+            .unwrap()
+            .apply_owned(rec)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("stream \"n\" seq 2") && err.contains("a char is not a value"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn sources_overlap_when_a_stream_can_be_in_both() {

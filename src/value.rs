@@ -72,6 +72,9 @@ pub enum DataRef<'a> {
     Value(&'a Value),
     /// The JSON text the backend stored (disk).
     Json(&'a [u8]),
+    /// A script upcaster's result (`upcast::ScriptUpcastFn`), read as it
+    /// is by a script fold and converted for any other reader.
+    Script(&'a rhai::Dynamic),
 }
 
 /// A record borrowed for the length of one scan callback.
@@ -96,6 +99,7 @@ impl RecordRef<'_> {
     pub fn to_record(&self) -> crate::Result<Record> {
         let data = match self.data {
             DataRef::Value(v) => v.clone(),
+            DataRef::Script(d) => crate::upcast::script_value(d, self)?,
             DataRef::Json(bytes) => serde_json::from_slice(bytes).map_err(|e| {
                 crate::Error::invalid(
                     "read",

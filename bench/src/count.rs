@@ -18,8 +18,17 @@ use crate::figures::engine;
 use crate::fold::{BARE, EMPTY, STEP, build_big, expected, fill, scope_of};
 
 /// The cases, each with what its N counts.
-pub const CASES: [(&str, &str); 7] = [
+pub const CASES: [(&str, &str); 10] = [
     ("append", "durable single appends (events)"),
+    (
+        "once",
+        "durable single append_once calls with fresh ids (events)",
+    ),
+    ("append-mem", "single appends, mem backend (events)"),
+    (
+        "once-mem",
+        "append_once with fresh ids, mem backend (events)",
+    ),
     (
         "append_all",
         "1,000-event append_all batches (events; N a multiple of 1,000)",
@@ -77,6 +86,34 @@ pub fn run(case: &str, n: usize, base: &Path) -> Result<(), String> {
             });
             store.close().expect("close");
         }
+        "once" => {
+            let store = open(&dir);
+            let (ids, events) = once_calls(n, |i| json!(payload(i)));
+            measured(|| {
+                for (id, e) in ids.iter().zip(events) {
+                    store.append_once("bench", id, e).expect("append_once");
+                }
+            });
+            store.close().expect("close");
+        }
+        "append-mem" => {
+            let store = Store::mem();
+            let events: Vec<_> = (0..n).map(|i| json!(i)).collect();
+            measured(|| {
+                for e in events {
+                    store.append("bench", e).expect("append");
+                }
+            });
+        }
+        "once-mem" => {
+            let store = Store::mem();
+            let (ids, events) = once_calls(n, |i| json!(i));
+            measured(|| {
+                for (id, e) in ids.iter().zip(events) {
+                    store.append_once("bench", id, e).expect("append_once");
+                }
+            });
+        }
         "append_all" => {
             let store = open(&dir);
             let batch: Vec<_> = (0..1000).map(|i| json!(payload(i))).collect();
@@ -118,6 +155,16 @@ pub fn run(case: &str, n: usize, base: &Path) -> Result<(), String> {
     }
     println!("{n}");
     Ok(())
+}
+
+/// `n` fresh ids and their events, made (and the ids dropped) outside the
+/// count: an id is the caller's, not the store's work.
+fn once_calls(
+    n: usize,
+    event: impl Fn(usize) -> serde_json::Value,
+) -> (Vec<String>, Vec<serde_json::Value>) {
+    let ids = (0..n).map(|i| format!("pay-{i:08}-a")).collect();
+    (ids, (0..n).map(event).collect())
 }
 
 fn open(dir: &Path) -> Store {

@@ -15,7 +15,7 @@ use hashbrown::HashMap;
 use std::sync::Arc;
 
 use crate::backend::IdEntry;
-use crate::ids::IdIndex;
+use crate::ids::{IdHash, IdIndex};
 use crate::source::category_of;
 use positions::{Entry, Positions};
 
@@ -49,11 +49,35 @@ pub struct GlobalLog {
     /// The positions of each category's records, by category number.
     categories: Vec<Positions<u64>>,
     ids: IdIndex,
-    /// (stream number, seq) -> id slot, for the live records that have one.
+    /// (stream number, seq) -> id slot, for the live records that have
+    /// one; empty when `ids_in_records`.
     live_ids: HashMap<(u32, u64), u32>,
+    /// The backend keeps each record's id with the record (memory), so
+    /// `live_ids` is not kept: `Loc::id`, `id_of` and `ids_of` then answer
+    /// `None`, and `dead_ids` is not asked. It saves a table entry (~30
+    /// bytes) and an insert per `append_once`.
+    ids_in_records: bool,
+}
+
+/// What `check_once` found for an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Once {
+    /// It was used in this stream, for this seq.
+    Appended(u64),
+    /// It is new; its hash, for `insert_new` in the same log.
+    New(IdHash),
 }
 
 impl GlobalLog {
+    /// An index for a backend that keeps each record's id with the record
+    /// (`ids_in_records`).
+    pub fn with_ids_in_records() -> Self {
+        GlobalLog {
+            ids_in_records: true,
+            ..GlobalLog::default()
+        }
+    }
+
     /// The highest pos ever given (0: none).
     pub fn last_pos(&self) -> u64 {
         self.last_pos
@@ -192,16 +216,16 @@ impl GlobalLog {
     }
 
     /// `insert` for a fresh append: `pos` is `next_pos()` and `id`, if
-    /// any, was just found unused (`check_once`), so neither is looked up
-    /// again.
-    pub fn insert_new(&mut self, stream: &str, seq: u64, pos: u64, id: Option<&str>) {
+    /// any, was just found unused (`check_once` gave `Once::New` with its
+    /// hash), so neither is looked up again.
+    pub fn insert_new(&mut self, stream: &str, seq: u64, pos: u64, id: Option<(&str, IdHash)>) {
         debug_assert!(
             pos > self.last_pos && pos <= MAX_POS,
             "pos {pos} is not fresh"
         );
-        debug_assert!(id.is_none_or(|id| self.ids.find(id).is_none()));
+        debug_assert!(id.is_none_or(|(id, _)| self.ids.find(id).is_none()));
         let n = self.number(stream);
-        let slot = id.map(|id| self.ids.insert(id, n, seq));
+        let slot = id.map(|(id, hash)| self.ids.insert_hashed(hash, id, n, seq));
         let e = Entry {
             pos,
             seq,
@@ -218,7 +242,9 @@ impl GlobalLog {
         // Disjoint from the category's records: `all` took it.
         let _ = self.categories[c as usize].insert(e.pos);
         self.raise_last_pos(e.pos);
-        if let Some(slot) = slot {
+        if let Some(slot) = slot
+            && !self.ids_in_records
+        {
             self.live_ids.insert((e.stream, e.seq), slot);
         }
     }
@@ -314,13 +340,18 @@ impl GlobalLog {
         Some(self.id_record(self.ids.find(id)?))
     }
 
-    /// For `append_once`: the seq already appended for `id` in `stream`, or
-    /// `None` if the id is new; an error naming both streams if it was used
+    /// For `append_once`: the seq already appended for `id` in `stream`,
+    /// or that the id is new; an error naming both streams if it was used
     /// in another stream.
-    pub fn check_once(&self, stream: &str, id: &str) -> Result<Option<u64>, String> {
-        match self.id(id) {
-            None => Ok(None),
-            Some((s, seq)) if s == stream => Ok(Some(seq)),
+    pub fn check_once(&self, stream: &str, id: &str) -> Result<Once, String> {
+        let hash = self.ids.hash(id);
+        match self
+            .ids
+            .find_hashed(hash, id)
+            .map(|slot| self.id_record(slot))
+        {
+            None => Ok(Once::New(hash)),
+            Some((s, seq)) if s == stream => Ok(Once::Appended(seq)),
             Some((s, seq)) => Err(format!(
                 "id {id:?} was used in stream {s:?} (seq {seq}), not stream {stream:?}"
             )),
@@ -412,8 +443,10 @@ impl GlobalLog {
     }
 
     /// Every used id whose record is no longer live: what a rewrite of the
-    /// live records must keep besides them.
+    /// live records must keep besides them. Only for an index that keeps
+    /// `live_ids` (not `ids_in_records`).
     pub fn dead_ids(&self) -> Vec<IdEntry> {
+        debug_assert!(!self.ids_in_records, "dead_ids needs live_ids");
         let live: hashbrown::HashSet<u32> = self.live_ids.values().copied().collect();
         (0..self.ids.len() as u32)
             .filter(|slot| !live.contains(slot))
@@ -444,124 +477,4 @@ impl PartialEq for GlobalLog {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn poss(locs: &[Loc]) -> Vec<u64> {
-        locs.iter().map(|l| l.pos).collect()
-    }
-
-    #[test]
-    fn pages_by_pos_over_all_and_categories() {
-        let mut g = GlobalLog::default();
-        for (i, s) in ["user-1", "order-1", "user-2", "user-1", "user"]
-            .iter()
-            .enumerate()
-        {
-            g.insert(s, 1, i as u64 + 1, None).unwrap();
-        }
-        assert_eq!(g.last_pos(), 5);
-        assert_eq!(poss(&g.page_all(0, 10)), [1, 2, 3, 4, 5]);
-        assert_eq!(poss(&g.page_all(2, 2)), [3, 4]);
-        assert_eq!(poss(&g.page_category("user", 1, 10)), [3, 4, 5]);
-        assert_eq!(poss(&g.page_category("order", 0, 10)), [2]);
-        assert!(g.page_category("nope", 0, 10).is_empty());
-        g.remove(3);
-        assert_eq!(poss(&g.page_category("user", 0, 10)), [1, 4, 5]);
-        assert_eq!(g.last_pos(), 5);
-        assert!(g.insert("x", 1, 4, None).unwrap_err().contains("pos 4"));
-    }
-
-    /// Runs above every pos are appended in one pass; a run that is not
-    /// (it goes below, repeats or passes the largest pos) gives the same
-    /// log, or the same error, as inserting its records one at a time.
-    #[test]
-    fn extend_in_equals_inserting_one_at_a_time() {
-        let runs: [&[u64]; 5] = [
-            &[5, 6, 9],
-            &[10, 12],
-            &[3, 11],
-            &[13, 13],
-            &[14, MAX_POS + 1],
-        ];
-        let (mut bulk, mut single) = (GlobalLog::default(), GlobalLog::default());
-        for (k, run) in runs.iter().enumerate() {
-            let stream = ["a-1", "b-1"][k % 2];
-            let n = bulk.number(stream);
-            let seq = 1 + 10 * k as u64;
-            let got = bulk.extend_in(n, seq, run.iter().copied());
-            let mut want = Ok(());
-            for (i, &pos) in run.iter().enumerate() {
-                want = want.and_then(|()| single.insert(stream, seq + i as u64, pos, None));
-            }
-            assert_eq!(got, want, "run {run:?}");
-            assert_eq!(bulk, single, "after run {run:?}");
-            assert_eq!(
-                bulk.page_category("a", 0, 99),
-                single.page_category("a", 0, 99)
-            );
-        }
-        assert_eq!(
-            poss(&bulk.page_all(0, 99)),
-            [3, 5, 6, 9, 10, 11, 12, 13, 14]
-        );
-    }
-
-    #[test]
-    fn ids_belong_to_one_stream() {
-        let mut g = GlobalLog::default();
-        assert_eq!(g.check_once("a", "k"), Ok(None));
-        g.add_id("k", "a", 3).unwrap();
-        assert_eq!(g.check_once("a", "k"), Ok(Some(3)));
-        let e = g.check_once("b", "k").unwrap_err();
-        assert!(e.contains("\"a\"") && e.contains("\"b\""), "{e}");
-        g.add_id("k", "a", 3).unwrap();
-        assert!(g.add_id("k", "a", 4).is_err());
-        assert_eq!(g.ids_page("", 5)[0].stream, "a");
-        g.insert("a", 4, 1, Some("j")).unwrap();
-        assert_eq!(g.id_of("a", 4), Some("j"));
-        assert_eq!(g.page_all(0, 1)[0].id.as_deref(), Some("j"));
-        assert_eq!(g.dead_ids().len(), 1);
-        g.remove(1);
-        assert_eq!(g.id_of("a", 4), None);
-        assert_eq!(g.check_once("a", "j"), Ok(Some(4)));
-        assert_eq!(g.dead_ids().len(), 2);
-    }
-
-    /// A restore adds streams one after another, so their positions
-    /// interleave (most land below the tail): the index must equal the one
-    /// built in pos order, through overflow merges and removals.
-    #[test]
-    fn stream_by_stream_loading_equals_pos_order_loading() {
-        let streams = ["a-1", "b-1", "a-2", "c"];
-        let record = |pos: u64| (streams[(pos % 4) as usize], pos / 4 + 1);
-        let mut ordered = GlobalLog::default();
-        for pos in 1..=20_000 {
-            let (s, seq) = record(pos);
-            ordered.insert(s, seq, pos, None).unwrap();
-        }
-        let mut by_stream = GlobalLog::default();
-        for k in 0..4 {
-            let (s, _) = record(k);
-            let positions = (1..=20_000).filter(|p| p % 4 == k);
-            for pos in positions {
-                by_stream.insert(s, record(pos).1, pos, None).unwrap();
-            }
-        }
-        assert_eq!(by_stream, ordered);
-        for pos in (1..=20_000).step_by(3) {
-            ordered.remove(pos);
-            by_stream.remove(pos);
-        }
-        by_stream.settle();
-        assert_eq!(by_stream, ordered);
-        assert_eq!(
-            by_stream.page_category("a", 100, 5),
-            ordered.page_category("a", 100, 5)
-        );
-        let a = ordered.page_category("a", 0, usize::MAX);
-        assert!(a.iter().all(|l| category_of(&l.stream) == "a"));
-        let kept = (1..=20_000u64).filter(|p| p % 2 == 0 && p % 3 != 1);
-        assert_eq!(a.len(), kept.count());
-    }
-}
+mod tests;

@@ -11,7 +11,7 @@ use super::input::{check_frame, check_name, encode};
 use super::read::{SegRef, for_each_event, parse_json, read_value};
 use super::{DiskLog, Inner, batch, frame, index, manifest};
 use crate::backend::{Appended, Backend, IdEntry, check_restore};
-use crate::global::Loc;
+use crate::global::{Loc, Once};
 use crate::value::{DataRef, RecordRef};
 use crate::{Error, Record, Result, Source, Value};
 
@@ -197,7 +197,7 @@ impl Backend for DiskLog {
         let w = self.sync.writer();
         let g = self.lock()?;
         match g.index.global.check_once(stream, id) {
-            Ok(Some(seq)) => {
+            Ok(Once::Appended(seq)) => {
                 // The first call's batch may still be in its fsync: answer
                 // once everything written so far is durable.
                 let end = (g.active, g.active()?.len);
@@ -205,7 +205,7 @@ impl Backend for DiskLog {
                 self.sync.wait(end, || self.lead_sync())?;
                 Ok(seq)
             }
-            Ok(None) => {
+            Ok(Once::New(_)) => {
                 let (last, end) =
                     self.write_draft(g, w, "append_once", stream, Some(id), &mut draft)?;
                 self.finish(end)?;

@@ -90,6 +90,37 @@ fn walk(d: &Dynamic, path: &mut String, depth: usize) -> Result<Value, String> {
     ))
 }
 
+/// Whether `d` is already what `to_value` then `to_dynamic` makes of it:
+/// units, booleans, ints, finite floats, strings, and arrays and maps of
+/// them, none shared, constant or tagged, no deeper than `walk` goes. A
+/// script upcaster's result that is goes to the fold's step as it is;
+/// anything else takes the round trip, which also names what is wrong.
+pub fn is_plain(d: &Dynamic) -> bool {
+    plain(d, 0)
+}
+
+fn plain(d: &Dynamic, depth: usize) -> bool {
+    if d.is_shared() || d.is_read_only() || d.tag() != 0 {
+        return false;
+    }
+    if d.is_unit() || d.is_bool() || d.is_int() || d.is_string() {
+        return true;
+    }
+    if let Ok(f) = d.as_float() {
+        return f.is_finite();
+    }
+    if depth == MAX_WALK {
+        return false;
+    }
+    if let Some(a) = d.read_lock::<Array>() {
+        return a.iter().all(|x| plain(x, depth + 1));
+    }
+    if let Some(m) = d.read_lock::<Map>() {
+        return m.values().all(|x| plain(x, depth + 1));
+    }
+    false
+}
+
 /// `to_dynamic` from a borrowed value (a fold over the memory backend).
 pub fn to_dynamic_ref(v: &Value) -> Dynamic {
     match v {

@@ -58,7 +58,7 @@ impl Step {
     pub fn versioned(ctx: &NativeCallContext, f: FnPtr) -> (String, Self) {
         let def = closure::def(ctx, &f, &[2, 1]);
         let version = fingerprint::of_def(ctx, &f, def);
-        let reads = reads::of_found(&f, def);
+        let reads = reads::of_found(&f, def, 2);
         (version, Step { f, reads })
     }
 

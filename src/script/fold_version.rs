@@ -6,35 +6,42 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use rhai::plugin::*;
-use rhai::{Array, Dynamic, FnPtr, ImmutableString, Map, NativeCallContext};
+use rhai::{Array, Dynamic, FnPtr, Map, NativeCallContext};
 
 use crate::script::args::{self, RhaiResult};
 use crate::script::context;
-use crate::script::convert::to_value;
+use crate::script::convert::{is_plain, to_dynamic, to_value};
 use crate::script::fingerprint;
 use crate::script::local::Local;
-use crate::script::record_maps::{RecordMaps, record_ref_to_dynamic};
+use crate::script::reads::{self, Reads};
+use crate::script::record_maps::RecordMaps;
 use crate::script::store::StoreHandle;
-use crate::upcast::UpcastFn;
+use crate::upcast::ScriptUpcastFn;
 use crate::value::RecordRef;
 
 /// A script closure as an upcaster: `f(record) -> data`. The closure is
 /// bound to the script's thread (`Local`); a read of the store from another
-/// thread gets an error instead of touching it.
-fn script_upcaster(f: FnPtr) -> UpcastFn {
-    let local = Local::new((f, RefCell::new(RecordMaps::default())));
+/// thread gets an error instead of touching it. It is given only what it
+/// reads of the record (`reads`), and its result stays a script value
+/// when it is one a stored event reads back as (`convert::is_plain`).
+fn script_upcaster(f: FnPtr, reads: Reads) -> ScriptUpcastFn {
+    let maps = RefCell::new(RecordMaps::new(reads.clone()));
+    let local = Local::new((f, reads, maps));
     Arc::new(move |rec: RecordRef<'_>| {
-        let (f, maps) = local
+        let (f, reads, maps) = local
             .get()
             .ok_or("a script upcaster runs only on the thread of its script")?;
         // The upcaster's own maps, unless it is reading the store itself.
         let rec = match maps.try_borrow_mut() {
             Ok(mut maps) => maps.of_ref(rec),
-            Err(_) => record_ref_to_dynamic(rec, &mut ImmutableString::new()),
+            Err(_) => RecordMaps::new(reads.clone()).of_ref(rec),
         };
         let rec = rec.map_err(|e| e.to_string())?;
         let data = context::call(f, [rec]).map_err(|e| crate::script::error_message(&e))?;
-        to_value(&data, &|| "the upcaster's result".to_string())
+        match is_plain(&data) {
+            true => Ok(data),
+            false => to_value(&data, &|| "the upcaster's result".to_string()).map(to_dynamic),
+        }
     })
 }
 
@@ -87,6 +94,9 @@ pub mod api {
         let source = args::source("upcast", &source)?;
         let f = args::func("upcast", "upcaster", &f)?;
         let version = fingerprint::of(&ctx, &f);
-        s.run(&ctx, |s| s.upcast(source, &version, script_upcaster(f)))
+        let reads = reads::of_upcaster(&ctx, &f);
+        s.run(&ctx, |s| {
+            s.upcast(source, &version, script_upcaster(f, reads))
+        })
     }
 }

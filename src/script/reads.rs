@@ -38,7 +38,7 @@ pub enum Reads {
 }
 
 impl Reads {
-    /// The whole record, as an upcaster or an unknown step gets it.
+    /// The whole record, as an unknown step or upcaster gets it.
     pub const ALL: Reads = Reads::Fields(Fields::ALL, DataKeys::All);
 }
 
@@ -102,15 +102,21 @@ thread_local! {
 /// What the step `f` (called as `f(acc, record)`) reads of each record.
 /// A native function pointer gets the whole record.
 pub fn of(ctx: &NativeCallContext, f: &FnPtr) -> Reads {
-    of_found(f, closure::def(ctx, f, &[2]))
+    of_found(f, closure::def(ctx, f, &[2]), 2)
 }
 
-/// `of`, given the definition `f` names as `closure::def` found it. One
-/// that does not take `(acc, record)` after its captures (a one-argument
-/// step, which the call will refuse) gets the whole record.
-pub fn of_found(f: &FnPtr, def: Option<&Shared<ScriptFuncDef>>) -> Reads {
+/// `of` for an upcaster (called as `f(record)`).
+pub fn of_upcaster(ctx: &NativeCallContext, f: &FnPtr) -> Reads {
+    of_found(f, closure::def(ctx, f, &[1]), 1)
+}
+
+/// What `f`, called with `args` arguments the last of which is the
+/// record, reads of it, given the definition `f` names as `closure::def`
+/// found it. One that does not take `args` arguments after its captures
+/// (a call that will be refused) gets the whole record.
+pub fn of_found(f: &FnPtr, def: Option<&Shared<ScriptFuncDef>>, args: usize) -> Reads {
     match def {
-        Some(def) if def.params.len() == f.curry().len() + 2 => {
+        Some(def) if def.params.len() == f.curry().len() + args => {
             READS.with(|c| c.get_or(def, || of_def(def)))
         }
         _ => Reads::ALL,

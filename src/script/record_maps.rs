@@ -101,19 +101,6 @@ impl RecordMaps {
     }
 }
 
-/// A borrowed record as `#{stream, seq, pos, at, data}` (and `id`), built
-/// on its own; `stream` caches the name as `RecordMaps` does.
-pub fn record_ref_to_dynamic(
-    r: RecordRef<'_>,
-    stream: &mut ImmutableString,
-) -> Result<Dynamic, Error> {
-    if stream.as_str() != r.stream {
-        *stream = r.stream.into();
-    }
-    let data = data_of(&r, &DataKeys::All)?;
-    Ok(record_map(stream, r.seq, r.pos, r.at, r.id, data))
-}
-
 /// A record's `data` as a script value, from the backend's form: when it
 /// is an object and `keys` names some of its keys, only those.
 fn data_of(r: &RecordRef<'_>, keys: &DataKeys) -> Result<Dynamic, Error> {
@@ -132,6 +119,18 @@ fn data_of(r: &RecordRef<'_>, keys: &DataKeys) -> Result<Dynamic, Error> {
             Ok(Dynamic::from_map(out))
         }
         (DataRef::Value(v), _) => Ok(to_dynamic_ref(v)),
+        (DataRef::Script(d), Some(keys)) if d.is_map() => {
+            let mut out = Map::new();
+            if let Some(m) = d.read_lock::<Map>() {
+                for k in keys {
+                    if let Some(v) = m.get(k.as_str()) {
+                        out.insert(k.into(), v.clone());
+                    }
+                }
+            }
+            Ok(Dynamic::from_map(out))
+        }
+        (DataRef::Script(d), _) => Ok(d.clone()),
         (DataRef::Json(bytes), _) => json_to_dynamic(bytes, only).map_err(|e| {
             Error::invalid(
                 "read",
@@ -178,10 +177,13 @@ mod tests {
         let data = json!({"amount": 3, "pad": "x"});
         let text = serde_json::to_vec(&data).unwrap();
         let mut maps = RecordMaps::default();
-        let mut stream = ImmutableString::new();
         for r in records(&data, &text) {
             let built = maps.of_ref(r).unwrap();
-            let one_off = record_ref_to_dynamic(r, &mut stream).unwrap();
+            let data = match r.data {
+                DataRef::Json(text) => json_to_dynamic(text, None).unwrap(),
+                _ => to_dynamic_ref(&data),
+            };
+            let one_off = record_map(&r.stream.into(), r.seq, r.pos, r.at, r.id, data);
             assert!(deep_eq(&built, &one_off), "{built:?} vs {one_off:?}");
         }
     }

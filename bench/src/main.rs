@@ -178,7 +178,7 @@ fn main() {
         std::process::exit(2);
     }
     let (n, singles, batches) = if quick {
-        (200_000, 300, 50)
+        (100_000, 300, 50)
     } else {
         (1_000_000, 2_000, 300)
     };

@@ -49,22 +49,51 @@ pub(crate) struct Header {
     pub synced: u64,
 }
 
+/// Why a header is invalid. The message is built only when shown: the
+/// frame finder (`segment::next_frame`) tries every candidate start whose
+/// kind byte matches, and almost all of them fail.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum BadHeader {
+    Short,
+    Len(u32),
+    Kind(u8),
+    Reserved,
+}
+
+impl std::fmt::Display for BadHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadHeader::Short => write!(f, "short frame header"),
+            BadHeader::Len(len) => write!(f, "frame length {len} is outside 1..={MAX_PAYLOAD}"),
+            BadHeader::Kind(kind) => write!(f, "unknown frame kind {kind}"),
+            BadHeader::Reserved => write!(f, "reserved header bytes are not zero"),
+        }
+    }
+}
+
+impl From<BadHeader> for String {
+    fn from(e: BadHeader) -> String {
+        e.to_string()
+    }
+}
+
 /// Checks everything but the checksum.
-pub(crate) fn parse_header(h: &[u8]) -> Result<Header, String> {
+pub(crate) fn parse_header(h: &[u8]) -> Result<Header, BadHeader> {
     let mut r = Reader::new(h);
-    let crc = r.u32()?;
-    let len = r.u32()?;
-    let kind = r.u8()?;
-    let reserved = r.bytes(7)?;
-    let synced = r.u64()?;
+    let short = |_| BadHeader::Short;
+    let crc = r.u32().map_err(short)?;
+    let len = r.u32().map_err(short)?;
+    let kind = r.u8().map_err(short)?;
+    let reserved = r.bytes(7).map_err(short)?;
+    let synced = r.u64().map_err(short)?;
     if len == 0 || len > MAX_PAYLOAD {
-        return Err(format!("frame length {len} is outside 1..={MAX_PAYLOAD}"));
+        return Err(BadHeader::Len(len));
     }
     if kind != KIND_BATCH {
-        return Err(format!("unknown frame kind {kind}"));
+        return Err(BadHeader::Kind(kind));
     }
     if reserved.iter().any(|&b| b != 0) {
-        return Err("reserved header bytes are not zero".into());
+        return Err(BadHeader::Reserved);
     }
     Ok(Header { crc, len, synced })
 }
@@ -83,7 +112,7 @@ pub(crate) fn check_crc(h: &Header, frame: &[u8]) -> Result<(), String> {
 
 /// Validates a complete frame at the start of `buf`; returns its header.
 pub(crate) fn parse(buf: &[u8]) -> Result<Header, String> {
-    let h = parse_header(buf.get(..HEADER).ok_or("short frame header")?)?;
+    let h = parse_header(buf.get(..HEADER).ok_or(BadHeader::Short)?)?;
     let end = HEADER + h.len as usize;
     let frame = buf
         .get(..end)

@@ -198,7 +198,7 @@ pub(crate) fn scan_until(
         let at = (off - buf_start) as usize;
         let h = match frame::parse_header(&buf[at..at + frame::HEADER]) {
             Ok(h) => h,
-            Err(msg) => return invalid(msg),
+            Err(bad) => return invalid(bad.to_string()),
         };
         let need = frame::HEADER + h.len as usize;
         if off + need as u64 > end {

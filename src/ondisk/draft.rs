@@ -60,10 +60,9 @@ pub(crate) fn draft_events<E>(
     Ok(EventsDraft { seqs, count, at })
 }
 
-/// Fills in an entry's length and checksum from the bytes it holds.
+/// Fills in the checksum of an entry (start, end) whose length field is
+/// already set (`draft_events` writes it as soon as the JSON is in).
 fn seal_entry(buf: &mut [u8], entry: usize, end: usize) {
-    let len = (end - entry - EVENT_HEAD) as u32;
-    buf[entry + 8..entry + 12].copy_from_slice(&len.to_le_bytes());
     let crc = entry_crc(&buf[entry..entry + 12], &buf[entry + EVENT_HEAD..end]);
     buf[entry + 12..entry + 16].copy_from_slice(&crc.to_le_bytes());
 }

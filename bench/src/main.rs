@@ -14,12 +14,16 @@
 //! DIR` reopens it and prints seconds and peak RSS: the reopen alone, to
 //! profile or to count (`bench/instructions.sh reopen`).
 //!
+//! `persist-bench --ceiling N` models the batch-bandwidth row without
+//! persist: the ratio a given CPU cost per batch leaves (see `ceiling`).
+//!
 //! `persist-bench --pair N` alternates N `append_all` batches with the raw
 //! loop's batches one by one and prints the ratio of their medians (see
 //! `appends::paired`): steadier than the group's row on a shared disk.
 
 mod appends;
 mod baseline;
+mod ceiling;
 mod count;
 mod figures;
 mod fold;
@@ -155,6 +159,16 @@ fn main() {
             .tempdir_in(&base)
             .expect("temp dir");
         appends::paired(tmp.path(), n);
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--ceiling") {
+        let n = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100);
+        let base = std::env::current_dir().expect("cwd").join("target");
+        let tmp = tempfile::Builder::new()
+            .prefix("persist-ceiling-")
+            .tempdir_in(&base)
+            .expect("temp dir");
+        ceiling::run(tmp.path(), n);
         return;
     }
     if args.first().map(String::as_str) == Some("--count") {

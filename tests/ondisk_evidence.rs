@@ -115,6 +115,25 @@ fn without_a_manifest_the_hint_is_the_evidence() {
     assert!(msg.contains("the hint records"), "{msg}");
 }
 
+/// Without a manifest, a hint that no longer matches the segments (one was
+/// cut short, so the hint is not used to rebuild the index) is still the
+/// evidence of how much of the last segment was durable.
+#[test]
+fn without_a_manifest_a_hint_set_aside_is_still_the_evidence() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (starts, _) = closed(dir.path(), 5);
+    std::fs::remove_file(dir.path().join("manifest")).expect("remove manifest");
+    let path = seg(dir.path(), 1);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .expect("open");
+    f.set_len(starts[3]).expect("cut");
+    drop(f);
+    let msg = refused(dir.path(), &path, starts[3]);
+    assert!(msg.contains("the hint records"), "{msg}");
+}
+
 /// Item 2: cut at every frame boundary, down to its header.
 #[test]
 fn truncating_a_closed_store_at_a_frame_boundary_is_refused() {

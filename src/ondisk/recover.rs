@@ -219,12 +219,9 @@ fn use_hint<R: Read>(
 
 /// Without a manifest (a store written before it), a hint that names the
 /// last segment as it is (same nonce) is the evidence of its durable
-/// length: a hint only ever covers fsync'd data (rule 5).
-fn legacy_floor(dir: &Path, segs: &BTreeMap<u64, Seg>) -> Option<Entry> {
-    let b = hint::read(dir)?.ok()?;
-    let metas = hint::head(Source::of_slice(&b).ok()?)
-        .ok()?
-        .checked_segs()?;
+/// length: a hint only ever covers fsync'd data (rule 5). `metas` is the
+/// hint's segment table.
+fn legacy_floor(metas: &[SegMeta], segs: &BTreeMap<u64, Seg>) -> Option<Entry> {
     let m = metas.last()?;
     let same = segs.get(&m.id).is_some_and(|s| s.nonce == m.nonce);
     same.then_some(Entry {
@@ -233,6 +230,12 @@ fn legacy_floor(dir: &Path, segs: &BTreeMap<u64, Seg>) -> Option<Entry> {
         len: m.len,
         items: 0,
     })
+}
+
+/// The segment table of the hint in `dir`, if its checksum holds, read a
+/// chunk at a time: for a legacy store whose hint was not used.
+fn hint_segs(dir: &Path) -> Option<Vec<SegMeta>> {
+    hint::head(hint::open(dir)?.ok()?).ok()?.checked_segs()
 }
 
 /// Recovers the store in `dir` (locked by the caller).
@@ -274,9 +277,11 @@ pub(crate) fn recover(
     });
     drop(checker);
     let used = used.transpose()?;
-    let floor = match &listed {
-        None => legacy_floor(dir, &segs),
-        Some(_) => None,
+    let floor = match (&listed, &used) {
+        (Some(_), _) => None,
+        // The hint in use was read whole and its checksum passed.
+        (None, Some(Ok(h))) => legacy_floor(&h.segs, &segs),
+        (None, _) => hint_segs(dir).and_then(|metas| legacy_floor(&metas, &segs)),
     };
     let mut index = Index::default();
     let mut from = (0, 0);
@@ -421,6 +426,22 @@ impl Replay<'_> {
                 .map_err(|msg| corrupt(&path, off, msg))
         })?;
         let Some(bad) = stop else {
+            // Every frame is whole, but the file may have been cut at a
+            // frame boundary below what the evidence says was durable (a
+            // manifest's segment lengths are checked when the segments are
+            // opened; a legacy store's hint is checked here).
+            if let Some((durable, source)) = durable
+                && seg.r.len < durable.len
+            {
+                let msg = format!(
+                    "the segment ends here, but {source} records it as durable up to offset {}{}, \
+                     so {} bytes of acknowledged batches are missing",
+                    durable.len,
+                    durable.holding(),
+                    durable.len - seg.r.len
+                );
+                return Err(corrupt(&path, seg.r.len, msg));
+            }
             self.capture_at(id, seg.r.len);
             return Ok(None);
         };

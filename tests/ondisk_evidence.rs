@@ -204,6 +204,29 @@ fn deleting_the_first_or_the_last_segment_is_refused() {
     }
 }
 
+/// Without a manifest, deleting a segment leaves a store that can read as
+/// a shorter valid log; the hint still names the segment.
+#[test]
+fn without_a_manifest_deleting_a_segment_the_hint_names_is_refused() {
+    for which in ["first", "last", "middle"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = several(dir.path());
+        std::fs::remove_file(dir.path().join("manifest")).expect("remove manifest");
+        let id = match which {
+            "first" => 1,
+            "last" => n,
+            _ => 2,
+        };
+        let path = seg(dir.path(), id);
+        std::fs::remove_file(&path).expect("remove");
+        let msg = refused(dir.path(), &path, 0);
+        assert!(
+            msg.contains("missing; the hint records it"),
+            "{which}: {msg}"
+        );
+    }
+}
+
 /// The hint covers every segment; its frames are checked on open by two
 /// threads, each taking segments in turn. Damage in two segments is
 /// reported at the earlier one, whichever thread found which.

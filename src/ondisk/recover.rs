@@ -217,19 +217,32 @@ fn use_hint<R: Read>(
     })
 }
 
-/// Without a manifest (a store written before it), a hint that names the
-/// last segment as it is (same nonce) is the evidence of its durable
-/// length: a hint only ever covers fsync'd data (rule 5). `metas` is the
-/// hint's segment table.
-fn legacy_floor(metas: &[SegMeta], segs: &BTreeMap<u64, Seg>) -> Option<Entry> {
-    let m = metas.last()?;
+/// Without a manifest (a store written before it), a hint whose checksum
+/// holds is the evidence of what was durable: it only ever covers fsync'd
+/// data (rule 5), and it is removed before a compaction rewrites the
+/// segments it names. So every segment it names must still be there (an
+/// error naming the first that is not), and when it names the last one as
+/// it is (same nonce) it gives that segment's durable length. `metas` is
+/// the hint's segment table.
+fn legacy_floor(dir: &Path, metas: &[SegMeta], segs: &BTreeMap<u64, Seg>) -> Result<Option<Entry>> {
+    if let Some(m) = metas.iter().find(|m| !segs.contains_key(&m.id)) {
+        let path = dir.join(segment::file_name(m.id));
+        let msg = format!(
+            "segment {} is missing; the hint records it as durable with {} bytes",
+            m.id, m.len
+        );
+        return Err(corrupt(&path, 0, msg));
+    }
+    let Some(m) = metas.last() else {
+        return Ok(None);
+    };
     let same = segs.get(&m.id).is_some_and(|s| s.nonce == m.nonce);
-    same.then_some(Entry {
+    Ok(same.then_some(Entry {
         id: m.id,
         nonce: m.nonce,
         len: m.len,
         items: 0,
-    })
+    }))
 }
 
 /// The segment table of the hint in `dir`, if its checksum holds, read a
@@ -280,8 +293,11 @@ pub(crate) fn recover(
     let floor = match (&listed, &used) {
         (Some(_), _) => None,
         // The hint in use was read whole and its checksum passed.
-        (None, Some(Ok(h))) => legacy_floor(&h.segs, &segs),
-        (None, _) => hint_segs(dir).and_then(|metas| legacy_floor(&metas, &segs)),
+        (None, Some(Ok(h))) => legacy_floor(dir, &h.segs, &segs)?,
+        (None, _) => match hint_segs(dir) {
+            Some(metas) => legacy_floor(dir, &metas, &segs)?,
+            None => None,
+        },
     };
     let mut index = Index::default();
     let mut from = (0, 0);

@@ -70,7 +70,7 @@ pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
         for &p in s.pos.iter().chain(&s.gpos) {
             put_u64(&mut b, p);
         }
-        let id_of = index.global.ids_of(name);
+        let id_of = index.ids_of(name);
         let ids: Vec<(u64, &str)> = (s.first..=s.last)
             .filter_map(|seq| Some((seq, id_of(seq)?)))
             .collect();
@@ -86,7 +86,7 @@ pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
         put_u64(&mut b, loc.pos);
         put_u32(&mut b, loc.len);
     }
-    let dead = index.global.dead_ids();
+    let dead = index.dead_ids();
     put_u64(&mut b, dead.len() as u64);
     for e in &dead {
         put_name(&mut b, &e.id);
@@ -259,7 +259,7 @@ fn read_body<R: Read>(r: &mut Source<R>, index: &mut Index, last_pos: u64) -> Re
 fn fill_global(index: &mut Index, numbers: &[u32], ids: &Ids) -> Result<(), String> {
     use std::cmp::Reverse;
     let streams: Vec<&StreamIndex> = index.streams.values().collect();
-    let global = &mut index.global;
+    let (global, live_ids) = (&mut index.global, &mut index.live_ids);
     global.reserve_streams(
         numbers
             .iter()
@@ -284,7 +284,7 @@ fn fill_global(index: &mut Index, numbers: &[u32], ids: &Ids) -> Result<(), Stri
         } else {
             for (seq, g) in (seq..).zip(positions) {
                 let id = by_seq.get(&seq).map(|r| &ids.text[r.clone()]);
-                global.insert_in(number, seq, g, id)?;
+                live_ids.insert(number, seq, global.insert_in(number, seq, g, id)?);
             }
         }
         if let Some(&g) = s.gpos.get(i + run) {
@@ -363,7 +363,8 @@ mod tests {
             },
         );
         index.global.insert("s", 3, 5, None).expect("insert");
-        index.global.insert("s", 4, 8, Some("k")).expect("insert");
+        let slot = index.global.insert("s", 4, 8, Some("k")).expect("insert");
+        index.live_ids.insert(index.global.number("s"), 4, slot);
         index.global.add_id("gone", "s", 1).expect("add id");
         index.global.raise_last_pos(9);
         index.kv.insert(
@@ -382,7 +383,7 @@ mod tests {
         let b = encode(&segs, &index);
         let h = decode(&b).expect("decodes");
         assert_eq!((h.segs.as_slice(), &h.index), (&segs[..], &index));
-        assert_eq!(h.index.global.id_of("s", 4), Some("k"));
+        assert_eq!(h.index.ids_of("s")(4), Some("k"));
         assert_eq!(h.index.global.last_pos(), 9);
         for i in 0..b.len() {
             let mut d = b.clone();
@@ -425,7 +426,7 @@ mod tests {
         let h = decode(&encode(&segs, &index)).expect("decodes");
         assert_eq!(h.index, index);
         assert_eq!(h.index.global.page_all(10, 3), index.global.page_all(10, 3));
-        assert_eq!(h.index.global.id_of("b-1", 5), Some("id12"));
+        assert_eq!(h.index.ids_of("b-1")(5), Some("id12"));
         assert_eq!(h.index.global.page_category("b", 0, 100).len(), 20);
     }
 }

@@ -171,22 +171,30 @@ impl GlobalLog {
     }
 
     /// `insert_in` for records `seq, seq + 1, ..` of stream `n` without
-    /// ids, at `positions`: when they increase and are all above every pos
-    /// so far (on a reopen they are), they are appended in one pass with no
-    /// further checks; else one at a time.
-    pub fn extend_in<I>(&mut self, n: u32, seq: u64, positions: I) -> Result<(), String>
+    /// ids, at `positions`, which increase from `first` to `last` (the
+    /// caller checked that as it read them: a stream's positions do). When
+    /// `first` is above every pos so far (on appends and reopens it is) and
+    /// `last` is a pos, they are appended in one pass; else one at a time.
+    pub fn extend_in<I>(
+        &mut self,
+        n: u32,
+        seq: u64,
+        positions: I,
+        (first, last): (u64, u64),
+    ) -> Result<(), String>
     where
         I: Iterator<Item = u64> + Clone,
     {
+        debug_assert!(
+            positions.clone().next() == Some(first)
+                && positions.clone().last() == Some(last)
+                && positions.clone().is_sorted_by(|a, b| a < b),
+            "positions do not increase from {first} to {last}"
+        );
         let c = self.category_of[n as usize] as usize;
         // Above the last entry of both runs (a tombstone may end either).
-        let mut prev = self.all.last_pos().max(self.categories[c].last_pos());
-        let above = positions.clone().all(|pos| {
-            let up = pos > prev && pos <= MAX_POS;
-            prev = pos;
-            up
-        });
-        if !above {
+        let prev = self.all.last_pos().max(self.categories[c].last_pos());
+        if first <= prev || last > MAX_POS {
             for (seq, pos) in (seq..).zip(positions) {
                 self.insert_in(n, seq, pos, None)?;
             }
@@ -199,7 +207,7 @@ impl GlobalLog {
             stream: n,
         }));
         self.categories[c].extend_above(positions);
-        self.raise_last_pos(prev);
+        self.raise_last_pos(last);
         Ok(())
     }
 

@@ -88,16 +88,16 @@ impl PartialEq for Index {
     }
 }
 
-/// Whether an op's records all have a pos and no id, at positions
-/// increasing from above `after` (the stream's last pos) and never 0: `extend_in`
-/// takes them in one go, with what the per-record path would check.
-fn plain_run(after: Option<u64>, events: &[EventRef<'_>]) -> bool {
-    let mut prev = after;
-    events.iter().all(|e| {
-        let ok = e.id.is_none() && e.pos.is_some_and(|p| p > prev.unwrap_or(0));
-        prev = e.pos;
-        ok
-    })
+/// The first and last pos of an op's records, if they all have a pos and
+/// no id, at positions increasing from above `after` (the stream's last
+/// pos) and never 0: `extend_in` takes them in one go, with what the
+/// per-record path would check.
+fn plain_run(after: Option<u64>, events: &[EventRef<'_>]) -> Option<(u64, u64)> {
+    let mut prev = after.unwrap_or(0);
+    for e in events {
+        prev = e.pos.filter(|&p| p > prev && e.id.is_none())?;
+    }
+    Some((events.first()?.pos?, prev))
 }
 
 impl Index {
@@ -149,12 +149,12 @@ impl Index {
                 }
                 s.last = *last;
                 let n = self.global.number(stream);
-                if plain_run(s.gpos.back().copied(), events) {
+                if let Some(ends) = plain_run(s.gpos.back().copied(), events) {
                     // The common case (every append_all, and on a replay
                     // every record but restored ones with ids): one bulk
                     // update per op instead of one insert per record.
-                    self.global
-                        .extend_in(n, *first, events.iter().filter_map(|e| e.pos))?;
+                    let positions = events.iter().filter_map(|e| e.pos);
+                    self.global.extend_in(n, *first, positions, ends)?;
                     s.pos.extend(events.iter().map(|e| frame + e.off as u64));
                     s.gpos.reserve(events.len());
                     s.gpos.extend(events.iter().filter_map(|e| e.pos));

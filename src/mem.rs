@@ -16,25 +16,14 @@ pub struct MemBackend {
     inner: Mutex<Inner>,
 }
 
-#[derive(Debug)]
+/// Each `Event` holds its own id; `global` knows which ids are used.
+#[derive(Debug, Default)]
 struct Inner {
     streams: BTreeMap<String, Stream>,
     kv: BTreeMap<String, Value>,
     global: GlobalLog,
     /// Last `at` handed out: keeps `at` non-decreasing if the clock steps back.
     last_at: i64,
-}
-
-impl Default for Inner {
-    fn default() -> Self {
-        Inner {
-            streams: BTreeMap::new(),
-            kv: BTreeMap::new(),
-            // Each `Event` holds its own id.
-            global: GlobalLog::with_ids_in_records(),
-            last_at: 0,
-        }
-    }
 }
 
 /// A kept record. Fields sit behind `Arc` so a scan copies a page out

@@ -42,16 +42,23 @@ impl Store {
             Some(chain) => {
                 // Records no upcaster matches stay borrowed.
                 let mut step = step;
-                let upcasting = move |acc, rec: RecordRef<'_>| match chain.apply(rec)? {
-                    None => step(acc, rec),
-                    Some(data) => step(
-                        acc,
-                        RecordRef {
-                            data: data.as_ref(),
-                            ..rec
-                        },
-                    ),
-                };
+                let mut spare = None;
+                let upcasting =
+                    move |acc, rec: RecordRef<'_>| match chain.apply_reusing(rec, &mut spare)? {
+                        None => step(acc, rec),
+                        Some(data) => {
+                            let data_ref = data.as_ref();
+                            let acc = step(
+                                acc,
+                                RecordRef {
+                                    data: data_ref,
+                                    ..rec
+                                },
+                            );
+                            spare = data.into_spare();
+                            acc
+                        }
+                    };
                 self.fold_source(&source, state, upcasting)
             }
         }

@@ -86,7 +86,7 @@ impl RecordRef<'_> {
     pub fn data_as<T: DeserializeOwned>(&self) -> Result<T> {
         match self.data {
             DataRef::Value(v) => T::deserialize(v),
-            DataRef::Script(d) => T::deserialize(&crate::upcast::script_value(d, self)?),
+            DataRef::Foreign(d) => T::deserialize(&crate::upcast::foreign_value(d, self)?),
             DataRef::Json(bytes) => serde_json::from_slice(bytes),
         }
         .map_err(|e| not_a::<T>(self.stream, self.seq, e))

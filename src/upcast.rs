@@ -16,11 +16,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rhai::Dynamic;
-
-use crate::script::convert::to_value;
 use crate::source::Source;
-use crate::value::{DataRef, RecordRef};
+use crate::value::{DataRef, ForeignData, RecordRef};
 use crate::{Error, Record, Result, Value};
 
 /// Turns a record (borrowed, as a scan hands it out) into its new `data`;
@@ -35,19 +32,26 @@ pub fn owned_upcast(
     Arc::new(move |r| f(&r.to_record().map_err(|e| e.to_string())?))
 }
 
-/// A script upcaster (`s.upcast` in a script): its result stays a script
-/// value, one that `convert::is_plain` passed, so a script fold's step
-/// reads it with no conversion to `Value` and back.
-pub type ScriptUpcastFn =
-    Arc<dyn Fn(RecordRef<'_>) -> std::result::Result<Dynamic, String> + Send + Sync>;
+/// An upcaster whose result stays in its own form (`ForeignData`): a
+/// script's (`s.upcast` in a script), so a script fold's step reads it with
+/// no conversion to `Value` and back. It is handed a `Spare` to refill or
+/// drop.
+pub type ForeignUpcastFn = Arc<
+    dyn Fn(RecordRef<'_>, Spare) -> std::result::Result<Box<dyn ForeignData>, String> + Send + Sync,
+>;
 
-/// An upcaster as registered: a Rust one or a script one.
+/// The box an earlier record's foreign result came in (`Data::into_spare`),
+/// handed to the next foreign upcaster to fill again, so a fold does not
+/// allocate one per record.
+pub type Spare = Option<Box<dyn ForeignData>>;
+
+/// An upcaster as registered: a Rust one or a foreign one.
 #[derive(Clone)]
 pub enum UpcastWith {
     /// Returns a `Value`.
     Rust(UpcastFn),
-    /// Returns a script value.
-    Script(ScriptUpcastFn),
+    /// Returns data in its own form.
+    Foreign(ForeignUpcastFn),
 }
 
 impl From<UpcastFn> for UpcastWith {
@@ -56,9 +60,9 @@ impl From<UpcastFn> for UpcastWith {
     }
 }
 
-impl From<ScriptUpcastFn> for UpcastWith {
-    fn from(f: ScriptUpcastFn) -> Self {
-        UpcastWith::Script(f)
+impl From<ForeignUpcastFn> for UpcastWith {
+    fn from(f: ForeignUpcastFn) -> Self {
+        UpcastWith::Foreign(f)
     }
 }
 
@@ -66,8 +70,8 @@ impl From<ScriptUpcastFn> for UpcastWith {
 pub enum Data {
     /// From a Rust upcaster.
     Value(Value),
-    /// From a script upcaster (`ScriptUpcastFn`).
-    Script(Dynamic),
+    /// From a foreign upcaster (`ForeignUpcastFn`).
+    Foreign(Box<dyn ForeignData>),
 }
 
 impl Data {
@@ -75,14 +79,22 @@ impl Data {
     pub fn as_ref(&self) -> DataRef<'_> {
         match self {
             Data::Value(v) => DataRef::Value(v),
-            Data::Script(d) => DataRef::Script(d),
+            Data::Foreign(d) => DataRef::Foreign(d.as_ref()),
+        }
+    }
+
+    /// The box a foreign result came in, for the next `apply_reusing`.
+    pub fn into_spare(self) -> Spare {
+        match self {
+            Data::Value(_) => None,
+            Data::Foreign(d) => Some(d),
         }
     }
 
     fn is_null(&self) -> bool {
         match self {
             Data::Value(v) => v.is_null(),
-            Data::Script(d) => d.is_unit(),
+            Data::Foreign(d) => d.is_null(),
         }
     }
 }
@@ -144,6 +156,11 @@ impl Chain {
     /// The new `data` of `rec` with every matching upcaster applied, or
     /// `None` when none applies to its stream (the record reads as stored).
     pub fn apply(&self, rec: RecordRef<'_>) -> Result<Option<Data>> {
+        self.apply_reusing(rec, &mut None)
+    }
+
+    /// `apply`, handing `spare` to the first foreign upcaster that runs.
+    pub fn apply_reusing(&self, rec: RecordRef<'_>, spare: &mut Spare) -> Result<Option<Data>> {
         let mut data: Option<Data> = None;
         for u in self.0.iter().filter(|u| u.source.contains(rec.stream)) {
             let input = match &data {
@@ -156,7 +173,7 @@ impl Chain {
             let fail = |msg: String| upcast_error(&rec, msg);
             let next = match &u.f {
                 UpcastWith::Rust(f) => f(input).map(Data::Value),
-                UpcastWith::Script(f) => f(input).map(Data::Script),
+                UpcastWith::Foreign(f) => f(input, spare.take()).map(Data::Foreign),
             }
             .map_err(fail)?;
             if next.is_null() {
@@ -174,16 +191,16 @@ impl Chain {
         match self.apply(rec.as_ref())? {
             None => {}
             Some(Data::Value(v)) => rec.data = v,
-            Some(Data::Script(d)) => rec.data = script_value(&d, &rec.as_ref())?,
+            Some(Data::Foreign(d)) => rec.data = foreign_value(d.as_ref(), &rec.as_ref())?,
         }
         Ok(rec)
     }
 }
 
-/// A script upcaster's result as a `Value`, for a reader that needs one;
-/// an error names the record (`is_plain` passed it, so none is expected).
-pub fn script_value(d: &Dynamic, rec: &RecordRef<'_>) -> Result<Value> {
-    to_value(d, &|| "the upcaster's result".to_string()).map_err(|msg| upcast_error(rec, msg))
+/// A foreign upcaster's result as a `Value`, for a reader that needs one;
+/// an error names the record.
+pub fn foreign_value(d: &dyn ForeignData, rec: &RecordRef<'_>) -> Result<Value> {
+    d.to_value().map_err(|msg| upcast_error(rec, msg))
 }
 
 fn upcast_error(rec: &RecordRef<'_>, msg: String) -> Error {
@@ -207,34 +224,66 @@ fn overlaps(a: &Source, b: &Source) -> bool {
 mod tests {
     use super::*;
 
-    /// A script upcaster's result goes on as a script value: the next
-    /// upcaster, an owned read and a typed read see it converted, and a
-    /// value that is not JSON is an error naming the record.
-    #[test]
-    fn script_results_chain_with_rust_upcasters_and_convert_for_readers() {
-        let ups = Upcasters::default();
-        let script: ScriptUpcastFn = Arc::new(|r| {
-            let mut m = rhai::Map::new();
-            m.insert("x".into(), (r.seq as rhai::INT * 10).into());
-            Ok(Dynamic::from_map(m))
-        });
-        ups.add(Source::stream("n"), "1", script.into());
-        let chain = ups.chain().unwrap();
-        let rec = Record {
+    /// Data in a form of its own, as a script upcaster makes it: `Tens(n)`
+    /// is `{"x": n * 10}`, `NotAValue` has no `Value`.
+    #[derive(Debug)]
+    enum Made {
+        Tens(u64),
+        NotAValue,
+        Nothing,
+    }
+
+    impl ForeignData for Made {
+        fn to_value(&self) -> std::result::Result<Value, String> {
+            match self {
+                Made::Tens(n) => Ok(serde_json::json!({"x": n * 10})),
+                Made::NotAValue => Err("a char is not a value".into()),
+                Made::Nothing => Ok(Value::Null),
+            }
+        }
+
+        fn is_null(&self) -> bool {
+            matches!(self, Made::Nothing)
+        }
+    }
+
+    /// Stream `n`'s record `seq`.
+    fn record_n(seq: u64) -> Record {
+        Record {
             stream: "n".into(),
-            seq: 2,
-            pos: 5,
+            seq,
+            pos: seq + 3,
             at: 0,
             id: None,
             data: serde_json::json!(1),
-        };
-        let Some(data) = chain.apply(rec.as_ref()).unwrap() else {
+        }
+    }
+
+    fn foreign(f: fn(&RecordRef<'_>) -> Made) -> UpcastWith {
+        let f: ForeignUpcastFn = Arc::new(move |r, _| Ok(Box::new(f(&r)) as Box<dyn ForeignData>));
+        f.into()
+    }
+
+    /// A foreign upcaster's result goes on in its own form: the layer that
+    /// made it gets it back, and the next upcaster, an owned read and a
+    /// typed read see it converted; one that is not a value or is null is
+    /// an error naming the record.
+    #[test]
+    fn foreign_results_chain_with_rust_upcasters_and_convert_for_readers() {
+        let ups = Upcasters::default();
+        ups.add(Source::stream("n"), "1", foreign(|r| Made::Tens(r.seq)));
+        let rec = record_n(2);
+        let Some(data) = ups.chain().unwrap().apply(rec.as_ref()).unwrap() else {
             panic!("the upcaster applies to stream n");
         };
         let upcast = RecordRef {
             data: data.as_ref(),
             ..rec.as_ref()
         };
+        let DataRef::Foreign(made) = upcast.data else {
+            panic!("a foreign result is kept as it is: {:?}", upcast.data);
+        };
+        assert!(matches!(made.downcast_ref::<Made>(), Some(Made::Tens(2))));
         assert_eq!(
             upcast.to_record().unwrap().data,
             serde_json::json!({"x": 20})
@@ -250,18 +299,44 @@ mod tests {
         let owned = ups.chain().unwrap().apply_owned(rec.clone()).unwrap();
         assert_eq!(owned.data, serde_json::json!([{"x": 20}]));
 
-        let bad: ScriptUpcastFn = Arc::new(|_| Ok(Dynamic::from('c')));
-        ups.add(Source::All, "3", bad.into());
-        let err = ups
-            .chain()
-            .unwrap()
-            .apply_owned(rec)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("stream \"n\" seq 2") && err.contains("a char is not a value"),
-            "{err}"
-        );
+        let bad = [
+            (foreign(|_| Made::NotAValue), "a char is not a value"),
+            (foreign(|_| Made::Nothing), "returned ()"),
+        ];
+        for (f, says) in bad {
+            let ups = Upcasters::default();
+            ups.add(Source::All, "1", f);
+            let chain = ups.chain().unwrap();
+            let e = chain.apply_owned(rec.clone()).unwrap_err().to_string();
+            assert!(e.contains("stream \"n\" seq 2") && e.contains(says), "{e}");
+        }
+    }
+
+    /// `apply_reusing` hands its spare to the foreign upcaster once, and a
+    /// foreign result's box comes back out as the next spare.
+    #[test]
+    fn a_spare_goes_to_the_foreign_upcaster() {
+        let ups = Upcasters::default();
+        let tells: ForeignUpcastFn = Arc::new(|_, spare| {
+            Ok(Box::new(Made::Tens(spare.is_some() as u64)) as Box<dyn ForeignData>)
+        });
+        ups.add(Source::All, "1", tells.into());
+        let rec = record_n(1);
+        let chain = ups.chain().unwrap();
+        let tens = |data: &Data| match data.as_ref() {
+            DataRef::Foreign(d) => d.to_value().unwrap()["x"].as_u64(),
+            other => panic!("not a foreign result: {other:?}"),
+        };
+        let mut spare: Spare = None;
+        let data = chain.apply_reusing(rec.as_ref(), &mut spare).unwrap();
+        let data = data.expect("applies to every stream");
+        assert_eq!(tens(&data), Some(0), "no spare yet");
+        spare = data.into_spare();
+        assert!(spare.is_some(), "a foreign result's box is a spare");
+        let data = chain.apply_reusing(rec.as_ref(), &mut spare).unwrap();
+        assert_eq!(tens(&data.unwrap()), Some(10), "the spare was handed over");
+        assert!(spare.is_none(), "and taken");
+        assert!(Data::Value(Value::Null).into_spare().is_none());
     }
 
     #[test]

@@ -72,9 +72,28 @@ pub enum DataRef<'a> {
     Value(&'a Value),
     /// The JSON text the backend stored (disk).
     Json(&'a [u8]),
-    /// A script upcaster's result (`upcast::ScriptUpcastFn`), read as it
-    /// is by a script fold and converted for any other reader.
-    Script(&'a rhai::Dynamic),
+    /// An upcaster's result in its own form (`upcast::ForeignUpcastFn`),
+    /// read as it is by the layer that made it and converted for any other
+    /// reader.
+    Foreign(&'a dyn ForeignData),
+}
+
+/// Data in a form the kernel does not know: a script value a script
+/// upcaster returned. Kept as it is so the script's own fold step reads it
+/// with no round trip through `Value`; any other reader converts it.
+pub trait ForeignData: std::any::Any + std::fmt::Debug {
+    /// As a `Value`; `Err` says why it is not one.
+    fn to_value(&self) -> Result<Value, String>;
+
+    /// Whether it is no value at all (null, a script's `()`).
+    fn is_null(&self) -> bool;
+}
+
+impl dyn ForeignData {
+    /// The data as its own type, for the layer that made it.
+    pub fn downcast_ref<T: ForeignData>(&self) -> Option<&T> {
+        (self as &dyn std::any::Any).downcast_ref()
+    }
 }
 
 /// A record borrowed for the length of one scan callback.
@@ -99,7 +118,7 @@ impl RecordRef<'_> {
     pub fn to_record(&self) -> crate::Result<Record> {
         let data = match self.data {
             DataRef::Value(v) => v.clone(),
-            DataRef::Script(d) => crate::upcast::script_value(d, self)?,
+            DataRef::Foreign(d) => crate::upcast::foreign_value(d, self)?,
             DataRef::Json(bytes) => serde_json::from_slice(bytes).map_err(|e| {
                 crate::Error::invalid(
                     "read",

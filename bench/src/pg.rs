@@ -233,7 +233,7 @@ fn sum_all(b: &dyn Backend) -> i64 {
             .scan_source(&Source::All, after, 1024, &mut |r| {
                 let amount = match r.data {
                     DataRef::Value(v) => v["amount"].as_i64(),
-                    DataRef::Script(d) => persist::upcast::script_value(d, &r)
+                    DataRef::Foreign(d) => persist::upcast::foreign_value(d, &r)
                         .ok()
                         .and_then(|v| v["amount"].as_i64()),
                     DataRef::Json(bytes) => serde_json::from_slice::<Value>(bytes)

@@ -213,7 +213,7 @@ impl Call {
                 limit: a.limit(1)?,
             },
             op::RESTORE_GLOBAL => Call::RestoreGlobal {
-                last_pos: a.rhai_seq(0)?,
+                last_pos: a.script_seq(0)?,
                 ids: a.ids(1)?,
             },
             op::LAST_SEQ => Call::LastSeq { stream: a.name(0)? },
@@ -232,7 +232,7 @@ impl Call {
             },
             op::RESTORE => Call::Restore {
                 stream: a.name(0)?,
-                last_seq: a.rhai_seq(1)?,
+                last_seq: a.script_seq(1)?,
                 records: a.records(0, 2)?,
             },
             op::STREAMS => Call::Streams,
@@ -352,7 +352,7 @@ impl Args<'_> {
 
     /// A seq a backend will count on from: at most `i64::MAX`, the largest
     /// seq a script can hold, so `last_seq + 1` never overflows.
-    fn rhai_seq(&self, i: usize) -> Result<u64, String> {
+    fn script_seq(&self, i: usize) -> Result<u64, String> {
         match self.get(i).as_u64() {
             Some(n) if n <= i64::MAX as u64 => Ok(n),
             _ => Err(self.bad(i, "a non-negative integer up to i64::MAX")),

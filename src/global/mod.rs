@@ -1,6 +1,8 @@
 //! The global log's in-memory index (SPEC 3.12), shared by the backends
 //! that keep their index in memory (mem, on-disk): which record has each
 //! pos, per category too, the high-water mark, and the used event ids.
+//! Which live record has which id is the backend's to keep (the memory
+//! backend's records hold theirs; the on-disk index keeps `LiveIds`).
 //!
 //! Invariants: `all` holds exactly the live records (truncated ones are
 //! removed), `categories[c]` holds exactly the records of `all` whose
@@ -31,9 +33,11 @@ pub struct Loc {
     pub seq: u64,
     /// Its global position.
     pub pos: u64,
-    /// Its `append_once` id, if any.
-    pub id: Option<String>,
 }
+
+/// An id's number in the index (`insert` gives it): `id_text` and
+/// `id_entry` read it back.
+pub type IdSlot = u32;
 
 #[derive(Debug, Clone, Default)]
 /// The global log's index: every live record by pos, by category, and
@@ -49,14 +53,6 @@ pub struct GlobalLog {
     /// The positions of each category's records, by category number.
     categories: Vec<Positions<u64>>,
     ids: IdIndex,
-    /// (stream number, seq) -> id slot, for the live records that have
-    /// one; empty when `ids_in_records`.
-    live_ids: HashMap<(u32, u64), u32>,
-    /// The backend keeps each record's id with the record (memory), so
-    /// `live_ids` is not kept: `Loc::id`, `id_of` and `ids_of` then answer
-    /// `None`, and `dead_ids` is not asked. It saves a table entry (~30
-    /// bytes) and an insert per `append_once`.
-    ids_in_records: bool,
 }
 
 /// What `check_once` found for an id.
@@ -69,15 +65,6 @@ pub enum Once {
 }
 
 impl GlobalLog {
-    /// An index for a backend that keeps each record's id with the record
-    /// (`ids_in_records`).
-    pub fn with_ids_in_records() -> Self {
-        GlobalLog {
-            ids_in_records: true,
-            ..GlobalLog::default()
-        }
-    }
-
     /// The highest pos ever given (0: none).
     pub fn last_pos(&self) -> u64 {
         self.last_pos
@@ -133,15 +120,16 @@ impl GlobalLog {
         )
     }
 
-    /// Adds a live record, with the id it was appended with; an error if
-    /// its pos is taken or the id belongs to another record.
+    /// Adds a live record, with the id it was appended with (its slot is
+    /// returned); an error if its pos is taken or the id belongs to another
+    /// record.
     pub fn insert(
         &mut self,
         stream: &str,
         seq: u64,
         pos: u64,
         id: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<Option<IdSlot>, String> {
         let n = self.number(stream);
         self.insert_in(n, seq, pos, id)
     }
@@ -154,7 +142,7 @@ impl GlobalLog {
         seq: u64,
         pos: u64,
         id: Option<&str>,
-    ) -> Result<(), String> {
+    ) -> Result<Option<IdSlot>, String> {
         let fail = |g: &Self, e: String| format!("stream {:?} seq {seq}: {e}", g.names[n as usize]);
         if pos == 0 || pos > MAX_POS {
             return Err(fail(self, format!("pos {pos} is not a position")));
@@ -178,27 +166,35 @@ impl GlobalLog {
             (Some(id), None) => Some(self.ids.insert(id, n, seq)),
             _ => found,
         };
-        self.link(e, slot);
-        Ok(())
+        self.link(e);
+        Ok(slot)
     }
 
     /// `insert_in` for records `seq, seq + 1, ..` of stream `n` without
-    /// ids, at `positions`: when they increase and are all above every pos
-    /// so far (on a reopen they are), they are appended in one pass with no
-    /// further checks; else one at a time.
-    pub fn extend_in<I>(&mut self, n: u32, seq: u64, positions: I) -> Result<(), String>
+    /// ids, at `positions`, which increase from `first` to `last` (the
+    /// caller checked that as it read them: a stream's positions do). When
+    /// `first` is above every pos so far (on appends and reopens it is) and
+    /// `last` is a pos, they are appended in one pass; else one at a time.
+    pub fn extend_in<I>(
+        &mut self,
+        n: u32,
+        seq: u64,
+        positions: I,
+        (first, last): (u64, u64),
+    ) -> Result<(), String>
     where
         I: Iterator<Item = u64> + Clone,
     {
+        debug_assert!(
+            positions.clone().next() == Some(first)
+                && positions.clone().last() == Some(last)
+                && positions.clone().is_sorted_by(|a, b| a < b),
+            "positions do not increase from {first} to {last}"
+        );
         let c = self.category_of[n as usize] as usize;
         // Above the last entry of both runs (a tombstone may end either).
-        let mut prev = self.all.last_pos().max(self.categories[c].last_pos());
-        let above = positions.clone().all(|pos| {
-            let up = pos > prev && pos <= MAX_POS;
-            prev = pos;
-            up
-        });
-        if !above {
+        let prev = self.all.last_pos().max(self.categories[c].last_pos());
+        if first <= prev || last > MAX_POS {
             for (seq, pos) in (seq..).zip(positions) {
                 self.insert_in(n, seq, pos, None)?;
             }
@@ -211,7 +207,7 @@ impl GlobalLog {
             stream: n,
         }));
         self.categories[c].extend_above(positions);
-        self.raise_last_pos(prev);
+        self.raise_last_pos(last);
         Ok(())
     }
 
@@ -225,7 +221,9 @@ impl GlobalLog {
         );
         debug_assert!(id.is_none_or(|(id, _)| self.ids.find(id).is_none()));
         let n = self.number(stream);
-        let slot = id.map(|(id, hash)| self.ids.insert_hashed(hash, id, n, seq));
+        if let Some((id, hash)) = id {
+            self.ids.insert_hashed(hash, id, n, seq);
+        }
         let e = Entry {
             pos,
             seq,
@@ -233,30 +231,24 @@ impl GlobalLog {
         };
         let fresh = self.all.insert(e);
         debug_assert!(fresh.is_ok(), "pos {pos} is not fresh");
-        self.link(e, slot);
+        self.link(e);
     }
 
-    /// Adds a record already in `all` to its category and `live_ids`.
-    fn link(&mut self, e: Entry, slot: Option<u32>) {
+    /// Adds a record already in `all` to its category.
+    fn link(&mut self, e: Entry) {
         let c = self.category_of[e.stream as usize];
         // Disjoint from the category's records: `all` took it.
         let _ = self.categories[c as usize].insert(e.pos);
         self.raise_last_pos(e.pos);
-        if let Some(slot) = slot
-            && !self.ids_in_records
-        {
-            self.live_ids.insert((e.stream, e.seq), slot);
-        }
     }
 
-    /// Takes a truncated record out of the global log (its id stays used).
-    pub fn remove(&mut self, pos: u64) {
-        let Some(e) = self.all.remove(pos) else {
-            return;
-        };
-        self.live_ids.remove(&(e.stream, e.seq));
+    /// Takes a truncated record out of the global log (its id stays used);
+    /// gives its stream number and seq.
+    pub fn remove(&mut self, pos: u64) -> Option<(u32, u64)> {
+        let e = self.all.remove(pos)?;
         let c = self.category_of[e.stream as usize];
         self.categories[c as usize].remove(pos);
+        Some((e.stream, e.seq))
     }
 
     /// Room for more records above every pos so far: `counts` gives how
@@ -289,24 +281,17 @@ impl GlobalLog {
             stream: self.names[e.stream as usize].clone(),
             seq: e.seq,
             pos: e.pos,
-            id: self.live_id(e.stream, e.seq).map(str::to_string),
         }
     }
 
-    fn live_id(&self, n: u32, seq: u64) -> Option<&str> {
-        if self.live_ids.is_empty() {
-            return None;
-        }
-        self.live_ids.get(&(n, seq)).map(|&slot| self.ids.id(slot))
+    /// The number of `stream`, if it has one (`number` gives it).
+    pub fn number_of(&self, stream: &str) -> Option<u32> {
+        self.numbers.get(stream).copied()
     }
 
-    /// `id_of` for many seqs of one stream: looks the stream up once.
-    pub fn ids_of<'a>(&'a self, stream: &str) -> impl Fn(u64) -> Option<&'a str> + 'a {
-        let n = match self.live_ids.is_empty() {
-            true => None,
-            false => self.numbers.get(stream).copied(),
-        };
-        move |seq| self.live_id(n?, seq)
+    /// The name of stream number `n`.
+    pub fn name(&self, n: u32) -> &str {
+        &self.names[n as usize]
     }
 
     /// Live records with `pos > after`, in pos order, at most `limit`.
@@ -328,11 +313,6 @@ impl GlobalLog {
             .take(limit)
             .filter_map(|pos| Some(self.loc(self.all.get(pos)?)))
             .collect()
-    }
-
-    /// The id a live record was appended with.
-    pub fn id_of(&self, stream: &str, seq: u64) -> Option<&str> {
-        self.live_id(*self.numbers.get(stream)?, seq)
     }
 
     /// Where the record appended for `id` went.
@@ -424,7 +404,13 @@ impl GlobalLog {
         Ok(())
     }
 
-    fn id_entry(&self, slot: u32) -> IdEntry {
+    /// The id in `slot`.
+    pub fn id_text(&self, slot: IdSlot) -> &str {
+        self.ids.id(slot)
+    }
+
+    /// The id in `slot` and the record it was used for.
+    pub fn id_entry(&self, slot: IdSlot) -> IdEntry {
         let (n, seq) = self.ids.record(slot);
         IdEntry {
             id: self.ids.id(slot).to_string(),
@@ -442,14 +428,10 @@ impl GlobalLog {
             .collect()
     }
 
-    /// Every used id whose record is no longer live: what a rewrite of the
-    /// live records must keep besides them. Only for an index that keeps
-    /// `live_ids` (not `ids_in_records`).
-    pub fn dead_ids(&self) -> Vec<IdEntry> {
-        debug_assert!(!self.ids_in_records, "dead_ids needs live_ids");
-        let live: hashbrown::HashSet<u32> = self.live_ids.values().copied().collect();
-        (0..self.ids.len() as u32)
-            .filter(|slot| !live.contains(slot))
+    /// Every used id but those in `skip`, by slot.
+    pub fn id_entries_but(&self, skip: impl Fn(IdSlot) -> bool) -> Vec<IdEntry> {
+        (0..self.ids.len() as IdSlot)
+            .filter(|&slot| !skip(slot))
             .map(|slot| self.id_entry(slot))
             .collect()
     }

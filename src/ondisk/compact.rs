@@ -35,7 +35,6 @@ use super::recover::Seg;
 use super::segment;
 use super::version::{self, Kind};
 use super::{CompactReport, DiskLog, hint};
-use crate::global::GlobalLog;
 use crate::{Error, Result};
 
 pub(crate) const MARKER: &str = "compact";
@@ -203,13 +202,13 @@ impl Writer<'_> {
         &mut self,
         name: &str,
         s: &super::index::StreamIndex,
-        global: &GlobalLog,
+        index: &Index,
         segs: &BTreeMap<u64, SegRef>,
     ) -> Result<()> {
         let mut seq = s.first;
         let positions: Vec<u64> = s.pos.iter().copied().collect();
         let mut gpos = s.gpos.iter().copied();
-        let id_of = global.ids_of(name);
+        let id_of = index.ids_of(name);
         if positions.is_empty() {
             batch::put_events(&mut self.frame, name, s.first, s.last, std::iter::empty());
             return self.maybe_flush();
@@ -268,10 +267,10 @@ pub(crate) fn write_outputs(
         index: Index::default(),
     };
     for (name, s) in &index.streams {
-        w.stream(name, s, &index.global, segs)?;
+        w.stream(name, s, index, segs)?;
     }
     // Ids of records that are gone, and the high-water mark, outlive them.
-    let dead = index.global.dead_ids();
+    let dead = index.dead_ids();
     for chunk in batch::id_chunks(&dead, BATCH_TARGET) {
         let ids = chunk
             .iter()

@@ -70,7 +70,7 @@ pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
         for &p in s.pos.iter().chain(&s.gpos) {
             put_u64(&mut b, p);
         }
-        let id_of = index.global.ids_of(name);
+        let id_of = index.ids_of(name);
         let ids: Vec<(u64, &str)> = (s.first..=s.last)
             .filter_map(|seq| Some((seq, id_of(seq)?)))
             .collect();
@@ -86,7 +86,7 @@ pub(crate) fn encode(segs: &[SegMeta], index: &Index) -> Vec<u8> {
         put_u64(&mut b, loc.pos);
         put_u32(&mut b, loc.len);
     }
-    let dead = index.global.dead_ids();
+    let dead = index.dead_ids();
     put_u64(&mut b, dead.len() as u64);
     for e in &dead {
         put_name(&mut b, &e.id);
@@ -217,6 +217,10 @@ fn read_body<R: Read>(r: &mut Source<R>, index: &mut Index, last_pos: u64) -> Re
             pos: r.u64s(n)?,
             gpos: r.u64s(n)?,
         };
+        // `fill_global` counts on it (`extend_in`).
+        if !s.gpos.iter().is_sorted_by(|a, b| a < b) {
+            return Err(format!("stream {name:?}: positions do not increase"));
+        }
         let mut by_seq = BTreeMap::new();
         for _ in 0..r.u64()? {
             let seq = r.u64()?;
@@ -259,7 +263,7 @@ fn read_body<R: Read>(r: &mut Source<R>, index: &mut Index, last_pos: u64) -> Re
 fn fill_global(index: &mut Index, numbers: &[u32], ids: &Ids) -> Result<(), String> {
     use std::cmp::Reverse;
     let streams: Vec<&StreamIndex> = index.streams.values().collect();
-    let global = &mut index.global;
+    let (global, live_ids) = (&mut index.global, &mut index.live_ids);
     global.reserve_streams(
         numbers
             .iter()
@@ -280,11 +284,12 @@ fn fill_global(index: &mut Index, numbers: &[u32], ids: &Ids) -> Result<(), Stri
         let seq = s.first + i as u64;
         let positions = s.gpos.range(i..i + run).copied();
         if by_seq.is_empty() {
-            global.extend_in(number, seq, positions)?;
+            let ends = (s.gpos[i], s.gpos[i + run - 1]);
+            global.extend_in(number, seq, positions, ends)?;
         } else {
             for (seq, g) in (seq..).zip(positions) {
                 let id = by_seq.get(&seq).map(|r| &ids.text[r.clone()]);
-                global.insert_in(number, seq, g, id)?;
+                live_ids.insert(number, seq, global.insert_in(number, seq, g, id)?);
             }
         }
         if let Some(&g) = s.gpos.get(i + run) {
@@ -347,23 +352,26 @@ mod tests {
     use super::*;
     use crate::ondisk::index::pack;
 
+    /// Seqs `first` and `first + 1` in segment 1, at global `gpos`.
+    fn two_records(first: u64, gpos: [u64; 2]) -> StreamIndex {
+        StreamIndex {
+            first,
+            last: first + 1,
+            pos: [pack(1, 40), pack(1, 90)].into(),
+            gpos: gpos.into(),
+        }
+    }
+
     #[test]
     fn hint_round_trips_and_detects_damage() {
         let mut index = Index {
             last_at: 1234,
             ..Index::default()
         };
-        index.streams.insert(
-            "s".into(),
-            StreamIndex {
-                first: 3,
-                last: 4,
-                pos: [pack(1, 40), pack(1, 90)].into(),
-                gpos: [5, 8].into(),
-            },
-        );
+        index.streams.insert("s".into(), two_records(3, [5, 8]));
         index.global.insert("s", 3, 5, None).expect("insert");
-        index.global.insert("s", 4, 8, Some("k")).expect("insert");
+        let slot = index.global.insert("s", 4, 8, Some("k")).expect("insert");
+        index.live_ids.insert(index.global.number("s"), 4, slot);
         index.global.add_id("gone", "s", 1).expect("add id");
         index.global.raise_last_pos(9);
         index.kv.insert(
@@ -382,7 +390,7 @@ mod tests {
         let b = encode(&segs, &index);
         let h = decode(&b).expect("decodes");
         assert_eq!((h.segs.as_slice(), &h.index), (&segs[..], &index));
-        assert_eq!(h.index.global.id_of("s", 4), Some("k"));
+        assert_eq!(h.index.ids_of("s")(4), Some("k"));
         assert_eq!(h.index.global.last_pos(), 9);
         for i in 0..b.len() {
             let mut d = b.clone();
@@ -390,6 +398,23 @@ mod tests {
             assert!(decode(&d).is_err(), "damage at byte {i} passed");
         }
         assert!(decode(&b[..b.len() - 1]).is_err());
+    }
+
+    /// A stream's positions must increase, as the writer's did: the global
+    /// log is filled from them on that premise.
+    #[test]
+    fn positions_that_do_not_increase_are_refused() {
+        let mut index = Index::default();
+        index.streams.insert("s".into(), two_records(1, [8, 5]));
+        index.global.insert("s", 1, 8, None).expect("insert");
+        index.global.insert("s", 2, 5, None).expect("insert");
+        let segs = [SegMeta {
+            id: 1,
+            nonce: 7,
+            len: 300,
+        }];
+        let err = decode(&encode(&segs, &index)).unwrap_err();
+        assert!(err.contains("\"s\": positions do not increase"), "{err}");
     }
 
     /// Streams whose positions interleave, some with ids: the decoded
@@ -425,7 +450,7 @@ mod tests {
         let h = decode(&encode(&segs, &index)).expect("decodes");
         assert_eq!(h.index, index);
         assert_eq!(h.index.global.page_all(10, 3), index.global.page_all(10, 3));
-        assert_eq!(h.index.global.id_of("b-1", 5), Some("id12"));
+        assert_eq!(h.index.ids_of("b-1")(5), Some("id12"));
         assert_eq!(h.index.global.page_category("b", 0, 100).len(), 20);
     }
 }

@@ -3,11 +3,14 @@
 //! It is built by applying batches in log order, the same way on a live
 //! append, on recovery and in `verify`, so the state a reopen recovers is the
 //! state the writer had. Payloads stay on disk; a record costs its disk
-//! position and its global pos here, plus its entries in `GlobalLog`.
+//! position and its global pos here, plus its entries in `GlobalLog` (and
+//! `LiveIds`, when it has an id).
 
 use std::collections::{BTreeMap, VecDeque};
 
 use super::batch::{EventRef, Op};
+use super::live_ids::LiveIds;
+use crate::backend::IdEntry;
 use crate::global::GlobalLog;
 
 /// A record's place on disk: segment id in the top 24 bits, byte offset in
@@ -59,7 +62,7 @@ pub(crate) struct Counts {
     pub live: u64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Index {
     pub streams: BTreeMap<String, StreamIndex>,
     pub kv: BTreeMap<String, KvLoc>,
@@ -68,23 +71,49 @@ pub(crate) struct Index {
     pub last_at: i64,
     /// Global positions, categories and ids (SPEC 3.12).
     pub global: GlobalLog,
+    /// Which live record has which id.
+    pub live_ids: LiveIds,
 }
 
-/// Whether an op's records all have a pos and no id, at positions
-/// increasing from above `after` (the stream's last pos) and never 0: `extend_in`
-/// takes them in one go, with what the per-record path would check.
-fn plain_run(after: Option<u64>, events: &[EventRef<'_>]) -> bool {
-    let mut prev = after;
-    events.iter().all(|e| {
-        let ok = e.id.is_none() && e.pos.is_some_and(|p| p > prev.unwrap_or(0));
-        prev = e.pos;
-        ok
-    })
+/// Equal when they describe the same log, however streams and ids were
+/// numbered.
+impl PartialEq for Index {
+    fn eq(&self, o: &Self) -> bool {
+        self.streams == o.streams
+            && self.kv == o.kv
+            && self.counts == o.counts
+            && self.last_at == o.last_at
+            && self.global == o.global
+            && self.live_ids.listed(&self.global) == o.live_ids.listed(&o.global)
+    }
+}
+
+/// The first and last pos of an op's records, if they all have a pos and
+/// no id, at positions increasing from above `after` (the stream's last
+/// pos) and never 0: `extend_in` takes them in one go, with what the
+/// per-record path would check.
+fn plain_run(after: Option<u64>, events: &[EventRef<'_>]) -> Option<(u64, u64)> {
+    let mut prev = after.unwrap_or(0);
+    for e in events {
+        prev = e.pos.filter(|&p| p > prev && e.id.is_none())?;
+    }
+    Some((events.first()?.pos?, prev))
 }
 
 impl Index {
     pub fn last_seq(&self, stream: &str) -> u64 {
         self.streams.get(stream).map_or(0, |s| s.last)
+    }
+
+    /// The id of each live record of `stream`, by seq.
+    pub fn ids_of<'a>(&'a self, stream: &str) -> impl Fn(u64) -> Option<&'a str> + use<'a> {
+        self.live_ids.of(&self.global, stream)
+    }
+
+    /// Every used id whose record is gone: a rewrite of the live records
+    /// keeps them besides.
+    pub fn dead_ids(&self) -> Vec<IdEntry> {
+        self.live_ids.dead(&self.global)
     }
 
     /// Applies one frame's ops; `frame` is the frame's own position.
@@ -120,12 +149,12 @@ impl Index {
                 }
                 s.last = *last;
                 let n = self.global.number(stream);
-                if plain_run(s.gpos.back().copied(), events) {
+                if let Some(ends) = plain_run(s.gpos.back().copied(), events) {
                     // The common case (every append_all, and on a replay
                     // every record but restored ones with ids): one bulk
                     // update per op instead of one insert per record.
-                    self.global
-                        .extend_in(n, *first, events.iter().filter_map(|e| e.pos))?;
+                    let positions = events.iter().filter_map(|e| e.pos);
+                    self.global.extend_in(n, *first, positions, ends)?;
                     s.pos.extend(events.iter().map(|e| frame + e.off as u64));
                     s.gpos.reserve(events.len());
                     s.gpos.extend(events.iter().filter_map(|e| e.pos));
@@ -150,7 +179,9 @@ impl Index {
                                 s.gpos.back()
                             ));
                         }
-                        self.global.insert_in(n, *first + i as u64, gpos, e.id)?;
+                        let seq = *first + i as u64;
+                        let slot = self.global.insert_in(n, seq, gpos, e.id)?;
+                        self.live_ids.insert(n, seq, slot);
                         s.pos.push_back(frame + e.off as u64);
                         s.gpos.push_back(gpos);
                         self.last_at = self.last_at.max(e.at);
@@ -188,7 +219,7 @@ impl Index {
                 let n = n.min(s.pos.len());
                 let dropped: Vec<Pos> = s.pos.drain(..n).collect();
                 for g in s.gpos.drain(..n) {
-                    self.global.remove(g);
+                    self.live_ids.remove(self.global.remove(g));
                 }
                 s.first = new_first;
                 for p in dropped {

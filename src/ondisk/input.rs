@@ -25,7 +25,9 @@ const _: () = {
 pub(super) use crate::limits::check_name;
 
 /// Appends the stored JSON of `v` to `buf`; `subject` names the stream or
-/// key for the error.
+/// key for the error. Inlined into `draft_events`' per-event loop (left to
+/// itself, the compiler may not: ~34 instructions per event more).
+#[inline]
 pub(super) fn encode_into(
     op: &'static str,
     subject: &dyn Fn() -> String,

@@ -68,6 +68,7 @@ mod index;
 mod input;
 mod json;
 mod layout;
+mod live_ids;
 mod manifest;
 mod open;
 mod ops;

@@ -22,6 +22,8 @@ const RESTORE_BATCH: usize = 16 << 20;
 /// the segments to read them from.
 struct Page {
     items: Vec<Loc>,
+    /// Each item's id, if it has one.
+    ids: Vec<Option<String>>,
     positions: Vec<Pos>,
     refs: BTreeMap<u64, SegRef>,
 }
@@ -37,7 +39,7 @@ impl Page {
                 seq: l.seq,
                 pos: l.pos,
                 at,
-                id: l.id.clone(),
+                id: self.ids[i].clone(),
                 data: parse_json(&self.refs, self.positions[i], json)?,
             });
             Ok(())
@@ -57,7 +59,7 @@ impl Page {
                     seq: l.seq,
                     pos: l.pos,
                     at,
-                    id: l.id.as_deref(),
+                    id: self.ids[i].as_deref(),
                     data: DataRef::Json(json),
                 });
                 i += 1;
@@ -80,22 +82,38 @@ fn stream_locs(g: &Inner, stream: &str, after: u64, limit: usize) -> (Vec<Loc>, 
     let n = (s.last - start + 1).min(limit as u64) as usize;
     let skip = (start - s.first) as usize;
     let name: Arc<str> = Arc::from(stream);
-    let id_of = g.index.global.ids_of(stream);
     let items = s
         .gpos
         .range(skip..skip + n)
         .enumerate()
-        .map(|(i, &pos)| {
-            let seq = start + i as u64;
-            Loc {
-                stream: name.clone(),
-                seq,
-                pos,
-                id: id_of(seq).map(str::to_string),
-            }
+        .map(|(i, &pos)| Loc {
+            stream: name.clone(),
+            seq: start + i as u64,
+            pos,
         })
         .collect();
     (items, s.pos.range(skip..skip + n).copied().collect())
+}
+
+/// The id of each of these live records, if it has one.
+fn ids_for(g: &Inner, items: &[Loc]) -> Vec<Option<String>> {
+    if g.index.live_ids.is_empty() {
+        return vec![None; items.len()];
+    }
+    // Looked up once per run of one stream's records.
+    let mut stream: Option<(&Arc<str>, _)> = None;
+    items
+        .iter()
+        .map(|l| {
+            let id_of = match stream.take() {
+                Some((s, id_of)) if Arc::ptr_eq(s, &l.stream) => id_of,
+                _ => g.index.ids_of(&l.stream),
+            };
+            let id = id_of(l.seq).map(str::to_string);
+            stream = Some((&l.stream, id_of));
+            id
+        })
+        .collect()
 }
 
 /// Where each of these live records is on disk.
@@ -139,6 +157,7 @@ impl DiskLog {
                 (items, positions)
             }
         };
+        let ids = ids_for(&g, &items);
         let refs = g.refs_for(&positions);
         drop(g);
         // Pos order is log order (but for restored streams): waiting for
@@ -148,6 +167,7 @@ impl DiskLog {
         }
         Ok(Page {
             items,
+            ids,
             positions,
             refs,
         })

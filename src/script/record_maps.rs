@@ -5,6 +5,7 @@ use rhai::{Dynamic, INT, ImmutableString, Map};
 
 use crate::Error;
 use crate::script::convert::{json_to_dynamic, record_map, to_dynamic_ref};
+use crate::script::fold_version::ScriptData;
 use crate::script::reads::{DataKeys, Fields, Reads};
 use crate::value::{DataRef, RecordRef, Value};
 
@@ -101,6 +102,25 @@ impl RecordMaps {
     }
 }
 
+/// A script upcaster's result; when it is a map and `keys` names some of
+/// its keys, only those.
+fn only_keys(d: &Dynamic, keys: Option<&[String]>) -> Dynamic {
+    match keys {
+        Some(keys) if d.is_map() => {
+            let mut out = Map::new();
+            if let Some(m) = d.read_lock::<Map>() {
+                for k in keys {
+                    if let Some(v) = m.get(k.as_str()) {
+                        out.insert(k.into(), v.clone());
+                    }
+                }
+            }
+            Dynamic::from_map(out)
+        }
+        _ => d.clone(),
+    }
+}
+
 /// A record's `data` as a script value, from the backend's form: when it
 /// is an object and `keys` names some of its keys, only those.
 fn data_of(r: &RecordRef<'_>, keys: &DataKeys) -> Result<Dynamic, Error> {
@@ -119,18 +139,14 @@ fn data_of(r: &RecordRef<'_>, keys: &DataKeys) -> Result<Dynamic, Error> {
             Ok(Dynamic::from_map(out))
         }
         (DataRef::Value(v), _) => Ok(to_dynamic_ref(v)),
-        (DataRef::Script(d), Some(keys)) if d.is_map() => {
-            let mut out = Map::new();
-            if let Some(m) = d.read_lock::<Map>() {
-                for k in keys {
-                    if let Some(v) = m.get(k.as_str()) {
-                        out.insert(k.into(), v.clone());
-                    }
-                }
-            }
-            Ok(Dynamic::from_map(out))
-        }
-        (DataRef::Script(d), _) => Ok(d.clone()),
+        (DataRef::Foreign(f), _) => match f.downcast_ref::<ScriptData>() {
+            Some(ScriptData(d)) => Ok(only_keys(d, only)),
+            // Another layer's data: read as the `Value` it converts to.
+            None => Ok(only_keys(
+                &to_dynamic_ref(&crate::upcast::foreign_value(f, r)?),
+                only,
+            )),
+        },
         (DataRef::Json(bytes), _) => json_to_dynamic(bytes, only).map_err(|e| {
             Error::invalid(
                 "read",
@@ -149,35 +165,72 @@ mod tests {
     use crate::script::assert::deep_eq;
     use serde_json::json;
 
-    fn records<'a>(data: &'a Value, text: &'a [u8]) -> Vec<RecordRef<'a>> {
-        let mut out = Vec::new();
-        for (name, id, json) in [
-            ("a", None, true),
-            ("a", Some("k1"), false),
-            ("b", None, false),
-            ("b", Some("k2"), true),
-        ] {
-            out.push(RecordRef {
-                stream: name,
-                seq: 7,
-                pos: 9,
-                at: 11,
-                id,
-                data: match json {
-                    true => DataRef::Json(text),
-                    false => DataRef::Value(data),
-                },
-            });
+    /// Data another layer made: read as the `Value` it converts to.
+    #[derive(Debug)]
+    struct Other(Value);
+
+    impl crate::value::ForeignData for Other {
+        fn to_value(&self) -> Result<Value, String> {
+            Ok(self.0.clone())
         }
-        out
+
+        fn is_null(&self) -> bool {
+            self.0.is_null()
+        }
+    }
+
+    /// `data` in each form a fold meets: stored JSON (`text`), a kept
+    /// value, a script upcaster's result and another layer's.
+    struct Forms {
+        data: Value,
+        text: Vec<u8>,
+        script: ScriptData,
+        other: Other,
+    }
+
+    impl Forms {
+        fn new(data: Value) -> Forms {
+            Forms {
+                text: serde_json::to_vec(&data).unwrap(),
+                script: ScriptData(to_dynamic_ref(&data)),
+                other: Other(data.clone()),
+                data,
+            }
+        }
+
+        fn records(&self) -> Vec<RecordRef<'_>> {
+            let forms = [
+                DataRef::Json(&self.text),
+                DataRef::Value(&self.data),
+                DataRef::Foreign(&self.script),
+                DataRef::Foreign(&self.other),
+            ];
+            let mut out = Vec::new();
+            for (name, id) in [
+                ("a", None),
+                ("a", Some("k1")),
+                ("b", None),
+                ("b", Some("k2")),
+            ] {
+                out.extend(forms.iter().map(|&data| RecordRef {
+                    stream: name,
+                    seq: 7,
+                    pos: 9,
+                    at: 11,
+                    id,
+                    data,
+                }));
+            }
+            out
+        }
     }
 
     #[test]
     fn record_maps_build_what_the_one_off_conversion_builds() {
         let data = json!({"amount": 3, "pad": "x"});
-        let text = serde_json::to_vec(&data).unwrap();
+        let forms = Forms::new(data.clone());
         let mut maps = RecordMaps::default();
-        for r in records(&data, &text) {
+        for r in forms.records() {
             let built = maps.of_ref(r).unwrap();
             let data = match r.data {
                 DataRef::Json(text) => json_to_dynamic(text, None).unwrap(),
@@ -192,8 +245,7 @@ mod tests {
     /// whole record with the other keys taken out.
     #[test]
     fn a_projection_is_the_whole_record_with_only_the_read_keys() {
-        let data = json!({"amount": 3, "pad": "x", "nested": {"a": [1]}});
-        let text = serde_json::to_vec(&data).unwrap();
+        let forms = Forms::new(json!({"amount": 3, "pad": "x", "nested": {"a": [1]}}));
         let key_sets: [&[&str]; 3] = [&["amount"], &["nested", "nope"], &[]];
         for bits in 0..64u8 {
             let fields = Fields::NAMES
@@ -210,7 +262,7 @@ mod tests {
             for keys in datas {
                 let mut maps = RecordMaps::new(Reads::Fields(fields, keys.clone()));
                 let mut whole = RecordMaps::default();
-                for r in records(&data, &text) {
+                for r in forms.records() {
                     let got = maps.of_ref(r).unwrap();
                     let mut want = whole.of_ref(r).unwrap().cast::<Map>();
                     want.retain(|k, _| fields.has(k));

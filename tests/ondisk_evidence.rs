@@ -101,37 +101,25 @@ fn zeroed_tail_of_a_closed_store_is_refused() {
 }
 
 /// A store without a manifest (written before it existed) has the hint as
-/// evidence of how much of its last segment was durable.
+/// evidence of how much of its last segment was durable: zeros from a
+/// frame on, and a cut at a frame boundary (the hint then no longer
+/// matches the segment, so it is set aside, but is still the evidence).
 #[test]
 fn without_a_manifest_the_hint_is_the_evidence() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (starts, _) = closed(dir.path(), 5);
-    std::fs::remove_file(dir.path().join("manifest")).expect("remove manifest");
-    let path = seg(dir.path(), 1);
-    let mut b = std::fs::read(&path).expect("read");
-    b[starts[3] as usize..].fill(0);
-    std::fs::write(&path, b).expect("write");
-    let msg = refused(dir.path(), &path, starts[3]);
-    assert!(msg.contains("the hint records"), "{msg}");
-}
-
-/// Without a manifest, a hint that no longer matches the segments (one was
-/// cut short, so the hint is not used to rebuild the index) is still the
-/// evidence of how much of the last segment was durable.
-#[test]
-fn without_a_manifest_a_hint_set_aside_is_still_the_evidence() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (starts, _) = closed(dir.path(), 5);
-    std::fs::remove_file(dir.path().join("manifest")).expect("remove manifest");
-    let path = seg(dir.path(), 1);
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .expect("open");
-    f.set_len(starts[3]).expect("cut");
-    drop(f);
-    let msg = refused(dir.path(), &path, starts[3]);
-    assert!(msg.contains("the hint records"), "{msg}");
+    for cut in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (starts, _) = closed(dir.path(), 5);
+        std::fs::remove_file(dir.path().join("manifest")).expect("remove manifest");
+        let path = seg(dir.path(), 1);
+        let mut b = std::fs::read(&path).expect("read");
+        match cut {
+            true => b.truncate(starts[3] as usize),
+            false => b[starts[3] as usize..].fill(0),
+        }
+        std::fs::write(&path, b).expect("write");
+        let msg = refused(dir.path(), &path, starts[3]);
+        assert!(msg.contains("the hint records"), "cut {cut}: {msg}");
+    }
 }
 
 /// Item 2: cut at every frame boundary, down to its header.
@@ -186,11 +174,17 @@ fn several(dir: &Path) -> u64 {
     n
 }
 
-#[test]
-fn deleting_the_first_or_the_last_segment_is_refused() {
+/// Deletes the first, the last and a middle segment of `several` stores
+/// (without their manifest when `legacy`): each must be refused; gives
+/// each refusal's message.
+fn refused_without_each_segment(legacy: bool) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
     for which in ["first", "last", "middle"] {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = several(dir.path());
+        if legacy {
+            std::fs::remove_file(dir.path().join("manifest")).expect("remove manifest");
+        }
         let id = match which {
             "first" => 1,
             "last" => n,
@@ -198,7 +192,14 @@ fn deleting_the_first_or_the_last_segment_is_refused() {
         };
         let path = seg(dir.path(), id);
         std::fs::remove_file(&path).expect("remove");
-        let msg = refused(dir.path(), &path, 0);
+        out.push((which, refused(dir.path(), &path, 0)));
+    }
+    out
+}
+
+#[test]
+fn deleting_the_first_or_the_last_segment_is_refused() {
+    for (which, msg) in refused_without_each_segment(false) {
         assert!(msg.contains("missing"), "{which}: {msg}");
         assert!(msg.contains("records and kv values"), "{which}: {msg}");
     }
@@ -208,18 +209,7 @@ fn deleting_the_first_or_the_last_segment_is_refused() {
 /// a shorter valid log; the hint still names the segment.
 #[test]
 fn without_a_manifest_deleting_a_segment_the_hint_names_is_refused() {
-    for which in ["first", "last", "middle"] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let n = several(dir.path());
-        std::fs::remove_file(dir.path().join("manifest")).expect("remove manifest");
-        let id = match which {
-            "first" => 1,
-            "last" => n,
-            _ => 2,
-        };
-        let path = seg(dir.path(), id);
-        std::fs::remove_file(&path).expect("remove");
-        let msg = refused(dir.path(), &path, 0);
+    for (which, msg) in refused_without_each_segment(true) {
         assert!(
             msg.contains("missing; the hint records it"),
             "{which}: {msg}"

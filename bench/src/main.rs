@@ -88,6 +88,17 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (f64, T) {
     (start.elapsed().as_secs_f64(), out)
 }
 
+/// A temporary directory under `./target` (on the disk being measured,
+/// not a tmpfs `/tmp`), removed when dropped.
+fn temp_in_target(prefix: &str) -> tempfile::TempDir {
+    let base = std::env::current_dir().expect("cwd").join("target");
+    std::fs::create_dir_all(&base).expect("create target/");
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(&base)
+        .expect("temp dir")
+}
+
 /// A number with as many decimals as its size needs.
 fn num(v: f64) -> String {
     match v.abs() {
@@ -153,22 +164,12 @@ fn main() {
     }
     if args.first().map(String::as_str) == Some("--pair") {
         let n = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(200);
-        let base = std::env::current_dir().expect("cwd").join("target");
-        let tmp = tempfile::Builder::new()
-            .prefix("persist-pair-")
-            .tempdir_in(&base)
-            .expect("temp dir");
-        appends::paired(tmp.path(), n);
+        appends::paired(temp_in_target("persist-pair-").path(), n);
         return;
     }
     if args.first().map(String::as_str) == Some("--ceiling") {
         let n = args.get(1).and_then(|n| n.parse().ok()).unwrap_or(100);
-        let base = std::env::current_dir().expect("cwd").join("target");
-        let tmp = tempfile::Builder::new()
-            .prefix("persist-ceiling-")
-            .tempdir_in(&base)
-            .expect("temp dir");
-        ceiling::run(tmp.path(), n);
+        ceiling::run(temp_in_target("persist-ceiling-").path(), n);
         return;
     }
     if args.first().map(String::as_str) == Some("--count") {
@@ -196,12 +197,7 @@ fn main() {
     } else {
         (1_000_000, 2_000, 300)
     };
-    let base = std::env::current_dir().expect("cwd").join("target");
-    std::fs::create_dir_all(&base).expect("create target/");
-    let tmp = tempfile::Builder::new()
-        .prefix("persist-bench-")
-        .tempdir_in(&base)
-        .expect("temp dir");
+    let tmp = temp_in_target("persist-bench-");
     let big = tmp.path().join("big");
     let built = std::cell::Cell::new(false);
     let build = || {

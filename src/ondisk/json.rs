@@ -99,76 +99,85 @@ fn copy_plain(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
 /// `copy_plain` a vector register at a time: each block is loaded once,
 /// stored, and checked. The last block overlaps the one before it (its
 /// bytes are stored twice, alike), so no byte is left for a scalar loop.
+/// One template, at two widths.
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use std::arch::x86_64::*;
     use std::mem::MaybeUninit;
 
-    /// `dst.len() == src.len() >= 32`.
-    #[target_feature(enable = "avx2")]
-    pub(super) fn copy_plain_avx2(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
-        assert!(dst.len() == src.len() && src.len() >= 32);
-        let (n, s, d) = (src.len(), src.as_ptr(), dst.as_mut_ptr().cast::<u8>());
-        let mut hits = _mm256_setzero_si256();
-        let mut at = 0;
-        while at + 32 <= n {
-            // SAFETY: `at + 32 <= n`: inside both slices.
-            hits = _mm256_or_si256(hits, unsafe { block_avx2(s.add(at), d.add(at)) });
-            at += 32;
-        }
-        if at < n {
-            // SAFETY: `n >= 32`.
-            hits = _mm256_or_si256(hits, unsafe { block_avx2(s.add(n - 32), d.add(n - 32)) });
-        }
-        _mm256_movemask_epi8(hits) == 0
+    macro_rules! copy_plain_by {
+        ($name:ident, $block:ident, $feature:literal, $width:literal, $reg:ty,
+         $load:ident, $store:ident, $set1:ident, $zero:ident, $min:ident, $eq:ident,
+         $or:ident, $mask:ident) => {
+            /// `dst.len() == src.len() >=` the register's width.
+            #[target_feature(enable = $feature)]
+            pub(super) fn $name(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
+                assert!(dst.len() == src.len() && src.len() >= $width);
+                let (n, s, d) = (src.len(), src.as_ptr(), dst.as_mut_ptr().cast::<u8>());
+                let mut hits = $zero();
+                let mut at = 0;
+                while at + $width <= n {
+                    // SAFETY: `at + width <= n`: inside both slices.
+                    hits = $or(hits, unsafe { $block(s.add(at), d.add(at)) });
+                    at += $width;
+                }
+                if at < n {
+                    // SAFETY: `n >= width`.
+                    hits = $or(hits, unsafe {
+                        $block(s.add(n - $width), d.add(n - $width))
+                    });
+                }
+                $mask(hits) == 0
+            }
+
+            /// Copies the register's width of bytes at `s` to `d`; marks
+            /// those that are special. Safety: both point at that many
+            /// bytes (readable, writable).
+            #[inline]
+            #[target_feature(enable = $feature)]
+            unsafe fn $block(s: *const u8, d: *mut u8) -> $reg {
+                // SAFETY: the caller's.
+                let v = unsafe { $load(s.cast()) };
+                unsafe { $store(d.cast(), v) };
+                // Unsigned `v <= 0x1f` is `min(v, 0x1f) == v`.
+                let low = $eq($min(v, $set1(0x1f)), v);
+                let quote = $eq(v, $set1(b'"' as i8));
+                let backslash = $eq(v, $set1(b'\\' as i8));
+                $or(low, $or(quote, backslash))
+            }
+        };
     }
 
-    /// Copies the 32 bytes at `s` to `d`; marks those that are special.
-    /// Safety: both point at 32 bytes (readable, writable).
-    #[inline]
-    #[target_feature(enable = "avx2")]
-    unsafe fn block_avx2(s: *const u8, d: *mut u8) -> __m256i {
-        // SAFETY: the caller's.
-        let v = unsafe { _mm256_loadu_si256(s.cast()) };
-        unsafe { _mm256_storeu_si256(d.cast(), v) };
-        // Unsigned `v <= 0x1f` is `min(v, 0x1f) == v`.
-        let low = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1f)), v);
-        let quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'"' as i8));
-        let backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(b'\\' as i8));
-        _mm256_or_si256(low, _mm256_or_si256(quote, backslash))
-    }
-
-    /// `dst.len() == src.len() >= 16`.
-    #[target_feature(enable = "sse2")]
-    pub(super) fn copy_plain_sse2(dst: &mut [MaybeUninit<u8>], src: &[u8]) -> bool {
-        assert!(dst.len() == src.len() && src.len() >= 16);
-        let (n, s, d) = (src.len(), src.as_ptr(), dst.as_mut_ptr().cast::<u8>());
-        let mut hits = _mm_setzero_si128();
-        let mut at = 0;
-        while at + 16 <= n {
-            // SAFETY: `at + 16 <= n`: inside both slices.
-            hits = _mm_or_si128(hits, unsafe { block_sse2(s.add(at), d.add(at)) });
-            at += 16;
-        }
-        if at < n {
-            // SAFETY: `n >= 16`.
-            hits = _mm_or_si128(hits, unsafe { block_sse2(s.add(n - 16), d.add(n - 16)) });
-        }
-        _mm_movemask_epi8(hits) == 0
-    }
-
-    /// `block_avx2` for 16 bytes.
-    #[inline]
-    #[target_feature(enable = "sse2")]
-    unsafe fn block_sse2(s: *const u8, d: *mut u8) -> __m128i {
-        // SAFETY: the caller's.
-        let v = unsafe { _mm_loadu_si128(s.cast()) };
-        unsafe { _mm_storeu_si128(d.cast(), v) };
-        let low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-        let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
-        let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
-        _mm_or_si128(low, _mm_or_si128(quote, backslash))
-    }
+    copy_plain_by!(
+        copy_plain_avx2,
+        block_avx2,
+        "avx2",
+        32,
+        __m256i,
+        _mm256_loadu_si256,
+        _mm256_storeu_si256,
+        _mm256_set1_epi8,
+        _mm256_setzero_si256,
+        _mm256_min_epu8,
+        _mm256_cmpeq_epi8,
+        _mm256_or_si256,
+        _mm256_movemask_epi8
+    );
+    copy_plain_by!(
+        copy_plain_sse2,
+        block_sse2,
+        "sse2",
+        16,
+        __m128i,
+        _mm_loadu_si128,
+        _mm_storeu_si128,
+        _mm_set1_epi8,
+        _mm_setzero_si128,
+        _mm_min_epu8,
+        _mm_cmpeq_epi8,
+        _mm_or_si128,
+        _mm_movemask_epi8
+    );
 }
 
 #[cfg(test)]

@@ -121,7 +121,7 @@ fn group(dir: &Path, singles: usize, record: usize) -> Vec<Figure> {
         ..Options::default()
     };
     let log = Arc::new(
-        DiskLog::open_with(&dir.join("group"), opts)
+        DiskLog::open_with(dir.join("group"), opts)
             .expect("open")
             .0,
     );

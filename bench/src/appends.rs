@@ -120,11 +120,7 @@ fn group(dir: &Path, singles: usize, record: usize) -> Vec<Figure> {
         })),
         ..Options::default()
     };
-    let log = Arc::new(
-        DiskLog::open_with(dir.join("group"), opts)
-            .expect("open")
-            .0,
-    );
+    let log = Arc::new(DiskLog::open_with(dir.join("group"), opts).expect("open").0);
     let opened = syncs.load(Ordering::Relaxed);
     let one = open(&dir.join("group-one"));
     let (mut raw_s, mut raw_one_s, mut ours_s, mut one_s) = (0.0, 0.0, 0.0, 0.0);

@@ -11,7 +11,7 @@ use persist::{Backend, Store};
 use serde_json::{Value, json};
 
 use crate::baseline::{self, payload};
-use crate::{Figure, time};
+use crate::{Figure, median, time};
 
 /// Writer threads of the group-commit figures.
 const WRITERS: usize = 8;
@@ -285,10 +285,6 @@ pub fn paired(dir: &Path, batches: usize) {
     }
     store.close().expect("close");
     let total = |v: &[f64]| v.iter().sum::<f64>();
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let ratio_total = total(&theirs) / total(&ours);
     let (m_ours, m_theirs) = (median(&mut ours), median(&mut theirs));
     println!(

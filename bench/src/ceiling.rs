@@ -14,7 +14,7 @@
 //! must spend (freeing the caller's 1,000 events, one copy of their JSON
 //! into a frame, one crc32c pass over the frame), and models it too.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use persist::ondisk::DiskLog;
 use serde_json::json;
 
 use crate::baseline::payload;
+use crate::{median, time};
 
 /// CPU costs per batch to model, in microseconds (and the floor).
 const CPU_US: [u64; 6] = [0, 50, 100, 150, 200, 250];
@@ -39,26 +40,32 @@ pub fn run(dir: &Path, rounds: usize) {
     costs.push(floor);
     costs.sort();
     for cpu in costs {
-        let raw = create(&dir.join("raw"));
-        let model = create(&dir.join("model"));
+        let raw = File::create(dir.join("raw")).expect("create");
+        let model = File::create(dir.join("model")).expect("create");
         let (mut raw_t, mut model_t) = (Vec::new(), Vec::new());
         let (mut raw_len, mut len, mut alloc) = (0u64, 0u64, 0u64);
         for _ in 0..rounds {
-            raw_t.push(timed(|| {
-                raw.write_all_at(&evs, raw_len).expect("write");
-                raw.sync_data().expect("fdatasync");
-            }));
+            raw_t.push(
+                time(|| {
+                    raw.write_all_at(&evs, raw_len).expect("write");
+                    raw.sync_data().expect("fdatasync");
+                })
+                .0,
+            );
             raw_len += events as u64;
-            model_t.push(timed(|| {
-                spin(Duration::from_micros(cpu));
-                if len + framed as u64 > alloc {
-                    alloc = len + framed as u64 + AHEAD;
-                    model.set_len(alloc).expect("extend");
+            model_t.push(
+                time(|| {
+                    spin(Duration::from_micros(cpu));
+                    if len + framed as u64 > alloc {
+                        alloc = len + framed as u64 + AHEAD;
+                        model.set_len(alloc).expect("extend");
+                        model.sync_data().expect("fdatasync");
+                    }
+                    model.write_all_at(&fr, len).expect("write");
                     model.sync_data().expect("fdatasync");
-                }
-                model.write_all_at(&fr, len).expect("write");
-                model.sync_data().expect("fdatasync");
-            }));
+                })
+                .0,
+            );
             len += framed as u64;
         }
         let (r, m) = (median(&mut raw_t), median(&mut model_t));
@@ -80,17 +87,20 @@ fn floor_us(rounds: usize, framed: usize) -> u64 {
     let (mut drop_t, mut copy_t, mut crc_t) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         frame.clear();
-        copy_t.push(timed(|| {
-            for e in &batch {
-                frame.extend_from_slice(e.as_str().unwrap_or_default().as_bytes());
-            }
-        }));
+        copy_t.push(
+            time(|| {
+                for e in &batch {
+                    frame.extend_from_slice(e.as_str().unwrap_or_default().as_bytes());
+                }
+            })
+            .0,
+        );
         frame.resize(framed, 0);
         let mut crc = 0;
-        crc_t.push(timed(|| crc = crc32c::crc32c(&frame)));
+        crc_t.push(time(|| crc = crc32c::crc32c(&frame)).0);
         std::hint::black_box(crc);
         let events = batch.clone();
-        drop_t.push(timed(|| drop(events)));
+        drop_t.push(time(|| drop(events)).0);
     }
     let (d, c, k) = (median(&mut drop_t), median(&mut copy_t), median(&mut crc_t));
     println!(
@@ -121,31 +131,10 @@ fn batch_sizes(dir: &Path) -> (usize, usize) {
     (events, framed as usize)
 }
 
-fn create(path: &Path) -> File {
-    OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .open(path)
-        .expect("create")
-}
-
-fn timed(f: impl FnOnce()) -> f64 {
-    let start = Instant::now();
-    f();
-    start.elapsed().as_secs_f64()
-}
-
 /// Keeps the CPU busy for `d`, as encoding and checksumming would.
 fn spin(d: Duration) {
     let start = Instant::now();
     while start.elapsed() < d {
         std::hint::spin_loop();
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }

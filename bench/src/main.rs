@@ -99,6 +99,13 @@ fn temp_in_target(prefix: &str) -> tempfile::TempDir {
         .expect("temp dir")
 }
 
+/// The middle of `v` (sorted in place): what a shared disk's stalls do
+/// not move.
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// A number with as many decimals as its size needs.
 fn num(v: f64) -> String {
     match v.abs() {
